@@ -1,0 +1,152 @@
+"""The Alert model every detector produces and the notifier renders, plus `publish`.
+
+An alert is plain data with a stable `id` derived from the source event, so a redelivered
+source event yields the same id and the notifier (idempotent on `id`) posts it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from eksguard.severity import Severity
+
+SCHEMA_VERSION = 1
+
+
+def alert_id(*parts: object) -> str:
+    """Stable id from the identity of the source event (e.g. CloudTrail eventID, audit auditID)."""
+    material = "\x1f".join("" if p is None else str(p) for p in parts)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: normalised principal ARN plus session, origin and client."""
+
+    arn: str | None = None
+    session_name: str | None = None
+    username: str | None = None
+    source_ip: str | None = None
+    user_agent: str | None = None
+
+    def display(self) -> str:
+        who = self.arn or self.username or "unknown actor"
+        if self.session_name:
+            who = f"{who} (session {self.session_name})"
+        return who
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Actor | None:
+        if not data:
+            return None
+        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Fact:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A link back to the evidence: CloudTrail event, audit log stream, scheduler run."""
+
+    kind: str
+    description: str
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: str
+    kind: str
+    severity: Severity
+    title: str
+    cluster: str | None = None
+    principal: str | None = None
+    actor: Actor | None = None
+    account: str | None = None
+    region: str | None = None
+    time: str = field(default_factory=utc_now_iso)
+    summary: str | None = None
+    facts: tuple[Fact, ...] = ()
+    source: SourceRef | None = None
+
+    def notification_text(self) -> str:
+        """The one-line notification text: `[SEVERITY] cluster: title` (title names the principal)."""
+        where = self.cluster or (f"{self.account}/{self.region}" if self.account else self.region) or "eksguard"
+        return f"[{self.severity.name}] {where}: {self.title}"
+
+    def with_severity(self, severity: Severity) -> Alert:
+        return replace(self, severity=severity)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "id": self.id,
+            "kind": self.kind,
+            "severity": self.severity.name,
+            "title": self.title,
+            "cluster": self.cluster,
+            "principal": self.principal,
+            "actor": self.actor.to_dict() if self.actor else None,
+            "account": self.account,
+            "region": self.region,
+            "time": self.time,
+            "summary": self.summary,
+            "facts": [[f.label, f.value] for f in self.facts],
+            "source": self.source.to_dict() if self.source else None,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Alert:
+        """Strict parse: a message that is not an alert raises ValueError (a poison message)."""
+        if not isinstance(data, dict):
+            raise ValueError("alert payload is not a JSON object")
+        missing = [k for k in ("id", "kind", "severity", "title") if not data.get(k)]
+        if missing:
+            raise ValueError(f"alert payload lacks {', '.join(missing)}")
+        source = data.get("source")
+        facts_raw = data.get("facts") or []
+        facts = tuple(Fact(str(label), str(value)) for label, value in facts_raw)
+        return cls(
+            id=str(data["id"]),
+            kind=str(data["kind"]),
+            severity=Severity.parse(data["severity"]),
+            title=str(data["title"]),
+            cluster=data.get("cluster"),
+            principal=data.get("principal"),
+            actor=Actor.from_dict(data.get("actor")),
+            account=data.get("account"),
+            region=data.get("region"),
+            time=str(data.get("time") or utc_now_iso()),
+            summary=data.get("summary"),
+            facts=facts,
+            source=SourceRef(**source) if isinstance(source, dict) else None,
+        )
+
+    @classmethod
+    def from_json(cls, body: str) -> Alert:
+        try:
+            data = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"alert payload is not JSON: {exc.msg}") from None
+        return cls.from_dict(data)

@@ -1,0 +1,141 @@
+"""Typed settings read once from the environment: the one place that names every env var.
+
+The SAM template sets these variables from stack parameters; tests and `sam local invoke`
+set them directly. Parsing is strict: a bad value is a clear configuration error at cold
+start rather than a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from eksguard.severity import Severity
+
+# Environment variable names (kept here so nothing else spells them).
+ENV_STOP_TAG_KEY = "STOP_TAG_KEY"
+ENV_STOP_TAG_VALUE = "STOP_TAG_VALUE"
+ENV_STOP_REGIONS = "STOP_REGIONS"
+ENV_STOP_GRACE_MINUTES = "STOP_GRACE_MINUTES"
+ENV_KEEP_ALIVE_TAG_KEY = "KEEP_ALIVE_TAG_KEY"
+ENV_CLUSTER_TAG_KEY = "CLUSTER_TAG_KEY"
+ENV_DRY_RUN = "DRY_RUN"
+ENV_ALERT_QUEUE_URL = "ALERT_QUEUE_URL"
+ENV_ALERT_MIN_SEVERITY = "ALERT_MIN_SEVERITY"
+ENV_SLACK_WEBHOOK_SECRET_ARN = "SLACK_WEBHOOK_SECRET_ARN"
+ENV_SLACK_CRITICAL_MENTION = "SLACK_CRITICAL_MENTION"
+ENV_IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+ENV_EXPECTED_ADMIN_ARNS = "EXPECTED_CLUSTER_ADMIN_ARNS"
+ENV_AWS_AUTH_STATE_TABLE = "AWS_AUTH_STATE_TABLE"
+ENV_AUDIT_REGIONS = "AUDIT_LOG_REGIONS"
+ENV_AUDIT_DESTINATION_ARN = "AUDIT_LOG_DESTINATION_ARN"
+ENV_AUDIT_FILTER_NAME = "AUDIT_LOG_FILTER_NAME"
+ENV_AWS_REGION = "AWS_REGION"
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed (deployment problem, not a runtime one)."""
+
+
+def parse_bool(name: str, raw: str | None, default: bool = False) -> bool:
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use true/false)")
+
+
+def parse_list(raw: str | None) -> tuple[str, ...]:
+    """Comma (or whitespace) separated list; empty items dropped, order kept, duplicates removed."""
+    if not raw:
+        return ()
+    items: list[str] = []
+    for chunk in raw.replace("\n", ",").split(","):
+        item = chunk.strip()
+        if item and item not in items:
+            items.append(item)
+    return tuple(items)
+
+
+def parse_int(name: str, raw: str | None, default: int, minimum: int = 0) -> int:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str = "us-east-1"
+    # scheduled stop
+    stop_tag_key: str = "kubectl-instance"
+    stop_tag_value: str = "*"
+    stop_regions: tuple[str, ...] = ()
+    stop_grace_minutes: int = 30
+    keep_alive_tag_key: str = "KeepAliveUntil"
+    cluster_tag_key: str = "eks-cluster"
+    dry_run: bool = False
+    # alert pipeline
+    alert_queue_url: str | None = None
+    alert_min_severity: Severity = Severity.INFO
+    slack_webhook_secret_arn: str | None = None
+    slack_critical_mention: str = "<!here>"
+    idempotency_table: str | None = None
+    # detectors
+    expected_admin_arns: tuple[str, ...] = ()
+    aws_auth_state_table: str | None = None
+    audit_regions: tuple[str, ...] = ()
+    audit_destination_arn: str | None = None
+    audit_filter_name: str = "eksguard-aws-auth"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def effective_stop_regions(self) -> tuple[str, ...]:
+        return self.stop_regions or (self.region,)
+
+    @property
+    def effective_audit_regions(self) -> tuple[str, ...]:
+        return self.audit_regions or self.effective_stop_regions
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    tag_key = env.get(ENV_STOP_TAG_KEY, "kubectl-instance").strip()
+    if not tag_key:
+        raise ConfigError(f"{ENV_STOP_TAG_KEY} must not be empty")
+    try:
+        min_severity = Severity.parse(env.get(ENV_ALERT_MIN_SEVERITY, "INFO") or "INFO")
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_ALERT_MIN_SEVERITY}: {exc}") from None
+    return Settings(
+        region=env.get(ENV_AWS_REGION) or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        stop_tag_key=tag_key,
+        stop_tag_value=(env.get(ENV_STOP_TAG_VALUE, "*").strip() or "*"),
+        stop_regions=parse_list(env.get(ENV_STOP_REGIONS)),
+        stop_grace_minutes=parse_int(ENV_STOP_GRACE_MINUTES, env.get(ENV_STOP_GRACE_MINUTES), 30),
+        keep_alive_tag_key=env.get(ENV_KEEP_ALIVE_TAG_KEY, "KeepAliveUntil").strip() or "KeepAliveUntil",
+        cluster_tag_key=env.get(ENV_CLUSTER_TAG_KEY, "eks-cluster").strip() or "eks-cluster",
+        dry_run=parse_bool(ENV_DRY_RUN, env.get(ENV_DRY_RUN)),
+        alert_queue_url=env.get(ENV_ALERT_QUEUE_URL) or None,
+        alert_min_severity=min_severity,
+        slack_webhook_secret_arn=env.get(ENV_SLACK_WEBHOOK_SECRET_ARN) or None,
+        slack_critical_mention=env.get(ENV_SLACK_CRITICAL_MENTION, "<!here>"),
+        idempotency_table=env.get(ENV_IDEMPOTENCY_TABLE) or None,
+        expected_admin_arns=parse_list(env.get(ENV_EXPECTED_ADMIN_ARNS)),
+        aws_auth_state_table=env.get(ENV_AWS_AUTH_STATE_TABLE) or None,
+        audit_regions=parse_list(env.get(ENV_AUDIT_REGIONS)),
+        audit_destination_arn=env.get(ENV_AUDIT_DESTINATION_ARN) or None,
+        audit_filter_name=env.get(ENV_AUDIT_FILTER_NAME, "eksguard-aws-auth").strip() or "eksguard-aws-auth",
+    )
