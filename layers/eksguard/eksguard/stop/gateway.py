@@ -1,0 +1,70 @@
+"""EC2 and SSM edges of the stop run: paginated reads, raw StopInstances calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from eksguard.stop.decide import cluster_of
+from eksguard.stop.model import Instance
+
+DESCRIBE_PAGE_SIZE = 1000
+SESSIONS_PAGE_SIZE = 200
+# Session statuses that still hold a shell (Disconnected sessions can be resumed).
+LIVE_SESSION_STATUSES = {"Connected", "Connecting", "Disconnected"}
+
+
+def describe_filters(tag_key: str, tag_value: str) -> list[dict[str, Any]]:
+    filters: list[dict[str, Any]] = [{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+    if tag_value == "*":
+        filters.append({"Name": "tag-key", "Values": [tag_key]})
+    else:
+        # EC2 filter values accept the same * and ? wildcards.
+        filters.append({"Name": f"tag:{tag_key}", "Values": [tag_value]})
+    return filters
+
+
+def to_instance(raw: dict[str, Any], region: str, stop_tag_key: str, cluster_tag_key: str) -> Instance:
+    tags = {t["Key"]: t.get("Value", "") for t in raw.get("Tags") or [] if "Key" in t}
+    return Instance(
+        instance_id=raw["InstanceId"],
+        region=region,
+        state=(raw.get("State") or {}).get("Name", "unknown"),
+        launch_time=raw.get("LaunchTime"),
+        tags=tags,
+        lifecycle=raw.get("InstanceLifecycle"),
+        root_device_type=raw.get("RootDeviceType"),
+        name=tags.get("Name"),
+        cluster=cluster_of(tags, stop_tag_key, cluster_tag_key),
+    )
+
+
+def tagged_instances(
+    ec2: Any, region: str, tag_key: str, tag_value: str, cluster_tag_key: str
+) -> Iterator[Instance]:
+    paginator = ec2.get_paginator("describe_instances")
+    pages = paginator.paginate(
+        Filters=describe_filters(tag_key, tag_value),
+        PaginationConfig={"PageSize": DESCRIBE_PAGE_SIZE},
+    )
+    for page in pages:
+        for reservation in page.get("Reservations") or []:
+            for raw in reservation.get("Instances") or []:
+                yield to_instance(raw, region, tag_key, cluster_tag_key)
+
+
+def active_session_targets(ssm: Any) -> frozenset[str]:
+    """Targets of every active Session Manager session in the region: one paginated call chain."""
+    targets: set[str] = set()
+    kwargs: dict[str, Any] = {"State": "Active", "MaxResults": SESSIONS_PAGE_SIZE}
+    for _ in range(10_000):  # hard bound; a real region never has this many pages
+        page = ssm.describe_sessions(**kwargs)
+        for session in page.get("Sessions") or []:
+            status = session.get("Status")
+            if session.get("Target") and (status is None or status in LIVE_SESSION_STATUSES):
+                targets.add(session["Target"])
+        token = page.get("NextToken")
+        if not token:
+            break
+        kwargs["NextToken"] = token
+    return frozenset(targets)

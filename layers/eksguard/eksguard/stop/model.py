@@ -1,0 +1,116 @@
+"""Plain data for the stop run: what we saw, what we decided, what happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+
+class Outcome(str, Enum):
+    STOPPED = "stopped"
+    WOULD_STOP = "would_stop"  # dry run
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class Reason(str, Enum):
+    """Why an instance was skipped or could not be stopped (recorded per instance)."""
+
+    KEEP_ALIVE = "keep_alive"
+    ACTIVE_SESSION = "active_session"
+    SESSIONS_UNKNOWN = "sessions_unknown"
+    RECENTLY_STARTED = "recently_started"
+    PENDING = "pending"
+    TAG_VALUE_MISMATCH = "tag_value_mismatch"
+    INSTANCE_STORE_ROOT = "instance_store_root"
+    STOP_API_ERROR = "stop_api_error"
+
+
+@dataclass(frozen=True)
+class Instance:
+    instance_id: str
+    region: str
+    state: str
+    launch_time: datetime | None
+    tags: dict[str, str]
+    lifecycle: str | None = None  # "spot" | "scheduled" | "capacity-block" | None (on-demand)
+    root_device_type: str | None = None  # "ebs" | "instance-store"
+    name: str | None = None
+    cluster: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A pure decision: stop it, or skip it with a reason. `note` carries warnings (e.g. a bad
+    keep-alive value) that do not change the decision but must be reported."""
+
+    stop: bool
+    reason: Reason | None = None
+    detail: str | None = None
+    note: str | None = None
+
+
+@dataclass
+class InstanceResult:
+    instance_id: str
+    outcome: Outcome
+    cluster: str | None = None
+    name: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    error_code: str | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (v.value if isinstance(v, Enum) else v) for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class RegionResult:
+    region: str
+    instances: list[InstanceResult] = field(default_factory=list)
+    error: str | None = None  # the region could not be scanned at all
+    warnings: list[str] = field(default_factory=list)
+
+    def by_outcome(self, outcome: Outcome) -> list[InstanceResult]:
+        return [r for r in self.instances if r.outcome is outcome]
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "region": self.region,
+            "stopped": [r.to_dict() for r in self.by_outcome(Outcome.STOPPED)],
+            "would_stop": [r.to_dict() for r in self.by_outcome(Outcome.WOULD_STOP)],
+            "skipped": [r.to_dict() for r in self.by_outcome(Outcome.SKIPPED)],
+            "failed": [r.to_dict() for r in self.by_outcome(Outcome.FAILED)],
+        }
+        if self.error:
+            data["error"] = self.error
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
+        return data
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    started_at: str
+    dry_run: bool
+    regions: list[RegionResult] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(len(r.by_outcome(outcome)) for r in self.regions)
+
+    @property
+    def failed_regions(self) -> list[RegionResult]:
+        return [r for r in self.regions if r.error]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "started_at": self.started_at,
+            "dry_run": self.dry_run,
+            "totals": {o.value: self.count(o) for o in Outcome},
+            "regions": [r.to_dict() for r in self.regions],
+        }

@@ -1,0 +1,143 @@
+"""Orchestrate one stop run over every configured region. A failure in one region or on one
+instance never prevents the rest from being handled."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from eksguard import aws
+from eksguard.config import Settings
+from eksguard.stop import gateway
+from eksguard.stop.decide import decide
+from eksguard.stop.model import Instance, InstanceResult, Outcome, Reason, RegionResult, RunReport
+from eksguard.stop.stopper import stop_in_batches
+
+logger = Logger(child=True)
+
+ClientFactory = Callable[[str, str], Any]
+
+
+def _describe_error(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error") or {}
+        return f"{err.get('Code', 'Unknown')}: {err.get('Message', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_stop(
+    settings: Settings,
+    *,
+    run_id: str,
+    now: datetime | None = None,
+    client_factory: ClientFactory = aws.client,
+) -> RunReport:
+    now = now or datetime.now(UTC)
+    report = RunReport(run_id=run_id, started_at=now.isoformat(), dry_run=settings.dry_run)
+    for region in settings.effective_stop_regions:
+        report.regions.append(_run_region(settings, region, now, client_factory))
+    return report
+
+
+def _run_region(settings: Settings, region: str, now: datetime, client_factory: ClientFactory) -> RegionResult:
+    result = RegionResult(region=region)
+    try:
+        ec2 = client_factory("ec2", region)
+        instances = list(
+            gateway.tagged_instances(
+                ec2, region, settings.stop_tag_key, settings.stop_tag_value, settings.cluster_tag_key
+            )
+        )
+    except (ClientError, BotoCoreError) as exc:
+        result.error = f"cannot list instances: {_describe_error(exc)}"
+        logger.error("region_failed", extra={"region": region, "error": result.error})
+        return result
+    if not instances:
+        logger.info("region_empty", extra={"region": region})
+        return result
+
+    sessions: frozenset[str] | None
+    try:
+        sessions = gateway.active_session_targets(client_factory("ssm", region))
+    except (ClientError, BotoCoreError) as exc:
+        # Fail safe: without knowing who is logged in, stop nothing in this region.
+        sessions = None
+        warning = f"cannot list SSM sessions ({_describe_error(exc)}): no instance stopped in {region}"
+        result.warnings.append(warning)
+        logger.error("sessions_unknown", extra={"region": region, "error": warning})
+
+    grace = timedelta(minutes=settings.stop_grace_minutes)
+    to_stop: list[Instance] = []
+    notes: dict[str, str] = {}
+    for instance in instances:
+        decision = decide(
+            instance,
+            now=now,
+            tag_value_pattern=settings.stop_tag_value,
+            stop_tag_key=settings.stop_tag_key,
+            keep_alive_tag_key=settings.keep_alive_tag_key,
+            grace=grace,
+            active_session_targets=sessions,
+        )
+        if decision.stop:
+            to_stop.append(instance)
+            if decision.note:
+                notes[instance.instance_id] = decision.note
+                result.warnings.append(f"{instance.instance_id}: {decision.note}")
+            continue
+        outcome = Outcome.FAILED if decision.reason is Reason.INSTANCE_STORE_ROOT else Outcome.SKIPPED
+        item = InstanceResult(
+            instance_id=instance.instance_id,
+            outcome=outcome,
+            cluster=instance.cluster,
+            name=instance.name,
+            reason=decision.reason.value if decision.reason else None,
+            detail=decision.detail,
+            error_code="UnsupportedOperation" if outcome is Outcome.FAILED else None,
+            note=decision.note,
+        )
+        result.instances.append(item)
+        logger.info(outcome.value, extra={"region": region, **item.to_dict()})
+
+    if to_stop:
+        _stop(settings, region, to_stop, notes, client_factory("ec2", region), result)
+    return result
+
+
+def _stop(
+    settings: Settings,
+    region: str,
+    to_stop: list[Instance],
+    notes: dict[str, str],
+    ec2: Any,
+    result: RegionResult,
+) -> None:
+    by_id = {i.instance_id: i for i in to_stop}
+    try:
+        outcome = stop_in_batches(ec2, list(by_id), dry_run=settings.dry_run)
+    except (ClientError, BotoCoreError) as exc:  # stopper handles ClientError; this is the network
+        error = _describe_error(exc)
+        for instance in to_stop:
+            result.instances.append(InstanceResult(
+                instance.instance_id, Outcome.FAILED, instance.cluster, instance.name,
+                reason=Reason.STOP_API_ERROR.value, detail=error, error_code=type(exc).__name__))
+        logger.error("stop_failed", extra={"region": region, "error": error, "count": len(to_stop)})
+        return
+    done = Outcome.WOULD_STOP if settings.dry_run else Outcome.STOPPED
+    for instance_id in outcome.stopped:
+        instance = by_id[instance_id]
+        item = InstanceResult(instance_id, done, instance.cluster, instance.name, note=notes.get(instance_id))
+        result.instances.append(item)
+        logger.info(done.value, extra={"region": region, **item.to_dict()})
+    for failure in outcome.failed:
+        instance = by_id[failure.instance_id]
+        item = InstanceResult(
+            failure.instance_id, Outcome.FAILED, instance.cluster, instance.name,
+            reason=Reason.STOP_API_ERROR.value, detail=failure.message, error_code=failure.code,
+            note=notes.get(failure.instance_id))
+        result.instances.append(item)
+        logger.warning("failed", extra={"region": region, **item.to_dict()})

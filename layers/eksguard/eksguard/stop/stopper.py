@@ -1,0 +1,95 @@
+"""StopInstances in batches, isolating instances that fail so the others still stop.
+
+One un-stoppable ID fails a whole StopInstances call. When EC2 names the culprit in its error
+message we drop it and retry at once; otherwise we bisect the batch. Throttling is retried by
+botocore (standard mode); if it persists the batch is reported failed as a whole instead of
+being bisected into even more calls.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+BATCH_SIZE = 50
+INSTANCE_ID_RE = re.compile(r"\bi-[0-9a-f]{8,17}\b")
+THROTTLING_CODES = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException"}
+DRY_RUN_OK = "DryRunOperation"
+
+
+@dataclass(frozen=True)
+class StopFailure:
+    instance_id: str
+    code: str
+    message: str
+
+
+@dataclass
+class StopOutcome:
+    stopped: list[str]
+    failed: list[StopFailure]
+    calls: int = 0
+
+
+def _error(exc: ClientError) -> tuple[str, str]:
+    err = exc.response.get("Error") or {}
+    return str(err.get("Code") or "Unknown"), str(err.get("Message") or "")
+
+
+def stop_in_batches(ec2: Any, instance_ids: Sequence[str], *, dry_run: bool = False,
+                    batch_size: int = BATCH_SIZE) -> StopOutcome:
+    outcome = StopOutcome(stopped=[], failed=[])
+    ids = list(dict.fromkeys(instance_ids))
+    for start in range(0, len(ids), batch_size):
+        _stop_isolating(ec2, ids[start : start + batch_size], dry_run, outcome)
+    return outcome
+
+
+def _stop_isolating(ec2: Any, batch: list[str], dry_run: bool, outcome: StopOutcome) -> None:
+    # Work list of batches still to try; each failure either names an ID (removed) or splits the
+    # batch, so the number of calls is bounded by about 2 * len(batch).
+    work: list[list[str]] = [batch]
+    max_calls = 4 * len(batch) + 4
+    calls = 0
+    while work:
+        current = work.pop()
+        if not current:
+            continue
+        if calls >= max_calls:  # defensive bound: never loop on a misbehaving API
+            outcome.failed.extend(StopFailure(i, "IsolationLimit", "gave up isolating failures") for i in current)
+            continue
+        calls += 1
+        outcome.calls += 1
+        try:
+            response = ec2.stop_instances(InstanceIds=current, DryRun=dry_run)
+        except ClientError as exc:
+            code, message = _error(exc)
+            if dry_run and code == DRY_RUN_OK:
+                outcome.stopped.extend(current)
+                continue
+            if code in THROTTLING_CODES or code.startswith("Unauthorized") or code == "AccessDenied":
+                # Retrying per instance would not help (and amplifies throttling).
+                outcome.failed.extend(StopFailure(i, code, message) for i in current)
+                continue
+            if len(current) == 1:
+                outcome.failed.append(StopFailure(current[0], code, message))
+                continue
+            named = [i for i in INSTANCE_ID_RE.findall(message) if i in current]
+            if named:
+                outcome.failed.extend(StopFailure(i, code, message) for i in dict.fromkeys(named))
+                work.append([i for i in current if i not in named])
+            else:
+                middle = len(current) // 2
+                work.append(current[middle:])
+                work.append(current[:middle])
+            continue
+        returned = {item.get("InstanceId") for item in response.get("StoppingInstances") or []}
+        for instance_id in current:
+            if instance_id in returned:
+                outcome.stopped.append(instance_id)
+            else:
+                outcome.failed.append(StopFailure(instance_id, "NotInResponse", "StopInstances did not list it"))

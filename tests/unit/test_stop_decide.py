@@ -1,0 +1,129 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from eksguard.stop.decide import cluster_of, decide, parse_keep_alive, tag_value_matches
+from eksguard.stop.model import Instance, Reason
+
+NOW = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
+OLD = NOW - timedelta(hours=5)
+
+
+def make(instance_id="i-0aaa000000000001", *, state="running", launch=OLD, tags=None, root="ebs"):
+    return Instance(
+        instance_id=instance_id,
+        region="eu-west-1",
+        state=state,
+        launch_time=launch,
+        tags={"kubectl-instance": "prod", **(tags or {})},
+        root_device_type=root,
+    )
+
+
+def run(instance, sessions=frozenset(), pattern="*", grace=30):
+    return decide(
+        instance,
+        now=NOW,
+        tag_value_pattern=pattern,
+        stop_tag_key="kubectl-instance",
+        keep_alive_tag_key="KeepAliveUntil",
+        grace=timedelta(minutes=grace),
+        active_session_targets=sessions,
+    )
+
+
+def test_idle_running_instance_is_stopped():
+    decision = run(make())
+    assert decision.stop is True
+    assert decision.reason is None and decision.note is None
+
+
+def test_keep_alive_in_future_skips():
+    decision = run(make(tags={"KeepAliveUntil": "2026-11-26T08:00:00Z"}))
+    assert (decision.stop, decision.reason) == (False, Reason.KEEP_ALIVE)
+    assert "2026-11-26T08:00:00+00:00" in (decision.detail or "")
+
+
+def test_keep_alive_in_past_stops_with_note():
+    decision = run(make(tags={"KeepAliveUntil": "2026-11-25T19:59:00+00:00"}))
+    assert decision.stop is True
+    assert decision.note is not None and "expired" in decision.note
+
+
+def test_keep_alive_with_offset_is_compared_in_utc():
+    # 21:30 in Paris (UTC+1) is 20:30 UTC: still in the future at 20:00 UTC.
+    decision = run(make(tags={"KeepAliveUntil": "2026-11-25T21:30:00+01:00"}))
+    assert decision.reason is Reason.KEEP_ALIVE
+
+
+@pytest.mark.parametrize("raw", ["tomorrow", "", "2026-13-45", "25/11/2026"])
+def test_unparseable_keep_alive_stops_and_is_reported(raw):
+    decision = run(make(tags={"KeepAliveUntil": raw}))
+    assert decision.stop is True
+    assert decision.note is not None and "not an ISO-8601" in decision.note
+
+
+def test_active_session_skips():
+    decision = run(make(), sessions=frozenset({"i-0aaa000000000001"}))
+    assert (decision.stop, decision.reason) == (False, Reason.ACTIVE_SESSION)
+
+
+def test_session_on_another_instance_does_not_skip():
+    assert run(make(), sessions=frozenset({"i-0bbb000000000002"})).stop is True
+
+
+def test_unknown_sessions_fail_safe():
+    decision = run(make(), sessions=None)
+    assert (decision.stop, decision.reason) == (False, Reason.SESSIONS_UNKNOWN)
+
+
+def test_recently_started_skips_and_boundary_stops():
+    assert run(make(launch=NOW - timedelta(minutes=10))).reason is Reason.RECENTLY_STARTED
+    assert run(make(launch=NOW - timedelta(minutes=30))).stop is True
+    assert run(make(launch=NOW - timedelta(minutes=10)), grace=0).stop is True
+
+
+def test_pending_instance_is_skipped():
+    assert run(make(state="pending")).reason is Reason.PENDING
+
+
+def test_instance_store_root_is_not_sent_to_stop():
+    decision = run(make(root="instance-store"))
+    assert (decision.stop, decision.reason) == (False, Reason.INSTANCE_STORE_ROOT)
+
+
+def test_keep_alive_wins_over_session_and_grace_order_is_stable():
+    decision = run(
+        make(launch=NOW, tags={"KeepAliveUntil": "2030-01-01"}), sessions=frozenset({"i-0aaa000000000001"})
+    )
+    assert decision.reason is Reason.KEEP_ALIVE
+
+
+def test_tag_value_pattern():
+    assert tag_value_matches("*", "anything")
+    assert tag_value_matches("prod-*", "prod-eu")
+    assert not tag_value_matches("prod-*", "dev")
+    assert not tag_value_matches("*", None)
+    assert run(make(), pattern="dev").reason is Reason.TAG_VALUE_MISMATCH
+
+
+def test_parse_keep_alive_forms():
+    assert parse_keep_alive("2026-11-30") == datetime(2026, 11, 30, tzinfo=UTC)
+    assert parse_keep_alive("2026-11-30T10:00:00") == datetime(2026, 11, 30, 10, tzinfo=UTC)
+    assert parse_keep_alive("2026-11-30T10:00:00z") == datetime(2026, 11, 30, 10, tzinfo=UTC)
+    assert parse_keep_alive("nope") is None
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        ({"kubectl-instance": "prod"}, "prod"),
+        ({"kubectl-instance": "true"}, None),
+        ({"kubectl-instance": "*"}, None),
+        ({"kubectl-instance": ""}, None),
+        ({"kubectl-instance": "true", "eks-cluster": "dev"}, "dev"),
+        ({"kubectl-instance": "prod", "eks-cluster": "prod-eu"}, "prod-eu"),
+    ],
+)
+def test_cluster_of(tags, expected):
+    assert cluster_of(tags, "kubectl-instance", "eks-cluster") == expected

@@ -1,0 +1,108 @@
+"""Batch stopping with isolation, against a fake EC2 that behaves like the real API:
+one un-stoppable ID fails the whole call."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from eksguard.stop.stopper import stop_in_batches
+
+
+class FakeEc2:
+    def __init__(self, bad: dict[str, tuple[str, bool]] | None = None, throttle: bool = False):
+        # bad: id -> (error code, whether EC2 names the id in the message)
+        self.bad = bad or {}
+        self.throttle = throttle
+        self.calls: list[list[str]] = []
+        self.stopped: list[str] = []
+
+    def stop_instances(self, InstanceIds, DryRun=False):  # noqa: N803 - boto3 spelling
+        self.calls.append(list(InstanceIds))
+        if self.throttle:
+            raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "Request limit exceeded."}},
+                              "StopInstances")
+        for instance_id in InstanceIds:
+            if instance_id in self.bad:
+                code, named = self.bad[instance_id]
+                message = f"The instance '{instance_id}' cannot be stopped." if named else "Operation not supported."
+                raise ClientError({"Error": {"Code": code, "Message": message}}, "StopInstances")
+        if DryRun:
+            raise ClientError({"Error": {"Code": "DryRunOperation", "Message": "would have succeeded"}},
+                              "StopInstances")
+        self.stopped.extend(InstanceIds)
+        return {"StoppingInstances": [{"InstanceId": i} for i in InstanceIds]}
+
+
+def ids(n: int) -> list[str]:
+    return [f"i-{k:017x}" for k in range(1, n + 1)]
+
+
+def test_all_good_in_batches_of_50():
+    ec2 = FakeEc2()
+    outcome = stop_in_batches(ec2, ids(120))
+    assert sorted(outcome.stopped) == sorted(ids(120))
+    assert [len(c) for c in ec2.calls] == [50, 50, 20]
+    assert outcome.failed == []
+
+
+def test_named_bad_instance_is_removed_and_rest_stopped():
+    all_ids = ids(50)
+    bad = all_ids[17]
+    ec2 = FakeEc2({bad: ("IncorrectInstanceState", True)})
+    outcome = stop_in_batches(ec2, all_ids)
+    assert sorted(outcome.stopped) == sorted(set(all_ids) - {bad})
+    assert [(f.instance_id, f.code) for f in outcome.failed] == [(bad, "IncorrectInstanceState")]
+    assert len(ec2.calls) == 2
+
+
+def test_unnamed_failures_are_bisected():
+    all_ids = ids(64)
+    bad = {all_ids[3]: ("UnsupportedOperation", False), all_ids[40]: ("OperationNotPermitted", False)}
+    ec2 = FakeEc2(bad)
+    outcome = stop_in_batches(ec2, all_ids, batch_size=64)
+    assert sorted(outcome.stopped) == sorted(set(all_ids) - set(bad))
+    assert {f.instance_id: f.code for f in outcome.failed} == {k: v[0] for k, v in bad.items()}
+    # Bisection stays logarithmic per bad instance, far below one call per instance.
+    assert len(ec2.calls) <= 2 * 2 * 7 + 1
+
+
+def test_one_bad_in_500_costs_few_calls():
+    all_ids = ids(500)
+    ec2 = FakeEc2({all_ids[250]: ("UnsupportedOperation", False)})
+    outcome = stop_in_batches(ec2, all_ids)
+    assert len(outcome.stopped) == 499
+    assert len(ec2.calls) <= 10 + 2 * 6
+
+
+def test_persistent_throttling_fails_batch_without_bisecting():
+    ec2 = FakeEc2(throttle=True)
+    outcome = stop_in_batches(ec2, ids(10))
+    assert len(ec2.calls) == 1
+    assert {f.code for f in outcome.failed} == {"RequestLimitExceeded"}
+    assert len(outcome.failed) == 10 and outcome.stopped == []
+
+
+def test_dry_run_counts_dry_run_operation_as_success():
+    ec2 = FakeEc2()
+    outcome = stop_in_batches(ec2, ids(3), dry_run=True)
+    assert sorted(outcome.stopped) == ids(3)
+    assert ec2.stopped == []
+
+
+@pytest.mark.parametrize("code", ["UnauthorizedOperation", "AccessDenied"])
+def test_permission_errors_are_not_bisected(code):
+    class Denied(FakeEc2):
+        def stop_instances(self, InstanceIds, DryRun=False):  # noqa: N803
+            self.calls.append(list(InstanceIds))
+            raise ClientError({"Error": {"Code": code, "Message": "not authorized"}}, "StopInstances")
+
+    ec2 = Denied()
+    outcome = stop_in_batches(ec2, ids(8))
+    assert len(ec2.calls) == 1 and len(outcome.failed) == 8
+
+
+def test_duplicate_ids_are_stopped_once():
+    ec2 = FakeEc2()
+    outcome = stop_in_batches(ec2, ["i-00000000000000001", "i-00000000000000001"])
+    assert outcome.stopped == ["i-00000000000000001"]
