@@ -1,0 +1,68 @@
+"""AwsAuthAlertFunction: EKS audit-log subscription -> aws-auth verdicts -> alert queue.
+
+A malformed payload is logged and counted but not raised: an async retry would only fail again.
+AWS failures (DynamoDB state, SQS alert queue) raise, so Lambda retries and then parks the event
+in the failure destination.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from eksguard.alerts import Alert
+from eksguard.aws_auth.logs_payload import PayloadError, decode_awslogs
+from eksguard.aws_auth.process import process_batch
+from eksguard.aws_auth.state import DynamoStateStore, InMemoryStateStore, StateStore
+from eksguard.config import Settings, load_settings
+from eksguard.expected_admins import expected_admins_from_settings
+from eksguard.publish import publish_many
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+def state_store(settings: Settings) -> StateStore:
+    if settings.aws_auth_state_table:
+        return DynamoStateStore(settings.aws_auth_state_table, settings.region)
+    logger.warning("state_not_persisted", extra={"reason": "AWS_AUTH_STATE_TABLE not set; every event is "
+                                                 "judged on its own content"})
+    return InMemoryStateStore()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings()
+    metrics.add_metric(name="AwsAuthInvocations", unit=MetricUnit.Count, value=1)
+    try:
+        batch = decode_awslogs(event)
+    except PayloadError as exc:
+        logger.error("malformed_payload", extra={"reason": str(exc), "keys": sorted(event)[:10]
+                                                 if isinstance(event, dict) else None})
+        metrics.add_metric(name="MalformedPayload", unit=MetricUnit.Count, value=1)
+        return {"status": "malformed", "reason": str(exc)}
+
+    def publish(alerts: list[Alert]) -> None:
+        publish_many(alerts, settings)
+
+    try:
+        result = process_batch(batch, expected_admins_from_settings(settings), state_store(settings),
+                               settings.region, publish)
+    except PayloadError as exc:
+        logger.error("malformed_payload", extra={"reason": str(exc), "log_group": batch.log_group})
+        metrics.add_metric(name="MalformedPayload", unit=MetricUnit.Count, value=1)
+        return {"status": "malformed", "reason": str(exc)}
+    summary = result.summary()
+    metrics.add_metric(name="AuditLogEvents", unit=MetricUnit.Count, value=result.log_events)
+    metrics.add_metric(name="AwsAuthEvents", unit=MetricUnit.Count, value=result.aws_auth_events)
+    metrics.add_metric(name="AwsAuthAlerts", unit=MetricUnit.Count, value=len(result.alerts))
+    if result.duplicates:
+        metrics.add_metric(name="AwsAuthDuplicates", unit=MetricUnit.Count, value=result.duplicates)
+    logger.info("batch_done", extra=summary)
+    return {"status": "ok", **summary}

@@ -1,0 +1,214 @@
+"""Subscribe the aws-auth alert function to every EKS control-plane log group of this region.
+
+Why a term pattern and not a JSON one: a JSON filter pattern only matches events that parse as
+JSON, and an audit entry CloudWatch Logs truncated at 256 KB does not; those are exactly the big
+aws-auth rewrites we must not miss. All three quoted terms must appear in the line; the function
+then checks `objectRef` itself (cheaply) and drops the rest.
+
+CloudWatch Logs allows two subscription filters per log group. We never remove or replace a filter
+we do not own: a group whose two slots are taken by others is reported (HIGH: blind there).
+Subscriptions to Lambda must stay in the log group's region, so this covers the stack's region;
+deploy the stack in every region that runs clusters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+
+from eksguard.alerts import Alert, Fact, SourceRef, alert_id
+from eksguard.severity import Severity
+
+logger = Logger(child=True)
+
+KIND = "aws-auth-coverage"
+FILTER_PATTERN = '"aws-auth" "kube-system" "configmaps"'
+MAX_FILTERS_PER_GROUP = 2
+LOG_GROUP_PREFIX = "/aws/eks/"
+_GROUP_RE = re.compile(r"^/aws/eks/(?P<cluster>[^/]+)/cluster$")
+
+
+@dataclass
+class EnrolResult:
+    region: str
+    subscribed: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    blind: list[str] = field(default_factory=list)
+    audit_logging_off: list[str] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "subscribed": self.subscribed,
+            "updated": self.updated,
+            "alreadySubscribed": self.already,
+            "blindLogGroups": self.blind,
+            "auditLoggingOff": self.audit_logging_off,
+            "alerts": len(self.alerts),
+            "alertIds": [a.id for a in self.alerts],
+        }
+
+
+def cluster_log_groups(logs: Any) -> list[str]:
+    groups: list[str] = []
+    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=LOG_GROUP_PREFIX):
+        for group in page.get("logGroups") or []:
+            name = group.get("logGroupName", "")
+            if _GROUP_RE.match(name):
+                groups.append(name)
+    return groups
+
+
+def _day() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def _console_url(region: str, cluster: str) -> str:
+    return f"https://{region}.console.aws.amazon.com/eks/home?region={region}#/clusters/{cluster}"
+
+
+def blind_alert(log_group: str, filters: list[dict[str, Any]], region: str, account: str | None) -> Alert:
+    """Stable per group and day, so the schedule re-raises it daily and the notifier drops repeats."""
+    match = _GROUP_RE.match(log_group)
+    cluster = match["cluster"] if match else log_group
+    names = ", ".join(f"{f.get('filterName')} -> {f.get('destinationArn')}" for f in filters)
+    return Alert(
+        id=alert_id(KIND, account, region, log_group, "filter-limit", _day()),
+        kind=KIND,
+        severity=Severity.HIGH,
+        title=f"aws-auth changes on {cluster} are not watched: {log_group} already has "
+              f"{len(filters)} subscription filters owned by others",
+        cluster=cluster,
+        principal=None,
+        account=account,
+        region=region,
+        summary="CloudWatch Logs allows two subscription filters per log group; eksguard never removes "
+                "someone else's. Free a slot (or chain through a filter you own) to restore coverage.",
+        facts=(Fact("Log group", log_group), Fact("Existing filters", names)),
+        source=SourceRef(kind="enrolment", description=log_group),
+    )
+
+
+def logging_off_alert(cluster: str, region: str, account: str | None, enabled: list[str]) -> Alert:
+    return Alert(
+        id=alert_id(KIND, account, region, cluster, "audit-off", _day()),
+        kind=KIND,
+        severity=Severity.HIGH,
+        title=f"EKS audit logging is off for {cluster}: aws-auth changes (who enters system:masters) are invisible",
+        cluster=cluster,
+        principal=None,
+        account=account,
+        region=region,
+        summary=f"Enable it: aws eks update-cluster-config --region {region} --name {cluster} "
+                "--logging '{\"clusterLogging\":[{\"types\":[\"audit\"],\"enabled\":true}]}'",
+        facts=(Fact("Enabled log types", ", ".join(enabled) or "none"),),
+        source=SourceRef(kind="eks-cluster", description=f"{cluster} logging configuration",
+                         url=_console_url(region, cluster)),
+    )
+
+
+def enrol_log_group(logs: Any, log_group: str, filter_name: str, destination_arn: str, region: str,
+                    account: str | None, result: EnrolResult) -> None:
+    try:
+        filters = list(logs.describe_subscription_filters(logGroupName=log_group).get("subscriptionFilters") or [])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return
+        raise
+    mine = [f for f in filters if f.get("filterName") == filter_name]
+    foreign = [f for f in filters if f.get("filterName") != filter_name]
+    if mine and mine[0].get("filterPattern") == FILTER_PATTERN and mine[0].get("destinationArn") == destination_arn:
+        result.already.append(log_group)
+        return
+    if not mine and any(f.get("destinationArn") == destination_arn for f in foreign):
+        # The function already receives this group through a filter someone else named: do not add a second.
+        result.already.append(log_group)
+        return
+    if not mine and len(foreign) >= MAX_FILTERS_PER_GROUP:
+        result.blind.append(log_group)
+        result.alerts.append(blind_alert(log_group, foreign, region, account))
+        logger.warning("skipped", extra={"reason": "two foreign subscription filters", "log_group": log_group})
+        return
+    try:
+        logs.put_subscription_filter(logGroupName=log_group, filterName=filter_name,
+                                     filterPattern=FILTER_PATTERN, destinationArn=destination_arn)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "LimitExceededException":
+            # A filter was added between our describe and put.
+            result.blind.append(log_group)
+            result.alerts.append(blind_alert(log_group, foreign, region, account))
+            return
+        if code == "ResourceNotFoundException":
+            return
+        raise
+    (result.updated if mine else result.subscribed).append(log_group)
+    logger.info("subscribed", extra={"log_group": log_group, "filter": filter_name, "updated": bool(mine)})
+
+
+def audit_logging_enabled(cluster: dict[str, Any]) -> tuple[bool, list[str]]:
+    enabled: list[str] = []
+    for setting in (cluster.get("logging") or {}).get("clusterLogging") or []:
+        if setting.get("enabled"):
+            enabled.extend(str(t) for t in setting.get("types") or [])
+    return "audit" in enabled, enabled
+
+
+def check_clusters(eks: Any, region: str, account: str | None, result: EnrolResult,
+                   only: Iterable[str] | None = None) -> None:
+    names = list(only) if only is not None else [
+        name for page in eks.get_paginator("list_clusters").paginate() for name in page.get("clusters") or []
+    ]
+    for name in names:
+        try:
+            cluster = eks.describe_cluster(name=name)["cluster"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                continue
+            raise
+        on, enabled = audit_logging_enabled(cluster)
+        if not on:
+            result.audit_logging_off.append(name)
+            result.alerts.append(logging_off_alert(name, region, account, enabled))
+            logger.warning("audit_logging_off", extra={"cluster": name, "enabled": enabled})
+
+
+def enrol_region(logs: Any, eks: Any, region: str, filter_name: str, destination_arn: str,
+                 account: str | None = None) -> EnrolResult:
+    """Idempotent: run it on a schedule and on log-group/cluster changes."""
+    result = EnrolResult(region=region)
+    for log_group in cluster_log_groups(logs):
+        enrol_log_group(logs, log_group, filter_name, destination_arn, region, account, result)
+    check_clusters(eks, region, account, result)
+    return result
+
+
+def account_of_arn(arn: str | None) -> str | None:
+    parts = (arn or "").split(":")
+    return parts[4] if len(parts) > 5 and parts[4] else None
+
+
+def is_relevant_trigger(event: dict[str, Any]) -> tuple[bool, str]:
+    """Scheduler input or an EventBridge CloudTrail event (CreateLogGroup, CreateCluster, UpdateClusterConfig)."""
+    if event.get("source") == "eksguard.schedule":
+        return True, "schedule"
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else None
+    if detail is None:
+        return False, "not a schedule or CloudTrail event"
+    name = str(detail.get("eventName") or "")
+    if name == "CreateLogGroup":
+        group = str((detail.get("requestParameters") or {}).get("logGroupName") or "")
+        if not _GROUP_RE.match(group):
+            return False, f"log group {group or '?'} is not an EKS control-plane group"
+        return True, name
+    if name in ("CreateCluster", "UpdateClusterConfig"):
+        return True, name
+    return False, f"event {name or '?'} does not affect coverage"

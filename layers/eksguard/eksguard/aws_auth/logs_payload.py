@@ -1,0 +1,210 @@
+"""Decode a CloudWatch Logs subscription delivery and pick out the aws-auth audit entries.
+
+Lambda receives `{"awslogs": {"data": base64(gzip(json))}}`. Most audit lines in a batch are about
+other objects, so a cheap substring test rejects them before any `json.loads`. A line CloudWatch
+truncated (entries over 256 KB) is not JSON; if its visible prefix says it is about aws-auth it is
+kept as a truncated record, because "someone changed aws-auth and we cannot see what" is a finding.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+CONTROL_MESSAGE = "CONTROL_MESSAGE"
+DATA_MESSAGE = "DATA_MESSAGE"
+AWS_AUTH_NAME = "aws-auth"
+AWS_AUTH_NAMESPACE = "kube-system"
+AWS_AUTH_RESOURCE = "configmaps"
+TRUNCATION_MARKER = "[Truncated...]"
+
+_LOG_GROUP_RE = re.compile(r"^/aws/eks/(?P<cluster>[^/]+)/cluster$")
+_OBJECT_REF_RE = re.compile(r'"objectRef"\s*:\s*\{(?P<body>[^{}]*)\}')
+_STRING_FIELD_RE = r'"{name}"\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)"'
+
+
+class PayloadError(ValueError):
+    """The invocation payload is not a CloudWatch Logs subscription delivery."""
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    id: str
+    timestamp: int
+    message: str
+
+
+@dataclass(frozen=True)
+class LogBatch:
+    message_type: str
+    owner: str
+    log_group: str
+    log_stream: str
+    subscription_filters: tuple[str, ...]
+    events: tuple[LogEvent, ...]
+
+    @property
+    def is_control(self) -> bool:
+        return self.message_type == CONTROL_MESSAGE
+
+    @property
+    def cluster(self) -> str | None:
+        return cluster_from_log_group(self.log_group)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One aws-auth audit entry: `event` is the parsed audit Event, or None when the line was truncated."""
+
+    log_event: LogEvent
+    event: Mapping[str, Any] | None
+    truncated_fields: Mapping[str, str | None] | None = None
+
+    @property
+    def truncated(self) -> bool:
+        return self.event is None
+
+
+def cluster_from_log_group(log_group: str | None) -> str | None:
+    match = _LOG_GROUP_RE.match(log_group or "")
+    return match["cluster"] if match else None
+
+
+def decode_awslogs(event: Mapping[str, Any]) -> LogBatch:
+    """Decode the Lambda payload; raises PayloadError with a reason for anything malformed."""
+    try:
+        raw = event["awslogs"]["data"]
+    except (KeyError, TypeError):
+        raise PayloadError("event has no awslogs.data") from None
+    if not isinstance(raw, str):
+        raise PayloadError("awslogs.data is not a string")
+    try:
+        compressed = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise PayloadError("awslogs.data is not base64") from None
+    try:
+        text = gzip.decompress(compressed)
+    except (OSError, EOFError, zlib.error):
+        raise PayloadError("awslogs.data is not gzip") from None
+    try:
+        body = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise PayloadError("awslogs.data does not hold JSON") from None
+    if not isinstance(body, dict):
+        raise PayloadError("awslogs.data JSON is not an object")
+    message_type = body.get("messageType")
+    if message_type not in (DATA_MESSAGE, CONTROL_MESSAGE):
+        raise PayloadError(f"unknown messageType {message_type!r}")
+    raw_events = body.get("logEvents") or []
+    if not isinstance(raw_events, list):
+        raise PayloadError("logEvents is not a list")
+    events: list[LogEvent] = []
+    for item in raw_events:
+        if not isinstance(item, dict) or not isinstance(item.get("message"), str):
+            raise PayloadError("a log event has no message")
+        events.append(LogEvent(id=str(item.get("id", "")), timestamp=int(item.get("timestamp") or 0),
+                               message=item["message"]))
+    return LogBatch(
+        message_type=message_type,
+        owner=str(body.get("owner", "")),
+        log_group=str(body.get("logGroup", "")),
+        log_stream=str(body.get("logStream", "")),
+        subscription_filters=tuple(str(f) for f in body.get("subscriptionFilters") or ()),
+        events=tuple(events),
+    )
+
+
+def might_be_aws_auth(message: str) -> bool:
+    """Fast path: a line that does not even contain the name cannot be about aws-auth."""
+    return AWS_AUTH_NAME in message
+
+
+def is_aws_auth_ref(object_ref: Mapping[str, Any] | None) -> bool:
+    if not isinstance(object_ref, Mapping):
+        return False
+    return (
+        object_ref.get("resource") == AWS_AUTH_RESOURCE
+        and object_ref.get("namespace") == AWS_AUTH_NAMESPACE
+        and object_ref.get("name") == AWS_AUTH_NAME
+        and not object_ref.get("subresource")
+    )
+
+
+def _string_field(text: str, name: str) -> str | None:
+    match = re.search(_STRING_FIELD_RE.format(name=re.escape(name)), text)
+    if not match:
+        return None
+    try:
+        value: str = json.loads(f'"{match["value"]}"')
+    except json.JSONDecodeError:
+        return match["value"]
+    return value
+
+
+def _first_list_item(text: str, name: str) -> str | None:
+    match = re.search(r'"' + re.escape(name) + r'"\s*:\s*\[\s*"(?P<value>(?:[^"\\]|\\.)*)"', text)
+    return match["value"] if match else None
+
+
+def truncated_fields(message: str) -> dict[str, str | None] | None:
+    """What can still be read from a truncated line; None unless its objectRef is aws-auth."""
+    ref = _OBJECT_REF_RE.search(message)
+    if not ref:
+        return None
+    body = ref["body"]
+    object_ref = {k: _string_field(body, k) for k in ("resource", "namespace", "name", "subresource")}
+    if not is_aws_auth_ref(object_ref):
+        return None
+    head = message[: ref.start()]
+    code = re.search(r'"responseStatus"\s*:\s*\{[^{}]*(?:\{[^{}]*\}[^{}]*)*"code"\s*:\s*(\d+)', message)
+    return {
+        "arn": _first_list_item(head, "arn"),
+        "sessionName": _first_list_item(head, "sessionName"),
+        "sourceIP": _first_list_item(head, "sourceIPs"),
+        "code": code.group(1) if code else None,
+        "auditID": _string_field(message, "auditID"),
+        "verb": _string_field(message, "verb"),
+        "stage": _string_field(message, "stage"),
+        "username": _string_field(head, "username"),
+        "userAgent": _string_field(head, "userAgent"),
+        "requestURI": _string_field(message, "requestURI"),
+    }
+
+
+def audit_records(batch: LogBatch) -> Iterator[AuditRecord]:
+    """aws-auth entries of a batch, in delivery order; everything else is dropped cheaply."""
+    if batch.is_control:
+        return
+    for log_event in batch.events:
+        message = log_event.message
+        if not might_be_aws_auth(message):
+            continue
+        try:
+            parsed = json.loads(message)
+        except json.JSONDecodeError:
+            fields = truncated_fields(message)
+            if fields is not None:
+                yield AuditRecord(log_event=log_event, event=None, truncated_fields=fields)
+            continue
+        if isinstance(parsed, dict) and is_aws_auth_ref(parsed.get("objectRef")):
+            yield AuditRecord(log_event=log_event, event=parsed)
+
+
+def log_stream_url(region: str, log_group: str, log_stream: str) -> str:
+    """CloudWatch console deep link to a log stream (the console's own double-escaped fragment form)."""
+
+    def esc(value: str) -> str:
+        return quote(quote(value, safe=""), safe="").replace("%", "$")
+
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+        f"#logsV2:log-groups/log-group/{esc(log_group)}/log-events/{esc(log_stream)}"
+    )

@@ -1,0 +1,215 @@
+"""One CloudWatch Logs delivery in, alerts out: decode, filter, replay, diff, judge, remember.
+
+Alerts are published before the state is written: if publishing fails the invocation fails and is
+retried with nothing remembered; if the state write fails after publishing, the retry produces the
+same alert ids (auditID based) and the notifier drops the repeats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from eksguard.alerts import Alert
+from eksguard.aws_auth.decode import decode_change
+from eksguard.aws_auth.logs_payload import AuditRecord, LogBatch, PayloadError, audit_records
+from eksguard.aws_auth.mapping import AwsAuthContent
+from eksguard.aws_auth.state import StateStore, Status, StoredState, is_newer, is_older
+from eksguard.aws_auth.verdict import (
+    UNKNOWN_PRIOR,
+    ExpectedAdminsLike,
+    LogLocation,
+    Prior,
+    judge_change,
+    judge_truncated,
+    prior_from_data,
+)
+from eksguard.severity import Severity
+
+logger = Logger(child=True)
+
+Publisher = Callable[[list[Alert]], object]
+READ_VERBS = frozenset({"get", "list", "watch"})
+
+
+@dataclass
+class BatchResult:
+    message_type: str
+    log_group: str
+    log_stream: str
+    cluster: str | None = None
+    log_events: int = 0
+    aws_auth_events: int = 0
+    ignored: int = 0
+    duplicates: int = 0
+    late: int = 0
+    state_written: bool = False
+    state_superseded: bool = False
+    alerts: list[Alert] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        highest = max((a.severity for a in self.alerts), default=None)
+        return {
+            "messageType": self.message_type,
+            "cluster": self.cluster,
+            "logGroup": self.log_group,
+            "logStream": self.log_stream,
+            "logEvents": self.log_events,
+            "awsAuthEvents": self.aws_auth_events,
+            "ignored": self.ignored,
+            "duplicates": self.duplicates,
+            "late": self.late,
+            "alerts": len(self.alerts),
+            "highestSeverity": highest.name if highest is not None else None,
+            "alertIds": [a.id for a in self.alerts],
+            "stateWritten": self.state_written,
+            "stateSuperseded": self.state_superseded,
+        }
+
+
+def prior_of(state: StoredState | None) -> Prior:
+    if state is None or state.status == "unknown":
+        return UNKNOWN_PRIOR
+    if state.status == "deleted":
+        return Prior(known=True, content=AwsAuthContent())
+    return prior_from_data(state.data, known=True)
+
+
+def _prior_data(state: StoredState | None) -> Mapping[str, Any] | None:
+    if state is None or state.status == "unknown":
+        return None
+    return state.data or {}
+
+
+def _ms_to_timestamp(ms: int) -> str | None:
+    if not ms:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class _Run:
+    def __init__(self, batch: LogBatch, cluster: str, expected: ExpectedAdminsLike, region: str,
+                 loaded: StoredState | None, result: BatchResult) -> None:
+        self.batch, self.cluster, self.expected, self.region = batch, cluster, expected, region
+        self.loaded = loaded
+        self.state = loaded
+        self.result = result
+
+    def location(self, record: AuditRecord) -> LogLocation:
+        return LogLocation(log_group=self.batch.log_group, log_stream=self.batch.log_stream, region=self.region,
+                           account=self.batch.owner or None, log_event_id=record.log_event.id)
+
+    def remember(self, audit_id: str) -> None:
+        if self.state is None:
+            self.state = StoredState(cluster=self.cluster, status="unknown")
+        self.state = self.state.remember(audit_id)
+
+    def advance(self, new: StoredState) -> None:
+        previous = self.state.recent_audit_ids if self.state else ()
+        self.state = replace(new, recent_audit_ids=previous).remember(new.audit_id)
+
+    def seen(self, audit_id: str) -> bool:
+        if self.state is not None and self.state.seen(audit_id):
+            self.result.duplicates += 1
+            logger.info("skipped", extra={"reason": "duplicate delivery", "audit_id": audit_id,
+                                          "cluster": self.cluster})
+            return True
+        return False
+
+    def truncated(self, record: AuditRecord) -> None:
+        fields = record.truncated_fields or {}
+        verb = fields.get("verb")
+        if verb in READ_VERBS:
+            self.result.ignored += 1
+            return
+        audit_id = fields.get("auditID") or f"log-event:{record.log_event.id}"
+        if self.seen(audit_id):
+            return
+        self.result.alerts.append(judge_truncated(fields, self.cluster, self.location(record)))
+        timestamp = _ms_to_timestamp(record.log_event.timestamp)
+        if fields.get("stage") in (None, "ResponseComplete") and not is_older(None, timestamp, self.state):
+            self.advance(StoredState(cluster=self.cluster, status="unknown", stage_timestamp=timestamp,
+                                     audit_id=audit_id))
+        else:
+            self.remember(audit_id)
+
+    def parsed(self, record: AuditRecord) -> None:
+        event = record.event or {}
+        audit_id = str(event.get("auditID") or f"log-event:{record.log_event.id}")
+        if self.seen(audit_id):
+            return
+        change = decode_change(event, _prior_data(self.state))
+        if change is None:
+            self.result.ignored += 1
+            return
+        applied = change.outcome in ("changed", "deleted", "unknown")
+        late = applied and is_older(change.resource_version, change.stage_timestamp, self.state)
+        if late:
+            self.result.late += 1
+            change = decode_change(event, None) or change
+            prior = UNKNOWN_PRIOR
+        else:
+            prior = prior_of(self.state)
+        alert = judge_change(change, self.cluster, prior, self.expected, self.location(record), late=late)
+        if alert is not None:
+            self.result.alerts.append(alert)
+        logger.info("judged", extra={"audit_id": audit_id, "cluster": self.cluster, "verb": change.verb,
+                                     "outcome": change.outcome, "form": change.write_form, "late": late,
+                                     "severity": alert.severity.name if alert else None})
+        if applied and not late:
+            status: Status = (
+                "present" if change.outcome == "changed" else "deleted" if change.outcome == "deleted" else "unknown"
+            )
+            self.advance(StoredState(
+                cluster=self.cluster,
+                status=status,
+                data=change.data if change.outcome == "changed" else None,
+                resource_version=change.resource_version,
+                stage_timestamp=change.stage_timestamp or _ms_to_timestamp(record.log_event.timestamp),
+                audit_id=audit_id,
+            ))
+        else:
+            self.remember(audit_id)
+
+
+def process_batch(batch: LogBatch, expected: ExpectedAdminsLike, store: StateStore, region: str,
+                  publish: Publisher) -> BatchResult:
+    """Judge every aws-auth entry of one delivery, publish the alerts, then remember the new state."""
+    result = BatchResult(message_type=batch.message_type, log_group=batch.log_group, log_stream=batch.log_stream,
+                         log_events=len(batch.events))
+    if batch.is_control:
+        return result
+    cluster = batch.cluster
+    if cluster is None:
+        raise PayloadError(f"log group {batch.log_group!r} is not an EKS control-plane log group")
+    result.cluster = cluster
+    records = list(audit_records(batch))
+    result.aws_auth_events = len(records)
+    if not records:
+        return result
+    loaded = store.load(cluster)
+    run = _Run(batch, cluster, expected, region, loaded, result)
+    for record in records:
+        if record.truncated:
+            run.truncated(record)
+        else:
+            run.parsed(record)
+    if result.alerts:
+        publish(result.alerts)
+    if run.state is not None and run.state != loaded:
+        advance = loaded is None or (run.state.audit_id != loaded.audit_id and is_newer(run.state, loaded))
+        written = store.save(run.state, loaded, advance=advance)
+        result.state_written = written
+        result.state_superseded = not written
+        if not written:
+            logger.warning("state_superseded", extra={"cluster": cluster, "reason": "a newer aws-auth state or "
+                                                      "a concurrent delivery was written first"})
+    return result
+
+
+def highest_severity(alerts: list[Alert]) -> Severity | None:
+    return max((a.severity for a in alerts), default=None)

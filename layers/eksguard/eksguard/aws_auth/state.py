@@ -1,0 +1,198 @@
+"""Last known aws-auth per cluster, kept in DynamoDB (table AWS_AUTH_STATE_TABLE, hash key `cluster`).
+
+Ordering policy: audit entries from several API servers arrive on different log streams, so in
+different invocations and possibly out of order. A state write is conditional: it only replaces a
+stored state that is older, compared by resourceVersion numerically when both sides have a numeric
+one (etcd revisions are cluster-wide and increase), otherwise by stageTimestamp. An event older than
+the stored state is judged on its own content and does not change the state. The last
+`RECENT_IDS` auditIDs are kept so a redelivered entry is recognised and not alerted twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any, Literal, Protocol, cast
+
+from botocore.exceptions import ClientError
+
+from eksguard import aws
+from eksguard.aws_auth.mapping import ParseError, parse_aws_auth
+
+RECENT_IDS = 50
+Status = Literal["present", "deleted", "unknown"]
+
+
+@dataclass(frozen=True)
+class StoredState:
+    cluster: str
+    status: Status
+    data: dict[str, Any] | None = None
+    resource_version: str | None = None
+    stage_timestamp: str | None = None
+    audit_id: str | None = None
+    recent_audit_ids: tuple[str, ...] = field(default=())
+
+    @property
+    def rv_number(self) -> int | None:
+        return numeric_rv(self.resource_version)
+
+    def seen(self, audit_id: str | None) -> bool:
+        return bool(audit_id) and audit_id in self.recent_audit_ids
+
+    def remember(self, audit_id: str | None) -> StoredState:
+        if not audit_id or audit_id in self.recent_audit_ids:
+            return self
+        return replace(self, recent_audit_ids=(self.recent_audit_ids + (audit_id,))[-RECENT_IDS:])
+
+
+def numeric_rv(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def is_older(resource_version: str | None, stage_timestamp: str | None, state: StoredState | None) -> bool:
+    """True when an event at (resourceVersion, stageTimestamp) predates the stored state."""
+    if state is None:
+        return False
+    mine, theirs = numeric_rv(resource_version), state.rv_number
+    if mine is not None and theirs is not None:
+        return mine < theirs
+    if stage_timestamp and state.stage_timestamp:
+        return stage_timestamp < state.stage_timestamp
+    return False
+
+
+def is_newer(candidate: StoredState, state: StoredState | None) -> bool:
+    if state is None:
+        return True
+    mine, theirs = candidate.rv_number, state.rv_number
+    if mine is not None and theirs is not None:
+        return mine > theirs
+    if candidate.stage_timestamp and state.stage_timestamp:
+        return candidate.stage_timestamp > state.stage_timestamp
+    return candidate.audit_id != state.audit_id
+
+
+class StateStore(Protocol):
+    def load(self, cluster: str) -> StoredState | None: ...
+
+    def save(self, new: StoredState, loaded: StoredState | None, advance: bool) -> bool:
+        """Write `new`; `advance` = it is a newer aws-auth state (ordered write), otherwise only the
+        seen-ids changed (optimistic write against `loaded`). False when the condition failed."""
+        ...
+
+
+class InMemoryStateStore:
+    """Same semantics as the DynamoDB store, for tests, local runs and the benchmark."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, StoredState] = {}
+
+    def load(self, cluster: str) -> StoredState | None:
+        return self.items.get(cluster)
+
+    def save(self, new: StoredState, loaded: StoredState | None, advance: bool) -> bool:
+        current = self.items.get(new.cluster)
+        if advance:
+            ok = current is None or is_newer(new, current)
+        else:
+            ok = (current is None and loaded is None) or (
+                current is not None and loaded is not None and current.audit_id == loaded.audit_id
+            )
+        if ok:
+            self.items[new.cluster] = new
+        return ok
+
+
+class DynamoStateStore:
+    def __init__(self, table_name: str, region: str) -> None:
+        self.table_name = table_name
+        self.region = region
+
+    @property
+    def _client(self) -> Any:
+        return aws.client("dynamodb", self.region)
+
+    def load(self, cluster: str) -> StoredState | None:
+        response = self._client.get_item(TableName=self.table_name, Key={"cluster": {"S": cluster}},
+                                         ConsistentRead=True)
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def save(self, new: StoredState, loaded: StoredState | None, advance: bool) -> bool:
+        values: dict[str, Any] = {}
+        if advance:
+            rv = new.rv_number
+            condition = "attribute_not_exists(#c)"
+            names = {"#c": "cluster"}
+            if new.stage_timestamp:
+                values[":ts"] = {"S": new.stage_timestamp}
+            if rv is not None:
+                values[":rv"] = {"N": str(rv)}
+                condition += " OR (attribute_exists(rv_num) AND rv_num < :rv)"
+                if new.stage_timestamp:
+                    condition += " OR (attribute_not_exists(rv_num) AND stage_ts < :ts)"
+            elif new.stage_timestamp:
+                condition += " OR stage_ts < :ts"
+        elif loaded is None:
+            condition, names = "attribute_not_exists(#c)", {"#c": "cluster"}
+        else:
+            condition, names = "audit_id = :prev", {}
+            values[":prev"] = {"S": loaded.audit_id or ""}
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": to_item(new),
+                                  "ConditionExpression": condition}
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        try:
+            self._client.put_item(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def to_item(state: StoredState) -> dict[str, Any]:
+    """DynamoDB item: raw data (to replay later patches), parsed mappings (for people), ordering keys."""
+    item: dict[str, Any] = {
+        "cluster": {"S": state.cluster},
+        "status": {"S": state.status},
+        "audit_id": {"S": state.audit_id or ""},
+        "recent_ids": {"L": [{"S": i} for i in state.recent_audit_ids]},
+    }
+    if state.data is not None:
+        item["data"] = {"S": json.dumps(state.data, sort_keys=True)}
+        try:
+            item["parsed"] = {"S": json.dumps(parse_aws_auth(state.data).to_dict(), sort_keys=True)}
+        except ParseError as exc:
+            item["parse_error"] = {"S": str(exc)}
+    if state.resource_version:
+        item["resource_version"] = {"S": state.resource_version}
+        if state.rv_number is not None:
+            item["rv_num"] = {"N": str(state.rv_number)}
+    if state.stage_timestamp:
+        item["stage_ts"] = {"S": state.stage_timestamp}
+    return item
+
+
+def from_item(item: dict[str, Any]) -> StoredState:
+    def text(name: str) -> str | None:
+        value = item.get(name, {}).get("S")
+        return str(value) if value else None
+
+    raw_status = text("status")
+    status = cast(Status, raw_status) if raw_status in ("present", "deleted", "unknown") else "unknown"
+    data_text = text("data")
+    rv_num = item.get("rv_num", {}).get("N")
+    return StoredState(
+        cluster=str(item["cluster"]["S"]),
+        status=status,
+        data=json.loads(data_text) if data_text else None,
+        resource_version=text("resource_version") or (str(Decimal(rv_num)) if rv_num else None),
+        stage_timestamp=text("stage_ts"),
+        audit_id=text("audit_id"),
+        recent_audit_ids=tuple(str(v.get("S")) for v in item.get("recent_ids", {}).get("L", [])),
+    )

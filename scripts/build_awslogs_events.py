@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Build the CloudWatch Logs subscription events in events/ from the readable sources in events/src/aws_auth/.
+
+Each source file is the decoded delivery (`messageType`, `owner`, `logGroup`, `logStream`,
+`subscriptionFilters`, `logEvents`). A log event `message` may be an object (a Kubernetes audit
+Event, serialised compactly as the API server writes it) or a string (used as is). A log event with
+`truncateAtChars: N` is cut after N characters and ends with `[Truncated...]`, as CloudWatch Logs
+stores entries over 256 KB.
+
+The output is what Lambda receives: `{"awslogs": {"data": base64(gzip(json))}}`. gzip mtime is
+fixed at 0 so the files only change when a source changes. `--check` fails when a built file is
+out of date (for CI).
+
+    python scripts/build_awslogs_events.py [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE_DIR = ROOT / "events" / "src" / "aws_auth"
+EVENTS_DIR = ROOT / "events"
+PREFIX = "aws_auth_"
+TRUNCATION_MARKER = "[Truncated...]"
+
+
+def render_message(log_event: dict[str, Any]) -> str:
+    message = log_event["message"]
+    text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"))
+    cut = log_event.get("truncateAtChars")
+    if cut is not None:
+        text = text[: int(cut)] + TRUNCATION_MARKER
+    return text
+
+
+def encode_delivery(source: dict[str, Any]) -> dict[str, Any]:
+    body = dict(source)
+    body["logEvents"] = [
+        {"id": e["id"], "timestamp": e["timestamp"], "message": render_message(e)} for e in source["logEvents"]
+    ]
+    raw = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    compressed = gzip.compress(raw, compresslevel=9, mtime=0)
+    return {"awslogs": {"data": base64.b64encode(compressed).decode("ascii")}}
+
+
+def build(check: bool) -> int:
+    stale: list[str] = []
+    for source_path in sorted(SOURCE_DIR.glob("*.json")):
+        source = json.loads(source_path.read_text(encoding="utf-8"))
+        target = EVENTS_DIR / f"{PREFIX}{source_path.stem}.json"
+        text = json.dumps(encode_delivery(source), indent=2) + "\n"
+        if check:
+            if not target.exists() or target.read_text(encoding="utf-8") != text:
+                stale.append(target.name)
+            continue
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target.relative_to(ROOT)}")
+    if stale:
+        print(f"out of date: {', '.join(stale)} (run scripts/build_awslogs_events.py)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if a built event differs from its source")
+    return build(parser.parse_args().check)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
