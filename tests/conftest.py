@@ -72,3 +72,15 @@ def load_event(name: str) -> dict[str, Any]:
 @pytest.fixture
 def event_loader():
     return load_event
+
+
+@pytest.fixture
+def slack_standin():
+    """A local Slack incoming-webhook stand-in on 127.0.0.1 (random port), stopped after the test."""
+    from tests.slack_standin import SlackStandIn
+
+    standin = SlackStandIn().start()
+    try:
+        yield standin
+    finally:
+        standin.stop()
