@@ -224,7 +224,8 @@ def discover_kubectl_roles(settings: Settings) -> dict[str, set[str]]:
                 continue
             if profile not in profiles:
                 profiles[profile] = _roles_of_profile(iam, profile)
-            result.setdefault(cluster, set()).update(profiles[profile])
+            if profiles[profile]:
+                result.setdefault(cluster, set()).update(profiles[profile])
     return result
 
 

@@ -1,0 +1,58 @@
+"""EksApiAlertFunction: one CloudTrail EKS access change in, one alert queued out.
+
+Malformed events are logged, counted and dropped (retrying cannot fix them); a failure to queue
+the alert raises so Lambda's async retries, then the failed-events queue, keep it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from eksguard import eks_api
+from eksguard.config import load_settings
+from eksguard.expected_admins import expected_admins_from_settings
+from eksguard.publish import publish
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    settings = load_settings()
+    try:
+        if not isinstance(event, dict):
+            raise eks_api.MalformedEventError(f"event is a {type(event).__name__}, not a JSON object")
+        assessment = eks_api.assess_event(EventBridgeEvent(event), expected_admins_from_settings(settings))
+    except eks_api.MalformedEventError as exc:
+        logger.error("malformed_event", extra={"reason": str(exc)})
+        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        return {"status": "ignored", "reason": str(exc)}
+
+    alert = assessment.alert
+    metrics.add_metric(name="EksApiEventsClassified", unit=MetricUnit.Count, value=1)
+    if assessment.lookup_error:
+        metrics.add_metric(name="ExpectedAdminLookupFailures", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "eks_change_classified",
+        extra={"alert_id": alert.id, "severity": alert.severity.name, "cluster": alert.cluster,
+               "principal": alert.principal, "rules": [f.rule for f in assessment.findings]},
+    )
+    message_id = publish(alert, settings)
+    metrics.add_metric(name=f"EksApiAlerts{alert.severity.name.title()}", unit=MetricUnit.Count, value=1)
+    logger.info("alert_sent", extra={"alert_id": alert.id, "message_id": message_id})
+    return {
+        "status": "alerted",
+        "alert_id": alert.id,
+        "severity": alert.severity.name,
+        "title": alert.title,
+        "message_id": message_id,
+    }

@@ -1,0 +1,176 @@
+"""What an EKS call changed, extracted from the CloudTrail request (and response as fallback).
+
+The request says what the caller asked for, so it is read first; the response fills gaps
+(e.g. `responseElements.update.params` whose values are strings, sometimes JSON-encoded).
+Every field is optional: failed calls often carry no request at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eksguard import arns
+from eksguard.eks_api.record import (
+    CloudTrailRecord,
+    as_bool,
+    as_dict,
+    as_str,
+    as_str_list,
+    first,
+    maybe_json,
+)
+
+OPEN_WORLD_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
+POLICY_PREFIX = "cluster-access-policy/"
+# Documented EKS defaults when CreateCluster leaves a field out.
+CREATE_DEFAULT_PUBLIC = True
+CREATE_DEFAULT_CIDRS = ("0.0.0.0/0",)
+CREATE_DEFAULT_BOOTSTRAP_ADMIN = True
+
+
+@dataclass(frozen=True)
+class EksChange:
+    record: CloudTrailRecord
+    cluster: str | None = None
+    principal: str | None = None
+    principal_as_sent: str | None = None
+    policy_arn: str | None = None
+    policy_name: str | None = None
+    scope_type: str | None = None
+    namespaces: tuple[str, ...] = ()
+    groups: tuple[str, ...] | None = None
+    entry_type: str | None = None
+    username: str | None = None
+    endpoint_public: bool | None = None
+    endpoint_private: bool | None = None
+    public_cidrs: tuple[str, ...] | None = None
+    logs_enabled: frozenset[str] = frozenset()
+    logs_disabled: frozenset[str] = frozenset()
+    auth_mode: str | None = None
+    bootstrap_admin: bool | None = None
+
+    @property
+    def event_name(self) -> str:
+        return self.record.event_name
+
+    @property
+    def failed(self) -> bool:
+        return self.record.failed
+
+    @property
+    def open_to_world(self) -> bool:
+        return bool(self.public_cidrs and OPEN_WORLD_CIDRS & set(self.public_cidrs))
+
+    @property
+    def cross_account(self) -> bool:
+        owner = arns.account_of(self.principal)
+        return bool(owner and self.record.account and owner != self.record.account)
+
+    @property
+    def scope_label(self) -> str | None:
+        if not self.scope_type:
+            return None
+        if self.scope_type == "namespace":
+            return f"namespace scope: {', '.join(self.namespaces) or 'none listed'}"
+        return f"{self.scope_type} scope"
+
+
+def update_params(response: dict[str, Any]) -> dict[str, Any]:
+    """`responseElements.update.params` as {type: decoded value}."""
+    params = as_dict(response.get("update")).get("params")
+    result: dict[str, Any] = {}
+    if isinstance(params, list):
+        for param in params:
+            param = as_dict(param)
+            kind = as_str(param.get("type"))
+            if kind:
+                result[kind] = maybe_json(param.get("value"))
+    return result
+
+
+def logging_changes(logging: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """(types enabled, types disabled) from `{"clusterLogging": [{"types": [...], "enabled": bool}]}`."""
+    entries = as_dict(maybe_json(logging)).get("clusterLogging")
+    enabled: set[str] = set()
+    disabled: set[str] = set()
+    if isinstance(entries, list):
+        for entry in entries:
+            entry = as_dict(entry)
+            types = as_str_list(entry.get("types")) or ()
+            flag = as_bool(entry.get("enabled"))
+            if flag is True:
+                enabled.update(types)
+            elif flag is False:
+                disabled.update(types)
+    return frozenset(enabled), frozenset(disabled - enabled)
+
+
+def _auth_mode(value: Any) -> str | None:
+    value = maybe_json(value)
+    if isinstance(value, dict):
+        value = value.get("authenticationMode")
+    return as_str(value)
+
+
+def policy_name_of(policy_arn: str | None) -> str | None:
+    if not policy_arn:
+        return None
+    return policy_arn.rsplit(POLICY_PREFIX, 1)[-1] if POLICY_PREFIX in policy_arn else policy_arn.rsplit("/", 1)[-1]
+
+
+def extract(record: CloudTrailRecord) -> EksChange:
+    """Pure: read every field a rule may need. Missing fields stay None."""
+    req, resp = record.request, record.response
+    entry = as_dict(resp.get("accessEntry"))
+    association = as_dict(resp.get("associatedAccessPolicy"))
+    created = as_dict(resp.get("cluster"))
+    params = update_params(resp)
+
+    cluster = as_str(first(req.get("name"), req.get("clusterName"), resp.get("clusterName"),
+                           entry.get("clusterName"), created.get("name")))
+    raw_principal = as_str(first(req.get("principalArn"), entry.get("principalArn"), resp.get("principalArn")))
+    principal_as_sent = arns.decode(raw_principal) if raw_principal else None
+    policy_arn = as_str(first(req.get("policyArn"), association.get("policyArn")))
+    policy_arn = arns.decode(policy_arn) if policy_arn else None
+    scope = as_dict(first(req.get("accessScope"), association.get("accessScope")))
+    groups_raw = req.get("kubernetesGroups") if "kubernetesGroups" in req else entry.get("kubernetesGroups")
+
+    vpc = as_dict(req.get("resourcesVpcConfig"))
+    access = as_dict(req.get("accessConfig"))
+    public = as_bool(first(vpc.get("endpointPublicAccess"), params.get("EndpointPublicAccess")))
+    private = as_bool(first(vpc.get("endpointPrivateAccess"), params.get("EndpointPrivateAccess")))
+    cidrs = as_str_list(first(vpc.get("publicAccessCidrs"), params.get("PublicAccessCidrs")))
+    logs_on, logs_off = logging_changes(first(req.get("logging") or None, params.get("ClusterLogging")))
+    auth_mode = _auth_mode(first(access.get("authenticationMode"), params.get("AuthenticationMode")))
+    bootstrap = as_bool(access.get("bootstrapClusterCreatorAdminPermissions"))
+
+    if record.event_name == "CreateCluster" and req:
+        # EKS defaults: a new cluster is public to 0.0.0.0/0 and makes its creator admin.
+        if public is None:
+            public = CREATE_DEFAULT_PUBLIC
+        if public and not cidrs:
+            cidrs = CREATE_DEFAULT_CIDRS
+        if bootstrap is None:
+            bootstrap = CREATE_DEFAULT_BOOTSTRAP_ADMIN
+
+    return EksChange(
+        record=record,
+        cluster=cluster,
+        principal=arns.principal_arn(principal_as_sent),
+        principal_as_sent=principal_as_sent,
+        policy_arn=policy_arn,
+        policy_name=policy_name_of(policy_arn),
+        scope_type=(as_str(scope.get("type")) or "").lower() or None,
+        namespaces=as_str_list(scope.get("namespaces")) or (),
+        groups=as_str_list(groups_raw),
+        entry_type=(as_str(first(req.get("type"), entry.get("type"))) or "").upper() or None,
+        username=as_str(first(req.get("username"), entry.get("username"))),
+        endpoint_public=public,
+        endpoint_private=private,
+        public_cidrs=cidrs,
+        logs_enabled=logs_on,
+        logs_disabled=logs_off,
+        auth_mode=auth_mode,
+        bootstrap_admin=bootstrap,
+    )
