@@ -50,18 +50,19 @@ def check(layer_dir: Path) -> list[str]:
     installed: dict[str, str] = {}
     for dist in site.glob("*.dist-info"):
         meta = (dist / "METADATA").read_text(errors="replace")
-        name = re.search(r"^Name: (.+)$", meta, re.M)
-        version = re.search(r"^Version: (.+)$", meta, re.M)
-        if name and version:
-            installed[normalise(name[1].strip())] = version[1].strip()
+        name_match = re.search(r"^Name: (.+)$", meta, re.M)
+        version_match = re.search(r"^Version: (.+)$", meta, re.M)
+        if name_match and version_match:
+            installed[normalise(name_match[1].strip())] = version_match[1].strip()
         wheel = dist / "WHEEL"
         if wheel.is_file():
             tags = [t.strip() for t in re.findall(r"^Tag: (.+)$", wheel.read_text(), re.M)]
             if not any(fits(tag) for tag in tags):
                 problems.append(f"{dist.name}: wheel tags {', '.join(tags)} do not fit cp313 x86_64 Lambda")
-    for name, version in pins().items():
-        if installed.get(name) != version:
-            problems.append(f"{name}: pinned {version}, layer has {installed.get(name, 'nothing')}")
+    for pinned_name, pinned_version in pins().items():
+        if installed.get(pinned_name) != pinned_version:
+            found = installed.get(pinned_name, "nothing")
+            problems.append(f"{pinned_name}: pinned {pinned_version}, layer has {found}")
     for extension in site.rglob("*.so"):
         if "cpython-313-x86_64-linux-gnu" not in extension.name and ".abi3." not in extension.name:
             problems.append(f"{extension.relative_to(site)}: compiled for another interpreter")

@@ -85,7 +85,8 @@ def stop_policy(cfn: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_cfn_lint_is_clean():
-    result = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(TEMPLATE)], capture_output=True, text=True)
+    cfn_lint = str(Path(sys.executable).with_name("cfn-lint"))
+    result = subprocess.run([cfn_lint, str(TEMPLATE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     STOPPED = "stopped"
     WOULD_STOP = "would_stop"  # dry run
     SKIPPED = "skipped"
     FAILED = "failed"
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why an instance was skipped or could not be stopped (recorded per instance)."""
 
     KEEP_ALIVE = "keep_alive"
