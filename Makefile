@@ -7,11 +7,14 @@ PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install install-sam lint typecheck template-lint unit build check-layer test e2e bench demo clean
+.PHONY: help install install-sam lint typecheck template-lint unit build check-layer test e2e e2e-run bench demo clean \
+	local-image local-up local-down local-template invoke-stop invoke-eks-api invoke-aws-auth invoke-enrol invoke-notifier
 
 help:
 	@echo "make test    - create the venv, install pinned dev deps, ruff, mypy, cfn-lint, pytest, sam build"
-	@echo "make demo    - run eksguard locally against moto and a Slack stand-in"
+	@echo "make demo    - run eksguard locally against moto and a Slack stand-in (no Docker needed)"
+	@echo "make e2e     - sam local invoke every events/*.json against moto + Slack stand-in containers"
+	@echo "make local-image - build the Lambda base stand-in and the local AWS image offline (Docker)"
 	@echo "make build   - sam build (layer wheels for python3.13 x86_64) and check the artefact"
 	@echo "make bench   - run the benchmarks and print the figures"
 
@@ -46,8 +49,51 @@ build: install-sam install
 	$(SAM) build --template-file template.yaml
 	$(PY) scripts/check_layer.py .aws-sam/build/EksguardLayer
 
+# End-to-end tests run when a Docker engine and the local images are there, or when
+# EKSGUARD_E2E=required (CI), in which case anything missing fails the run.
 test: lint typecheck template-lint build
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --ignore=tests/e2e
+	@if [ "$${EKSGUARD_E2E:-}" = required ] || $(PY) scripts/local_stack.py ready > /dev/null 2>&1; then \
+		$(MAKE) --no-print-directory e2e-run; \
+	else \
+		echo "e2e not run: no Docker engine; run \`make e2e\` after \`make local-image\`"; \
+	fi
+
+e2e: build e2e-run
+
+e2e-run: install-sam install
+	EKSGUARD_E2E=required EKSGUARD_E2E_BUILT=1 $(PY) -m pytest tests/e2e -m e2e
+
+local-image: install
+	scripts/build_local_image.sh
+
+local-up: install
+	$(PY) scripts/local_stack.py up
+
+local-down: install
+	$(PY) scripts/local_stack.py down
+
+local-template: build
+	$(PY) scripts/local_stack.py template
+
+LOCAL_INVOKE = AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing $(SAM) local invoke \
+	--template .aws-sam/build/template.local.yaml --env-vars events/env.local.json \
+	--docker-network eksguard-local --skip-pull-image --region eu-west-1
+
+invoke-stop: local-template
+	$(LOCAL_INVOKE) StopInstancesFunction --event events/stop_schedule.json
+
+invoke-eks-api: local-template
+	$(LOCAL_INVOKE) EksApiAlertFunction --event events/$(or $(EVENT),eks_api_cluster_admin_granted.json)
+
+invoke-aws-auth: local-template
+	$(LOCAL_INVOKE) AwsAuthAlertFunction --event events/$(or $(EVENT),aws_auth_masters_backdoor.json)
+
+invoke-enrol: local-template
+	$(LOCAL_INVOKE) AwsAuthEnrolFunction --event events/aws_auth_enrol_schedule.json
+
+invoke-notifier: local-template
+	$(LOCAL_INVOKE) SlackNotifierFunction --event events/slack_notifier_sqs.json
 
 bench: install
 	$(PY) scripts/bench_stop.py --sizes 500 2000

@@ -227,3 +227,15 @@ def test_region_that_cannot_be_scanned_is_reported_high(aws, monkeypatch, lambda
 def test_empty_tag_value_means_any(monkeypatch, value):
     settings = settings_for(monkeypatch, STOP_TAG_VALUE=value)
     assert settings.stop_tag_value == "*"
+
+
+def test_instances_with_a_name_tag_are_stopped_and_logged(aws, monkeypatch, lambda_context):
+    """`name` is a reserved LogRecord attribute: the per-instance log line must not pass it as extra."""
+    settings_for(monkeypatch)
+    named = launch("eu-west-1", 1, {"kubectl-instance": "prod", "Name": "kubectl-prod"})
+    stub_sessions("eu-west-1", [[]])
+
+    result = invoke(monkeypatch, lambda_context)
+
+    assert states("eu-west-1", named) == {named[0]: "stopped"}
+    assert result["totals"]["stopped"] == 1

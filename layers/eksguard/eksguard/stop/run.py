@@ -101,7 +101,7 @@ def _run_region(settings: Settings, region: str, now: datetime, client_factory: 
             note=decision.note,
         )
         result.instances.append(item)
-        logger.info(outcome.value, extra={"region": region, **item.to_dict()})
+        logger.info(outcome.value, extra=_log_fields(region, item))
 
     if to_stop:
         _stop(settings, region, to_stop, notes, client_factory("ec2", region), result)
@@ -132,7 +132,7 @@ def _stop(
         instance = by_id[instance_id]
         item = InstanceResult(instance_id, done, instance.cluster, instance.name, note=notes.get(instance_id))
         result.instances.append(item)
-        logger.info(done.value, extra={"region": region, **item.to_dict()})
+        logger.info(done.value, extra=_log_fields(region, item))
     for failure in outcome.failed:
         instance = by_id[failure.instance_id]
         item = InstanceResult(
@@ -140,4 +140,12 @@ def _stop(
             reason=Reason.STOP_API_ERROR.value, detail=failure.message, error_code=failure.code,
             note=notes.get(failure.instance_id))
         result.instances.append(item)
-        logger.warning("failed", extra={"region": region, **item.to_dict()})
+        logger.warning("failed", extra=_log_fields(region, item))
+
+
+def _log_fields(region: str, item: InstanceResult) -> dict[str, Any]:
+    """Log record extras; `name` is reserved by logging.LogRecord, so the Name tag is `instance_name`."""
+    fields = item.to_dict()
+    if "name" in fields:
+        fields["instance_name"] = fields.pop("name")
+    return {"region": region, **fields}

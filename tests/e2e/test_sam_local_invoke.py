@@ -1,0 +1,304 @@
+"""`sam local invoke` for every sample event in events/, against moto and the Slack stand-in in containers.
+
+Each invocation runs the built function in the Lambda image with `--env-vars events/env.local.json`
+on the `eksguard-local` network. Detector invocations get their own alert queue (and aws-auth
+state table), so they run concurrently and each test reads back exactly what its event produced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS_DIR = ROOT / "events"
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import local_stack  # noqa: E402
+from seed_local_world import ACCOUNT, World, client, instance_states  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+SAM = str(ROOT / ".venv-sam" / "bin" / "sam")
+INVOKE_TIMEOUT_SECONDS = 240
+WORKERS = int(os.environ.get("EKSGUARD_E2E_WORKERS", "3"))
+MOTO_IN_NETWORK = "http://eksguard-moto:5000"
+EVENT_FILES = sorted(p.name for p in EVENTS_DIR.glob("*.json") if not p.name.startswith("env"))
+
+# Severities each detector event must queue (in any order); [] means no alert at all.
+EKS_API_SEVERITY = {
+    "eks_api_access_entry_custom_groups.json": "MEDIUM",
+    "eks_api_access_entry_system_group_denied.json": "MEDIUM",
+    "eks_api_admin_grant_denied.json": "MEDIUM",
+    "eks_api_admin_policy_cluster_scope.json": "CRITICAL",
+    "eks_api_admin_to_expected_admin.json": "CRITICAL",
+    "eks_api_audit_logging_disabled.json": "HIGH",
+    "eks_api_auth_mode_changed.json": "HIGH",
+    "eks_api_cluster_admin_granted.json": "CRITICAL",
+    "eks_api_create_cluster_hardened.json": "INFO",
+    "eks_api_create_cluster_public.json": "HIGH",
+    "eks_api_cross_account_entry.json": "MEDIUM",
+    "eks_api_delete_access_entry.json": "INFO",
+    "eks_api_delete_cluster.json": "INFO",
+    "eks_api_disassociate_policy.json": "INFO",
+    "eks_api_endpoint_private.json": "INFO",
+    "eks_api_endpoint_public.json": "HIGH",
+    "eks_api_kubectl_role_admin_dev.json": "CRITICAL",
+    "eks_api_logging_enabled.json": "INFO",
+    "eks_api_namespace_admin.json": "MEDIUM",
+    "eks_api_unhandled_event.json": "INFO",
+    "eks_api_update_access_entry_groups.json": "MEDIUM",
+    "eks_api_view_policy.json": "INFO",
+}
+AWS_AUTH_SEVERITIES = {
+    "aws_auth_apply_patch.json": ["INFO", "INFO"],
+    "aws_auth_control_message.json": [],
+    "aws_auth_create_metadata.json": ["MEDIUM"],
+    "aws_auth_deleted.json": ["CRITICAL"],
+    "aws_auth_iam_path.json": ["MEDIUM"],
+    "aws_auth_invalid_yaml.json": ["CRITICAL"],
+    "aws_auth_json_patch.json": ["INFO", "CRITICAL"],
+    "aws_auth_map_accounts.json": ["MEDIUM"],
+    "aws_auth_masters_backdoor.json": ["INFO", "CRITICAL"],
+    "aws_auth_mixed_batch.json": ["INFO", "MEDIUM"],
+    "aws_auth_node_role_added.json": ["INFO"],
+    "aws_auth_node_role_removed.json": ["INFO", "CRITICAL"],
+    "aws_auth_strategic_merge.json": ["INFO", "INFO"],
+    "aws_auth_truncated.json": ["MEDIUM"],
+}
+
+
+def function_for(event: str) -> str:
+    if event.startswith("stop_"):
+        return "StopInstancesFunction"
+    if event.startswith("eks_api_"):
+        return "EksApiAlertFunction"
+    if event.startswith("aws_auth_enrol"):
+        return "AwsAuthEnrolFunction"
+    if event.startswith("aws_auth_"):
+        return "AwsAuthAlertFunction"
+    if event.startswith("slack_notifier"):
+        return "SlackNotifierFunction"
+    raise AssertionError(f"{event}: no function takes this event; name it after its function")
+
+
+def slug(event: str) -> str:
+    return "e2e-" + re.sub(r"[^a-z0-9-]", "-", event.removesuffix(".json").lower())
+
+
+@dataclass
+class Invocation:
+    event: str
+    function: str
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def response(self) -> Any:
+        lines = [line for line in self.stdout.strip().splitlines() if line.strip()]
+        assert lines, f"{self.event}: no response on stdout\n{self.stderr[-3000:]}"
+        return json.loads(lines[-1])
+
+
+@dataclass
+class Session:
+    stack: local_stack.Stack
+    world: World
+    queues: dict[str, str]
+    invocations: dict[str, Invocation]
+
+
+def _env_file(event: str, base: dict[str, Any], directory: Path) -> Path:
+    """events/env.local.json with this event's own queue (and aws-auth state table)."""
+    env = json.loads(json.dumps(base))
+    env["Parameters"]["ALERT_QUEUE_URL"] = f"{MOTO_IN_NETWORK}/{ACCOUNT}/{slug(event)}"
+    env.setdefault("AwsAuthAlertFunction", {})["AWS_AUTH_STATE_TABLE"] = slug(event)
+    path = directory / f"{slug(event)}.env.json"
+    path.write_text(json.dumps(env), encoding="utf-8")
+    return path
+
+
+def _invoke(event: str, env_file: Path) -> Invocation:
+    function = function_for(event)
+    started = time.monotonic()
+    command = [
+        SAM,
+        "local",
+        "invoke",
+        function,
+        "--template",
+        str(local_stack.LOCAL_TEMPLATE),
+        "--event",
+        str(EVENTS_DIR / event),
+        "--env-vars",
+        str(env_file),
+        "--docker-network",
+        local_stack.NETWORK,
+        "--skip-pull-image",
+        "--region",
+        "eu-west-1",
+    ]
+    env = {
+        **os.environ,
+        "SAM_CLI_TELEMETRY": "0",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        env.pop(name, None)
+    try:
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=INVOKE_TIMEOUT_SECONDS
+        )
+        code, out, err = done.returncode, done.stdout, done.stderr
+    except subprocess.TimeoutExpired as exc:
+        code, out, err = -1, str(exc.stdout or ""), f"timed out after {INVOKE_TIMEOUT_SECONDS}s"
+    return Invocation(event, function, code, out, err, time.monotonic() - started)
+
+
+def _prepare_resources(stack: local_stack.Stack) -> dict[str, str]:
+    sqs = client("sqs", stack.moto_url)
+    dynamodb = client("dynamodb", stack.moto_url)
+    queues = {}
+    for event in EVENT_FILES:
+        queues[event] = sqs.create_queue(QueueName=slug(event))["QueueUrl"]
+        if function_for(event) == "AwsAuthAlertFunction":
+            dynamodb.create_table(
+                TableName=slug(event),
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "cluster", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "cluster", "KeyType": "HASH"}],
+            )
+    return queues
+
+
+@pytest.fixture(scope="session")
+def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+    assert local_stack.docker_available(), "no Docker engine answers: start dockerd (see docs/local.md)"
+    for image in (local_stack.IMAGE, "public.ecr.aws/lambda/python:3.13-x86_64"):
+        assert local_stack.image_available(image), f"{image} is missing: run `make local-image`"
+    if not (os.environ.get("EKSGUARD_E2E_BUILT") and local_stack.BUILT_TEMPLATE.exists()):
+        subprocess.run(
+            [SAM, "build", "--template-file", "template.yaml"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=600,
+            env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+        )
+    local_stack.write_local_template()
+    stack = local_stack.up(moto_port=_free_port(), slack_port=_free_port())
+    try:
+        world = local_stack.seed(stack)
+        queues = _prepare_resources(stack)
+        base = json.loads((EVENTS_DIR / "env.local.json").read_text(encoding="utf-8"))
+        env_dir = tmp_path_factory.mktemp("env")
+        files = {event: _env_file(event, base, env_dir) for event in EVENT_FILES}
+        # The first invocation builds SAM's image with the layer; the rest reuse it concurrently.
+        first, *rest = EVENT_FILES
+        invocations = {first: _invoke(first, files[first])}
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            for result in pool.map(lambda e: _invoke(e, files[e]), rest):
+                invocations[result.event] = result
+        yield Session(stack, world, queues, invocations)
+    finally:
+        local_stack.down()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _queued(session: Session, event: str) -> list[dict[str, Any]]:
+    sqs = client("sqs", session.stack.moto_url)
+    alerts: dict[str, dict[str, Any]] = {}
+    for _ in range(10):
+        batch = (
+            sqs.receive_message(
+                QueueUrl=session.queues[event],
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=0,
+                MessageAttributeNames=["All"],
+            ).get("Messages")
+            or []
+        )
+        fresh = [m for m in batch if m["MessageId"] not in alerts]
+        if not fresh:
+            break
+        for message in fresh:
+            body = json.loads(message["Body"])
+            assert message["MessageAttributes"]["severity"]["StringValue"] == body["severity"]
+            alerts[message["MessageId"]] = body
+    return list(alerts.values())
+
+
+def test_every_event_has_an_expectation() -> None:
+    handled = (
+        set(EKS_API_SEVERITY)
+        | set(AWS_AUTH_SEVERITIES)
+        | {"stop_schedule.json", "slack_notifier_sqs.json", "aws_auth_enrol_schedule.json"}
+    )
+    assert set(EVENT_FILES) == handled, "add the new sample event to the e2e expectations"
+
+
+@pytest.mark.parametrize("event", EVENT_FILES)
+def test_sam_local_invoke(e2e: Session, event: str) -> None:
+    invocation = e2e.invocations[event]
+    assert invocation.returncode == 0, f"{event}: sam local invoke failed\n{invocation.stderr[-4000:]}"
+    response = invocation.response
+    assert not (isinstance(response, dict) and "errorType" in response), f"{event}: {response}"
+    function = invocation.function
+
+    if function == "StopInstancesFunction":
+        states = instance_states(e2e.stack.moto_url, e2e.world.boxes)
+        for box in e2e.world.boxes:
+            assert states[box.name] in (box.expected_state, box.expected_state.replace("ped", "ping")), (
+                f"{box.name} ({box.why}) is {states[box.name]}"
+            )
+        assert response["totals"] == {"stopped": 2, "would_stop": 0, "skipped": 2, "failed": 0}
+        assert [a["severity"] for a in _queued(e2e, event)] == ["INFO"]
+    elif function == "EksApiAlertFunction":
+        alerts = _queued(e2e, event)
+        assert [a["severity"] for a in alerts] == [EKS_API_SEVERITY[event]]
+        assert response["status"] == "alerted" and response["alert_id"] == alerts[0]["id"]
+    elif function == "AwsAuthAlertFunction":
+        alerts = _queued(e2e, event)
+        assert Counter(a["severity"] for a in alerts) == Counter(AWS_AUTH_SEVERITIES[event]), [
+            (a["severity"], a["title"]) for a in alerts
+        ]
+        if not AWS_AUTH_SEVERITIES[event]:
+            assert response["status"] == "ok"
+    elif function == "AwsAuthEnrolFunction":
+        assert response["status"] == "ok"
+        logs = client("logs", e2e.stack.moto_url)
+        for cluster in ("dev", "prod"):
+            filters = logs.describe_subscription_filters(logGroupName=f"/aws/eks/{cluster}/cluster")[
+                "subscriptionFilters"
+            ]
+            assert [f["destinationArn"] for f in filters] == [e2e.world.audit_function_arn]
+    elif function == "SlackNotifierFunction":
+        assert response == {"batchItemFailures": []}
+        sent = json.loads((EVENTS_DIR / event).read_text(encoding="utf-8"))["Records"]
+        expected = sorted(json.loads(r["body"])["severity"] for r in sent)
+        texts = [str(p.get("text", "")) for p in local_stack.slack_messages(e2e.stack)]
+        assert sorted(t.split("]", 1)[0].lstrip("[") for t in texts) == expected, texts
+        assert all(p.get("blocks") for p in local_stack.slack_messages(e2e.stack))
