@@ -23,6 +23,31 @@ def alert_id(*parts: object) -> str:
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
+def _optional_text(data: dict[str, Any], key: str, prefix: str = "") -> str | None:
+    """A text field of a queued alert: a string or absent; anything else makes the message a poison one."""
+    value = data.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"alert field {prefix}{key} is a {type(value).__name__}, not a string")
+
+
+def _facts(raw: Any) -> tuple[Fact, ...]:
+    if not raw:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(f, list | tuple) and len(f) == 2 for f in raw):
+        raise ValueError("alert field facts is not a list of [label, value] pairs")
+    return tuple(Fact(str(label), str(value)) for label, value in raw)
+
+
+def _source(raw: Any) -> SourceRef | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"kind", "description", "url"}:
+        raise ValueError("alert field source is not an object with kind, description and url")
+    kind, description = _optional_text(raw, "kind", "source."), _optional_text(raw, "description", "source.")
+    return SourceRef(kind=kind or "", description=description or "", url=_optional_text(raw, "url", "source."))
+
+
 def utc_now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -50,7 +75,9 @@ class Actor:
     def from_dict(cls, data: dict[str, Any] | None) -> Actor | None:
         if not data:
             return None
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+        if not isinstance(data, dict):
+            raise ValueError(f"alert field actor is a {type(data).__name__}, not an object")
+        return cls(**{k: _optional_text(data, k, "actor.") for k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -124,23 +151,20 @@ class Alert:
         missing = [k for k in ("id", "kind", "severity", "title") if not data.get(k)]
         if missing:
             raise ValueError(f"alert payload lacks {', '.join(missing)}")
-        source = data.get("source")
-        facts_raw = data.get("facts") or []
-        facts = tuple(Fact(str(label), str(value)) for label, value in facts_raw)
         return cls(
             id=str(data["id"]),
             kind=str(data["kind"]),
             severity=Severity.parse(data["severity"]),
             title=str(data["title"]),
-            cluster=data.get("cluster"),
-            principal=data.get("principal"),
+            cluster=_optional_text(data, "cluster"),
+            principal=_optional_text(data, "principal"),
             actor=Actor.from_dict(data.get("actor")),
-            account=data.get("account"),
-            region=data.get("region"),
+            account=_optional_text(data, "account"),
+            region=_optional_text(data, "region"),
             time=str(data.get("time") or utc_now_iso()),
-            summary=data.get("summary"),
-            facts=facts,
-            source=SourceRef(**source) if isinstance(source, dict) else None,
+            summary=_optional_text(data, "summary"),
+            facts=_facts(data.get("facts")),
+            source=_source(data.get("source")),
         )
 
     @classmethod

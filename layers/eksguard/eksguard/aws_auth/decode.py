@@ -69,17 +69,34 @@ def _first(values: object) -> str | None:
     return None
 
 
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    return ()
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def audit_user_of(event: Mapping[str, Any]) -> AuditUser:
-    user = event.get("user") or {}
-    extra = user.get("extra") or {}
+    """The actor; tolerant of odd shapes (an unexpected type reads as absent, never raises)."""
+    user = _mapping(event.get("user"))
+    extra = _mapping(user.get("extra"))
     return AuditUser(
-        username=user.get("username"),
+        username=_text(user.get("username")),
         arn=_first(extra.get("arn")) or _first(extra.get("canonicalArn")),
         session_name=_first(extra.get("sessionName")),
         access_key_id=_first(extra.get("accessKeyId")),
-        groups=tuple(user.get("groups") or ()),
-        source_ips=tuple(event.get("sourceIPs") or ()),
-        user_agent=event.get("userAgent"),
+        groups=_strings(user.get("groups")),
+        source_ips=_strings(event.get("sourceIPs")),
+        user_agent=_text(event.get("userAgent")),
     )
 
 
@@ -96,8 +113,8 @@ def normalise_timestamp(value: str | None) -> str | None:
     return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def field_manager(request_uri: str | None) -> str | None:
-    if not request_uri:
+def field_manager(request_uri: object) -> str | None:
+    if not request_uri or not isinstance(request_uri, str):
         return None
     values = parse_qs(urlsplit(request_uri).query).get("fieldManager")
     return values[0] if values else None
@@ -308,8 +325,9 @@ def _resource_version(obj: object) -> str | None:
     return None
 
 
-def _replay(verb: str, request_object: object, request_uri: str | None,
-            prior: Mapping[str, Any] | None) -> tuple[str, dict[str, Any] | None, str | None, tuple[str, ...]]:
+def _replay(
+    verb: str, request_object: object, request_uri: str | None, prior: Mapping[str, Any] | None
+) -> tuple[str, dict[str, Any] | None, str | None, tuple[str, ...]]:
     """(form, resulting data, reason when unknown, notes) from the request body alone."""
     if verb in ("create", "update"):
         data = _configmap_data(request_object)
@@ -372,13 +390,19 @@ def decode_change(event: Mapping[str, Any], prior: Mapping[str, Any] | None) -> 
         form, attempted, _, _ = _replay(verb, request_object, request_uri, prior)
         return AuditChange(outcome="failed", write_form=form, attempted_data=attempted, **common)
     if verb == "delete":
-        return AuditChange(outcome="deleted", write_form="delete",
-                           resource_version=_resource_version(response_object), **common)
+        return AuditChange(
+            outcome="deleted", write_form="delete", resource_version=_resource_version(response_object), **common
+        )
     response_data = _configmap_data(response_object)
     if response_data is not None:
         form = verb if verb != "patch" else patch_form(request_object, request_uri)
-        return AuditChange(outcome="changed", write_form=form, data=response_data,
-                           resource_version=_resource_version(response_object), **common)
+        return AuditChange(
+            outcome="changed",
+            write_form=form,
+            data=response_data,
+            resource_version=_resource_version(response_object),
+            **common,
+        )
     form, data, reason, notes = _replay(verb, request_object, request_uri, prior)
     if data is None:
         return AuditChange(outcome="unknown", write_form=form, unknown_reason=reason, notes=notes, **common)

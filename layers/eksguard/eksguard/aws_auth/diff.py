@@ -54,6 +54,7 @@ def diff_contents(before: AwsAuthContent | None, after: AwsAuthContent) -> AwsAu
     node_added = tuple(e for k, e in new.items() if e.is_node and not (k in old and old[k].is_node))
     node_removed = tuple(e for k, e in old.items() if e.is_node and not (k in new and new[k].is_node))
     old_accounts = set(before.accounts) if before else set()
+    new_accounts = set(after.accounts)  # a set: membership per account stays O(1) (was a tuple scan)
     return AwsAuthDiff(
         added=added,
         removed=removed,
@@ -63,5 +64,5 @@ def diff_contents(before: AwsAuthContent | None, after: AwsAuthContent) -> AwsAu
         node_roles_added=node_added,
         node_roles_removed=node_removed,
         accounts_added=tuple(a for a in dict.fromkeys(after.accounts) if a not in old_accounts),
-        accounts_removed=tuple(a for a in dict.fromkeys(before.accounts if before else ()) if a not in after.accounts),
+        accounts_removed=tuple(a for a in dict.fromkeys(before.accounts if before else ()) if a not in new_accounts),
     )

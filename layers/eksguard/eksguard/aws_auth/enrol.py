@@ -85,13 +85,13 @@ def blind_alert(log_group: str, filters: list[dict[str, Any]], region: str, acco
         kind=KIND,
         severity=Severity.HIGH,
         title=f"aws-auth changes on {cluster} are not watched: {log_group} already has "
-              f"{len(filters)} subscription filters owned by others",
+        f"{len(filters)} subscription filters owned by others",
         cluster=cluster,
         principal=None,
         account=account,
         region=region,
         summary="CloudWatch Logs allows two subscription filters per log group; eksguard never removes "
-                "someone else's. Free a slot (or chain through a filter you own) to restore coverage.",
+        "someone else's. Free a slot (or chain through a filter you own) to restore coverage.",
         facts=(Fact("Log group", log_group), Fact("Existing filters", names)),
         source=SourceRef(kind="enrolment", description=log_group),
     )
@@ -108,15 +108,23 @@ def logging_off_alert(cluster: str, region: str, account: str | None, enabled: l
         account=account,
         region=region,
         summary=f"Enable it: aws eks update-cluster-config --region {region} --name {cluster} "
-                "--logging '{\"clusterLogging\":[{\"types\":[\"audit\"],\"enabled\":true}]}'",
+        '--logging \'{"clusterLogging":[{"types":["audit"],"enabled":true}]}\'',
         facts=(Fact("Enabled log types", ", ".join(enabled) or "none"),),
-        source=SourceRef(kind="eks-cluster", description=f"{cluster} logging configuration",
-                         url=_console_url(region, cluster)),
+        source=SourceRef(
+            kind="eks-cluster", description=f"{cluster} logging configuration", url=_console_url(region, cluster)
+        ),
     )
 
 
-def enrol_log_group(logs: Any, log_group: str, filter_name: str, destination_arn: str, region: str,
-                    account: str | None, result: EnrolResult) -> None:
+def enrol_log_group(
+    logs: Any,
+    log_group: str,
+    filter_name: str,
+    destination_arn: str,
+    region: str,
+    account: str | None,
+    result: EnrolResult,
+) -> None:
     try:
         filters = list(logs.describe_subscription_filters(logGroupName=log_group).get("subscriptionFilters") or [])
     except ClientError as exc:
@@ -138,8 +146,9 @@ def enrol_log_group(logs: Any, log_group: str, filter_name: str, destination_arn
         logger.warning("skipped", extra={"reason": "two foreign subscription filters", "log_group": log_group})
         return
     try:
-        logs.put_subscription_filter(logGroupName=log_group, filterName=filter_name,
-                                     filterPattern=FILTER_PATTERN, destinationArn=destination_arn)
+        logs.put_subscription_filter(
+            logGroupName=log_group, filterName=filter_name, filterPattern=FILTER_PATTERN, destinationArn=destination_arn
+        )
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code == "LimitExceededException":
@@ -162,11 +171,14 @@ def audit_logging_enabled(cluster: dict[str, Any]) -> tuple[bool, list[str]]:
     return "audit" in enabled, enabled
 
 
-def check_clusters(eks: Any, region: str, account: str | None, result: EnrolResult,
-                   only: Iterable[str] | None = None) -> None:
-    names = list(only) if only is not None else [
-        name for page in eks.get_paginator("list_clusters").paginate() for name in page.get("clusters") or []
-    ]
+def check_clusters(
+    eks: Any, region: str, account: str | None, result: EnrolResult, only: Iterable[str] | None = None
+) -> None:
+    names = (
+        list(only)
+        if only is not None
+        else [name for page in eks.get_paginator("list_clusters").paginate() for name in page.get("clusters") or []]
+    )
     for name in names:
         try:
             cluster = eks.describe_cluster(name=name)["cluster"]
@@ -181,8 +193,9 @@ def check_clusters(eks: Any, region: str, account: str | None, result: EnrolResu
             logger.warning("audit_logging_off", extra={"cluster": name, "enabled": enabled})
 
 
-def enrol_region(logs: Any, eks: Any, region: str, filter_name: str, destination_arn: str,
-                 account: str | None = None) -> EnrolResult:
+def enrol_region(
+    logs: Any, eks: Any, region: str, filter_name: str, destination_arn: str, account: str | None = None
+) -> EnrolResult:
     """Idempotent: run it on a schedule and on log-group/cluster changes."""
     result = EnrolResult(region=region)
     for log_group in cluster_log_groups(logs):

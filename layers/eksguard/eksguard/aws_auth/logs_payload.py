@@ -110,16 +110,36 @@ def decode_awslogs(event: Mapping[str, Any]) -> LogBatch:
     for item in raw_events:
         if not isinstance(item, dict) or not isinstance(item.get("message"), str):
             raise PayloadError("a log event has no message")
-        events.append(LogEvent(id=str(item.get("id", "")), timestamp=int(item.get("timestamp") or 0),
-                               message=item["message"]))
+        events.append(
+            LogEvent(id=str(item.get("id", "")), timestamp=_timestamp(item.get("timestamp")), message=item["message"])
+        )
     return LogBatch(
         message_type=message_type,
         owner=str(body.get("owner", "")),
         log_group=str(body.get("logGroup", "")),
         log_stream=str(body.get("logStream", "")),
-        subscription_filters=tuple(str(f) for f in body.get("subscriptionFilters") or ()),
+        subscription_filters=_filter_names(body.get("subscriptionFilters")),
         events=tuple(events),
     )
+
+
+def _timestamp(value: object) -> int:
+    """Milliseconds since the epoch; CloudWatch sends an integer, anything else is a malformed delivery."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise PayloadError(f"a log event timestamp is a {type(value).__name__}, not a number")
+    try:
+        return int(value)
+    except (ValueError, OverflowError):
+        raise PayloadError("a log event timestamp is not a number") from None
+
+
+def _filter_names(value: object) -> tuple[str, ...]:
+    """Informational only: a list of names, anything else reads as none."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(f) for f in value) if isinstance(value, list) else ()
 
 
 def might_be_aws_auth(message: str) -> bool:

@@ -64,8 +64,12 @@ class MapEntry:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MapEntry:
         kind: EntryKind = "user" if data.get("kind") == "user" else "role"
-        return cls(kind=kind, arn=str(data["arn"]), username=data.get("username"),
-                   groups=tuple(str(g) for g in data.get("groups") or ()))
+        return cls(
+            kind=kind,
+            arn=str(data["arn"]),
+            username=data.get("username"),
+            groups=tuple(str(g) for g in data.get("groups") or ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -172,8 +176,7 @@ def parse_aws_auth(data: Mapping[str, Any] | None) -> AwsAuthContent:
 
 
 @functools.lru_cache(maxsize=64)
-def _parse_cached(roles: str | None, users: str | None, accounts: str | None,
-                  extra: tuple[str, ...]) -> AwsAuthContent:
+def _parse_cached(roles: str | None, users: str | None, accounts: str | None, extra: tuple[str, ...]) -> AwsAuthContent:
     """The same ConfigMap is parsed as "after" of one event and "before" of the next: parse it once."""
     return _parse(roles, users, accounts, extra)
 

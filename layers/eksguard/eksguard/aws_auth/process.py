@@ -85,6 +85,11 @@ def _prior_data(state: StoredState | None) -> Mapping[str, Any] | None:
     return state.data or {}
 
 
+def _text_field(data: Mapping[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    return value if isinstance(value, str) else None
+
+
 def _ms_to_timestamp(ms: int) -> str | None:
     if not ms:
         return None
@@ -92,16 +97,29 @@ def _ms_to_timestamp(ms: int) -> str | None:
 
 
 class _Run:
-    def __init__(self, batch: LogBatch, cluster: str, expected: ExpectedAdminsLike, region: str,
-                 loaded: StoredState | None, result: BatchResult) -> None:
+    def __init__(
+        self,
+        batch: LogBatch,
+        cluster: str,
+        expected: ExpectedAdminsLike,
+        region: str,
+        loaded: StoredState | None,
+        result: BatchResult,
+    ) -> None:
         self.batch, self.cluster, self.expected, self.region = batch, cluster, expected, region
         self.loaded = loaded
         self.state = loaded
         self.result = result
 
     def location(self, record: AuditRecord) -> LogLocation:
-        return LogLocation(log_group=self.batch.log_group, log_stream=self.batch.log_stream, region=self.region,
-                           account=self.batch.owner or None, log_event_id=record.log_event.id)
+        return LogLocation(
+            log_group=self.batch.log_group,
+            log_stream=self.batch.log_stream,
+            region=self.region,
+            account=self.batch.owner or None,
+            log_event_id=record.log_event.id,
+            log_event_time=_iso_from_millis(record.log_event.timestamp),
+        )
 
     def remember(self, audit_id: str) -> None:
         if self.state is None:
@@ -115,12 +133,13 @@ class _Run:
     def seen(self, audit_id: str) -> bool:
         if self.state is not None and self.state.seen(audit_id):
             self.result.duplicates += 1
-            logger.info("skipped", extra={"reason": "duplicate delivery", "audit_id": audit_id,
-                                          "cluster": self.cluster})
+            logger.info(
+                "skipped", extra={"reason": "duplicate delivery", "audit_id": audit_id, "cluster": self.cluster}
+            )
             return True
         return False
 
-    def truncated(self, record: AuditRecord) -> None:
+    def truncated(self, record: AuditRecord, why: str | None = None) -> None:
         fields = record.truncated_fields or {}
         verb = fields.get("verb")
         if verb in READ_VERBS:
@@ -129,15 +148,38 @@ class _Run:
         audit_id = fields.get("auditID") or f"log-event:{record.log_event.id}"
         if self.seen(audit_id):
             return
-        self.result.alerts.append(judge_truncated(fields, self.cluster, self.location(record)))
+        self.result.alerts.append(judge_truncated(fields, self.cluster, self.location(record), why))
         timestamp = _ms_to_timestamp(record.log_event.timestamp)
         if fields.get("stage") in (None, "ResponseComplete") and not is_older(None, timestamp, self.state):
-            self.advance(StoredState(cluster=self.cluster, status="unknown", stage_timestamp=timestamp,
-                                     audit_id=audit_id))
+            self.advance(
+                StoredState(cluster=self.cluster, status="unknown", stage_timestamp=timestamp, audit_id=audit_id)
+            )
         else:
             self.remember(audit_id)
 
     def parsed(self, record: AuditRecord) -> None:
+        """Judge one entry; an entry the decoder cannot handle is reported as content unknown instead of
+        failing the delivery (and hiding the other entries of the batch)."""
+        alerts_before = len(self.result.alerts)
+        try:
+            self._parsed(record)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+            why = f"{type(exc).__name__}: {str(exc)[:200]}"
+            logger.error(
+                "audit_entry_unreadable",
+                extra={"reason": why, "cluster": self.cluster, "log_event_id": record.log_event.id},
+            )
+            del self.result.alerts[alerts_before:]
+            event = record.event or {}
+            fields = {
+                name: _text_field(event, name) for name in ("auditID", "verb", "stage", "requestURI", "userAgent")
+            }
+            user = event.get("user")
+            fields["username"] = _text_field(user, "username") if isinstance(user, Mapping) else None
+            fields["auditID"] = fields["auditID"] or f"log-event:{record.log_event.id}"
+            self.truncated(AuditRecord(record.log_event, None, fields), why)
+
+    def _parsed(self, record: AuditRecord) -> None:
         event = record.event or {}
         audit_id = str(event.get("auditID") or f"log-event:{record.log_event.id}")
         if self.seen(audit_id):
@@ -157,30 +199,46 @@ class _Run:
         alert = judge_change(change, self.cluster, prior, self.expected, self.location(record), late=late)
         if alert is not None:
             self.result.alerts.append(alert)
-        logger.info("judged", extra={"audit_id": audit_id, "cluster": self.cluster, "verb": change.verb,
-                                     "outcome": change.outcome, "form": change.write_form, "late": late,
-                                     "severity": alert.severity.name if alert else None})
+        logger.info(
+            "judged",
+            extra={
+                "audit_id": audit_id,
+                "cluster": self.cluster,
+                "verb": change.verb,
+                "outcome": change.outcome,
+                "form": change.write_form,
+                "late": late,
+                "severity": alert.severity.name if alert else None,
+            },
+        )
         if applied and not late:
             status: Status = (
                 "present" if change.outcome == "changed" else "deleted" if change.outcome == "deleted" else "unknown"
             )
-            self.advance(StoredState(
-                cluster=self.cluster,
-                status=status,
-                data=change.data if change.outcome == "changed" else None,
-                resource_version=change.resource_version,
-                stage_timestamp=change.stage_timestamp or _ms_to_timestamp(record.log_event.timestamp),
-                audit_id=audit_id,
-            ))
+            self.advance(
+                StoredState(
+                    cluster=self.cluster,
+                    status=status,
+                    data=change.data if change.outcome == "changed" else None,
+                    resource_version=change.resource_version,
+                    stage_timestamp=change.stage_timestamp or _ms_to_timestamp(record.log_event.timestamp),
+                    audit_id=audit_id,
+                )
+            )
         else:
             self.remember(audit_id)
 
 
-def process_batch(batch: LogBatch, expected: ExpectedAdminsLike, store: StateStore, region: str,
-                  publish: Publisher) -> BatchResult:
+def process_batch(
+    batch: LogBatch, expected: ExpectedAdminsLike, store: StateStore, region: str, publish: Publisher
+) -> BatchResult:
     """Judge every aws-auth entry of one delivery, publish the alerts, then remember the new state."""
-    result = BatchResult(message_type=batch.message_type, log_group=batch.log_group, log_stream=batch.log_stream,
-                         log_events=len(batch.events))
+    result = BatchResult(
+        message_type=batch.message_type,
+        log_group=batch.log_group,
+        log_stream=batch.log_stream,
+        log_events=len(batch.events),
+    )
     if batch.is_control:
         return result
     cluster = batch.cluster
@@ -206,10 +264,22 @@ def process_batch(batch: LogBatch, expected: ExpectedAdminsLike, store: StateSto
         result.state_written = written
         result.state_superseded = not written
         if not written:
-            logger.warning("state_superseded", extra={"cluster": cluster, "reason": "a newer aws-auth state or "
-                                                      "a concurrent delivery was written first"})
+            logger.warning(
+                "state_superseded",
+                extra={
+                    "cluster": cluster,
+                    "reason": "a newer aws-auth state or a concurrent delivery was written first",
+                },
+            )
     return result
 
 
 def highest_severity(alerts: list[Alert]) -> Severity | None:
     return max((a.severity for a in alerts), default=None)
+
+
+def _iso_from_millis(millis: int) -> str | None:
+    try:
+        return datetime.fromtimestamp(millis / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return None

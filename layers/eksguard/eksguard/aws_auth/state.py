@@ -10,6 +10,7 @@ the stored state is judged on its own content and does not change the state. The
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -21,6 +22,9 @@ from eksguard import aws
 from eksguard.aws_auth.mapping import ParseError, parse_aws_auth
 
 RECENT_IDS = 50
+# DynamoDB items are capped at 400 KB. Data above INLINE_DATA_LIMIT is stored gzipped (aws-auth YAML
+# compresses about tenfold) and the human-readable `parsed` copy is then left out.
+INLINE_DATA_LIMIT = 100_000
 Status = Literal["present", "deleted", "unknown"]
 
 
@@ -115,8 +119,9 @@ class DynamoStateStore:
         return aws.client("dynamodb", self.region)
 
     def load(self, cluster: str) -> StoredState | None:
-        response = self._client.get_item(TableName=self.table_name, Key={"cluster": {"S": cluster}},
-                                         ConsistentRead=True)
+        response = self._client.get_item(
+            TableName=self.table_name, Key={"cluster": {"S": cluster}}, ConsistentRead=True
+        )
         item = response.get("Item")
         return from_item(item) if item else None
 
@@ -140,8 +145,7 @@ class DynamoStateStore:
         else:
             condition, names = "audit_id = :prev", {}
             values[":prev"] = {"S": loaded.audit_id or ""}
-        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": to_item(new),
-                                  "ConditionExpression": condition}
+        kwargs: dict[str, Any] = {"TableName": self.table_name, "Item": to_item(new), "ConditionExpression": condition}
         if names:
             kwargs["ExpressionAttributeNames"] = names
         if values:
@@ -164,11 +168,15 @@ def to_item(state: StoredState) -> dict[str, Any]:
         "recent_ids": {"L": [{"S": i} for i in state.recent_audit_ids]},
     }
     if state.data is not None:
-        item["data"] = {"S": json.dumps(state.data, sort_keys=True)}
-        try:
-            item["parsed"] = {"S": json.dumps(parse_aws_auth(state.data).to_dict(), sort_keys=True)}
-        except ParseError as exc:
-            item["parse_error"] = {"S": str(exc)}
+        data = json.dumps(state.data, sort_keys=True)
+        if len(data) > INLINE_DATA_LIMIT:
+            item["data_gz"] = {"B": gzip.compress(data.encode("utf-8"), mtime=0)}
+        else:
+            item["data"] = {"S": data}
+            try:
+                item["parsed"] = {"S": json.dumps(parse_aws_auth(state.data).to_dict(), sort_keys=True)}
+            except ParseError as exc:
+                item["parse_error"] = {"S": str(exc)[:1000]}
     if state.resource_version:
         item["resource_version"] = {"S": state.resource_version}
         if state.rv_number is not None:
@@ -186,6 +194,9 @@ def from_item(item: dict[str, Any]) -> StoredState:
     raw_status = text("status")
     status = cast(Status, raw_status) if raw_status in ("present", "deleted", "unknown") else "unknown"
     data_text = text("data")
+    packed = item.get("data_gz", {}).get("B")
+    if packed:
+        data_text = gzip.decompress(packed).decode("utf-8")
     rv_num = item.get("rv_num", {}).get("N")
     return StoredState(
         cluster=str(item["cluster"]["S"]),

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from eksguard.alerts import Actor, Alert, Fact, SourceRef, alert_id
+from eksguard.alerts import Actor, Alert, Fact, SourceRef, alert_id, utc_now_iso
 from eksguard.arns import has_iam_path, principal_arn, session_name_of
 from eksguard.aws_auth.decode import AuditChange, AuditUser, field_manager
 from eksguard.aws_auth.diff import AwsAuthDiff, diff_contents
@@ -40,6 +40,7 @@ class LogLocation:
     region: str
     account: str | None = None
     log_event_id: str | None = None
+    log_event_time: str | None = None  # ISO-8601 UTC of the log line (CloudWatch timestamp)
 
     def source_ref(self) -> SourceRef:
         return SourceRef(
@@ -92,8 +93,7 @@ def prior_from_data(data: Mapping[str, Any] | None, known: bool) -> Prior:
         return Prior(known=False, note=f"previous aws-auth content was unparseable ({exc})")
 
 
-def _masters_finding(entry: MapEntry, cluster: str, expected: ExpectedAdminsLike, by: str,
-                     baseline: bool) -> Finding:
+def _masters_finding(entry: MapEntry, cluster: str, expected: ExpectedAdminsLike, by: str, baseline: bool) -> Finding:
     if has_iam_path(entry.arn):
         return Finding(
             Severity.MEDIUM,
@@ -104,15 +104,22 @@ def _masters_finding(entry: MapEntry, cluster: str, expected: ExpectedAdminsLike
         )
     is_expected, why = _expected(expected, cluster, entry.arn)
     if is_expected:
-        headline = (f"expected admin {entry.arn} added to {MASTERS_GROUP} by {by}" if baseline else
-                    f"expected admin {entry.arn} is in {MASTERS_GROUP} (first view of aws-auth, change by {by})")
+        headline = (
+            f"expected admin {entry.arn} added to {MASTERS_GROUP} by {by}"
+            if baseline
+            else f"expected admin {entry.arn} is in {MASTERS_GROUP} (first view of aws-auth, change by {by})"
+        )
         return Finding(Severity.INFO, headline, entry.arn, f"{entry.describe()}: {why or 'on the expected-admin list'}")
     if baseline:
         headline = f"{entry.arn} added to {MASTERS_GROUP} by {by}"
     else:
         headline = f"{entry.arn} is in {MASTERS_GROUP} (not an expected admin) after a change by {by}"
-    return Finding(Severity.CRITICAL, headline, entry.arn,
-                   f"{entry.describe()}: NOT an expected admin ({why or 'not on the list'}); full cluster admin")
+    return Finding(
+        Severity.CRITICAL,
+        headline,
+        entry.arn,
+        f"{entry.describe()}: NOT an expected admin ({why or 'not on the list'}); full cluster admin",
+    )
 
 
 def _expected(expected: ExpectedAdminsLike, cluster: str, principal: str) -> tuple[bool, str | None]:
@@ -128,8 +135,9 @@ def _expected(expected: ExpectedAdminsLike, cluster: str, principal: str) -> tup
     return expected.is_expected(cluster, principal), None
 
 
-def diff_findings(diff: AwsAuthDiff, cluster: str, expected: ExpectedAdminsLike, by: str,
-                  baseline: bool) -> list[Finding]:
+def diff_findings(
+    diff: AwsAuthDiff, cluster: str, expected: ExpectedAdminsLike, by: str, baseline: bool
+) -> list[Finding]:
     """Findings for a semantic diff; `baseline=False` means the whole content was judged (no prior)."""
     findings: list[Finding] = []
     confirmations: list[Finding] = []  # expected admins seen without an earlier state: least interesting
@@ -140,38 +148,78 @@ def diff_findings(diff: AwsAuthDiff, cluster: str, expected: ExpectedAdminsLike,
         (confirmations if finding.severity == Severity.INFO and not baseline else findings).append(finding)
         handled.add(entry.key)
     for entry in diff.node_roles_removed:
-        findings.append(Finding(Severity.CRITICAL, f"node role {entry.arn} removed from aws-auth by {by}: "
-                                "its nodes can no longer join or stay Ready", entry.arn,
-                                f"node mapping lost: {entry.describe()}"))
+        findings.append(
+            Finding(
+                Severity.CRITICAL,
+                f"node role {entry.arn} removed from aws-auth by {by}: its nodes can no longer join or stay Ready",
+                entry.arn,
+                f"node mapping lost: {entry.describe()}",
+            )
+        )
         handled.add(entry.key)
     for account in diff.accounts_added:
-        findings.append(Finding(Severity.MEDIUM, f"account {account} {added} aws-auth mapAccounts (change by {by})",
-                                account, f"every IAM principal of account {account} can now authenticate "
-                                "(mapped to its ARN as username, no groups)"))
+        findings.append(
+            Finding(
+                Severity.MEDIUM,
+                f"account {account} {added} aws-auth mapAccounts (change by {by})",
+                account,
+                f"every IAM principal of account {account} can now authenticate "
+                "(mapped to its ARN as username, no groups)",
+            )
+        )
     for entry in diff.added + tuple(c.after for c in diff.changed):
         if entry.key not in handled and has_iam_path(entry.arn):
-            findings.append(Finding(Severity.MEDIUM, f"{entry.arn} mapped with an IAM path by {by}: "
-                                    "aws-auth never matches it", entry.arn,
-                                    f"{entry.describe()}: dead mapping (role ARNs in aws-auth must not have a path)"))
+            findings.append(
+                Finding(
+                    Severity.MEDIUM,
+                    f"{entry.arn} mapped with an IAM path by {by}: aws-auth never matches it",
+                    entry.arn,
+                    f"{entry.describe()}: dead mapping (role ARNs in aws-auth must not have a path)",
+                )
+            )
             handled.add(entry.key)
     for entry in diff.node_roles_added:
         if entry.key not in handled:
-            findings.append(Finding(Severity.INFO, f"node role {entry.arn} {added} aws-auth (change by {by})",
-                                    entry.arn, f"node mapping: {entry.describe()}"))
+            findings.append(
+                Finding(
+                    Severity.INFO,
+                    f"node role {entry.arn} {added} aws-auth (change by {by})",
+                    entry.arn,
+                    f"node mapping: {entry.describe()}",
+                )
+            )
             handled.add(entry.key)
     for entry in diff.masters_left:
-        findings.append(Finding(Severity.INFO, f"{entry.arn} removed from {MASTERS_GROUP} by {by}", entry.arn,
-                                f"left {MASTERS_GROUP}: {entry.describe()}"))
+        findings.append(
+            Finding(
+                Severity.INFO,
+                f"{entry.arn} removed from {MASTERS_GROUP} by {by}",
+                entry.arn,
+                f"left {MASTERS_GROUP}: {entry.describe()}",
+            )
+        )
         handled.add(entry.key)
     for entry in diff.added:
         if entry.key not in handled:
             groups = ", ".join(entry.groups) or "no groups"
-            findings.append(Finding(Severity.INFO, f"{entry.arn} {added} aws-auth as {groups} (change by {by})",
-                                    entry.arn, f"mapped: {entry.describe()}"))
+            findings.append(
+                Finding(
+                    Severity.INFO,
+                    f"{entry.arn} {added} aws-auth as {groups} (change by {by})",
+                    entry.arn,
+                    f"mapped: {entry.describe()}",
+                )
+            )
     for entry in diff.removed:
         if entry.key not in handled:
-            findings.append(Finding(Severity.INFO, f"{entry.arn} unmapped from aws-auth by {by}", entry.arn,
-                                    f"unmapped: {entry.describe()}"))
+            findings.append(
+                Finding(
+                    Severity.INFO,
+                    f"{entry.arn} unmapped from aws-auth by {by}",
+                    entry.arn,
+                    f"unmapped: {entry.describe()}",
+                )
+            )
     for change in diff.changed:
         if change.after.key not in handled:
             parts = []
@@ -182,40 +230,82 @@ def diff_findings(diff: AwsAuthDiff, cluster: str, expected: ExpectedAdminsLike,
             if change.before.username != change.after.username:
                 parts.append(f"username {change.before.username} -> {change.after.username}")
             what = "; ".join(parts) or "spelling changed"
-            findings.append(Finding(Severity.INFO, f"{change.after.arn} mapping changed by {by} ({what})",
-                                    change.after.arn, f"changed: {change.after.describe()} ({what})"))
+            findings.append(
+                Finding(
+                    Severity.INFO,
+                    f"{change.after.arn} mapping changed by {by} ({what})",
+                    change.after.arn,
+                    f"changed: {change.after.describe()} ({what})",
+                )
+            )
     for account in diff.accounts_removed:
-        findings.append(Finding(Severity.INFO, f"account {account} removed from aws-auth mapAccounts by {by}",
-                                account, f"mapAccounts no longer lists {account}"))
+        findings.append(
+            Finding(
+                Severity.INFO,
+                f"account {account} removed from aws-auth mapAccounts by {by}",
+                account,
+                f"mapAccounts no longer lists {account}",
+            )
+        )
     return findings + confirmations
 
 
-def _change_findings(change: AuditChange, cluster: str, prior: Prior, expected: ExpectedAdminsLike,
-                     by: str, principal_fallback: str | None) -> tuple[list[Finding], AwsAuthContent | None]:
+def _change_findings(
+    change: AuditChange,
+    cluster: str,
+    prior: Prior,
+    expected: ExpectedAdminsLike,
+    by: str,
+    principal_fallback: str | None,
+) -> tuple[list[Finding], AwsAuthContent | None]:
     if change.outcome == "deleted":
         lost = prior.content.entries if prior.content else ()
         detail = "; ".join(e.describe() for e in lost) if lost else "earlier content not known"
-        return [Finding(Severity.CRITICAL, f"aws-auth deleted by {by}: every IAM principal mapped there "
-                        "(other than the cluster creator) loses access", principal_fallback,
-                        f"mappings lost: {detail}")], None
+        return [
+            Finding(
+                Severity.CRITICAL,
+                f"aws-auth deleted by {by}: every IAM principal mapped there "
+                "(other than the cluster creator) loses access",
+                principal_fallback,
+                f"mappings lost: {detail}",
+            )
+        ], None
     if change.outcome == "unknown":
-        return [Finding(Severity.MEDIUM, f"aws-auth {change.verb} by {by}: content unknown "
-                        f"({change.unknown_reason}); check the audit log stream", principal_fallback,
-                        f"content unknown: {change.unknown_reason}")], None
+        return [
+            Finding(
+                Severity.MEDIUM,
+                f"aws-auth {change.verb} by {by}: content unknown "
+                f"({change.unknown_reason}); check the audit log stream",
+                principal_fallback,
+                f"content unknown: {change.unknown_reason}",
+            )
+        ], None
     if change.outcome == "failed":
         return _attempt_findings(change, cluster, prior, expected, by, principal_fallback), None
     try:
         content = parse_aws_auth(change.data)
     except ParseError as exc:
-        return [Finding(Severity.CRITICAL, f"aws-auth {exc.key} is broken after {change.verb} by {by}: "
-                        f"{exc.reason}; every IAM principal except the cluster creator is locked out",
-                        principal_fallback, f"unparseable {exc.key}: {exc.reason}")], None
+        return [
+            Finding(
+                Severity.CRITICAL,
+                f"aws-auth {exc.key} is broken after {change.verb} by {by}: "
+                f"{exc.reason}; every IAM principal except the cluster creator is locked out",
+                principal_fallback,
+                f"unparseable {exc.key}: {exc.reason}",
+            )
+        ], None
     diff = diff_contents(prior.content if prior.known else None, content)
     return diff_findings(diff, cluster, expected, by, baseline=prior.known), content
 
 
-def _attempt_findings(change: AuditChange, cluster: str, prior: Prior, expected: ExpectedAdminsLike, by: str,
-                      principal_fallback: str | None) -> list[Finding]:
+def _attempt_findings(
+    change: AuditChange,
+    cluster: str,
+    prior: Prior,
+    expected: ExpectedAdminsLike,
+    by: str,
+    principal_fallback: str | None,
+) -> list[Finding]:
     status = f"{change.status_code} {change.status_reason or ''}".strip()
     attempted: tuple[MapEntry, ...] = ()
     if change.attempted_data is not None:
@@ -226,14 +316,33 @@ def _attempt_findings(change: AuditChange, cluster: str, prior: Prior, expected:
             attempted = ()
     intruders = [e for e in attempted if not expected.is_expected(cluster, e.arn)]
     if intruders:
-        return [Finding(Severity.MEDIUM, f"{by} tried to add {e.arn} to {MASTERS_GROUP} (denied: {status})",
-                        e.arn, f"attempted, not applied: {e.describe()}") for e in intruders]
-    return [Finding(Severity.INFO, f"{by} tried to {change.verb} aws-auth (denied: {status})", principal_fallback,
-                    f"denied {change.verb} ({change.write_form}): {status}")]
+        return [
+            Finding(
+                Severity.MEDIUM,
+                f"{by} tried to add {e.arn} to {MASTERS_GROUP} (denied: {status})",
+                e.arn,
+                f"attempted, not applied: {e.describe()}",
+            )
+            for e in intruders
+        ]
+    return [
+        Finding(
+            Severity.INFO,
+            f"{by} tried to {change.verb} aws-auth (denied: {status})",
+            principal_fallback,
+            f"denied {change.verb} ({change.write_form}): {status}",
+        )
+    ]
 
 
-def judge_change(change: AuditChange, cluster: str, prior: Prior, expected: ExpectedAdminsLike,
-                 location: LogLocation, late: bool = False) -> Alert | None:
+def judge_change(
+    change: AuditChange,
+    cluster: str,
+    prior: Prior,
+    expected: ExpectedAdminsLike,
+    location: LogLocation,
+    late: bool = False,
+) -> Alert | None:
     """The alert for one decoded audit event, or None when it changed no mapping."""
     actor = alert_actor(change.actor)
     by = actor.display()
@@ -261,21 +370,40 @@ def judge_change(change: AuditChange, cluster: str, prior: Prior, expected: Expe
         masters = ", ".join(e.describe() for e in content.masters()) or "none"
         facts.append(Fact(f"Members of {MASTERS_GROUP} now", masters))
     facts.extend(Fact("Note", n) for n in notes)
-    return _alert(findings, cluster, change.audit_id or location.log_event_id, actor, location, facts)
+    return _alert(
+        findings, cluster, change.audit_id or location.log_event_id, actor, location, facts, when=change.stage_timestamp
+    )
 
 
-def judge_truncated(fields: Mapping[str, str | None], cluster: str, location: LogLocation) -> Alert:
-    """A truncated aws-auth entry: something was written, the content cannot be read from the log."""
+def judge_truncated(
+    fields: Mapping[str, str | None], cluster: str, location: LogLocation, why: str | None = None
+) -> Alert:
+    """A truncated (or otherwise unreadable, `why`) aws-auth entry: something was written, the content
+    cannot be read from the log."""
     username = fields.get("username")
     arn = fields.get("arn") or (username if username and username.startswith("arn:") else None)
-    actor = Actor(arn=principal_arn(arn) if arn else None,
-                  session_name=fields.get("sessionName") or session_name_of(arn), username=username,
-                  source_ip=fields.get("sourceIP"), user_agent=fields.get("userAgent"))
+    actor = Actor(
+        arn=principal_arn(arn) if arn else None,
+        session_name=fields.get("sessionName") or session_name_of(arn),
+        username=username,
+        source_ip=fields.get("sourceIP"),
+        user_agent=fields.get("userAgent"),
+    )
     by = actor.display()
     verb = fields.get("verb") or "write"
-    finding = Finding(Severity.MEDIUM, f"aws-auth {verb} by {by}: content unknown (audit entry over 256 KB "
-                      "was truncated by CloudWatch Logs); read the log stream", actor.arn or username,
-                      "truncated audit entry: request and response bodies are not readable")
+    cause = (
+        "audit entry over 256 KB was truncated by CloudWatch Logs"
+        if why is None
+        else "audit entry could not be decoded"
+    )
+    finding = Finding(
+        Severity.MEDIUM,
+        f"aws-auth {verb} by {by}: content unknown ({cause}); read the log stream",
+        actor.arn or username,
+        "truncated audit entry: request and response bodies are not readable"
+        if why is None
+        else f"unreadable audit entry: {why}",
+    )
     facts = [
         Fact("Change", verb),
         Fact("Actor", by),
@@ -287,7 +415,17 @@ def judge_truncated(fields: Mapping[str, str | None], cluster: str, location: Lo
         Fact("Request URI", fields.get("requestURI") or "unknown"),
         Fact("Log event", location.log_event_id or "unknown"),
     ]
-    return _alert([finding], cluster, fields.get("auditID") or location.log_event_id, actor, location, facts)
+    if why is not None:
+        facts.append(Fact("Why unknown", why))
+    return _alert(
+        [finding],
+        cluster,
+        fields.get("auditID") or location.log_event_id,
+        actor,
+        location,
+        facts,
+        when=fields.get("stageTimestamp"),
+    )
 
 
 def _change_label(change: AuditChange) -> str:
@@ -296,8 +434,16 @@ def _change_label(change: AuditChange) -> str:
     return f"{label}, fieldManager={manager}" if manager else label
 
 
-def _alert(findings: list[Finding], cluster: str, identity: str | None, actor: Actor, location: LogLocation,
-           facts: list[Fact]) -> Alert:
+def _alert(
+    findings: list[Finding],
+    cluster: str,
+    identity: str | None,
+    actor: Actor,
+    location: LogLocation,
+    facts: list[Fact],
+    when: str | None = None,
+) -> Alert:
+    """`when` is the audit stageTimestamp: the alert tells when the change happened, not when it was read."""
     ordered = sorted(findings, key=lambda f: f.severity, reverse=True)
     top = ordered[0]
     extra = len(ordered) - 1
@@ -315,6 +461,7 @@ def _alert(findings: list[Finding], cluster: str, identity: str | None, actor: A
         actor=actor,
         account=location.account,
         region=location.region,
+        time=when or location.log_event_time or utc_now_iso(),
         summary="\n".join(f"[{f.severity.name}] {f.detail}" for f in ordered),
         facts=tuple(finding_facts + facts),
         source=location.source_ref(),

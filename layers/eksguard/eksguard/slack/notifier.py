@@ -108,6 +108,10 @@ class NotifierRun:
     _webhook: SlackWebhook | None = None
     _send_once: Callable[..., Any] | None = None
     _called: bool = False
+    _delivered: dict[str, Any] | None = None
+    # Set when a dependency (secret, idempotency store) failed: the rest of the batch fails fast
+    # instead of running botocore's retries and backoff again for every record.
+    _unavailable: str | None = None
     _queue_urls: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -140,35 +144,73 @@ class NotifierRun:
         except Exception as exc:  # anything that does not parse as an alert never will
             logger.error(
                 "alert_rejected",
-                extra={"reason": "poison_message", "error": str(exc)[:300], "message_id": record.message_id,
-                       "receive_count": _receive_count(record)},
+                extra={
+                    "reason": "poison_message",
+                    "error": str(exc)[:300],
+                    "message_id": record.message_id,
+                    "receive_count": _receive_count(record),
+                },
             )
             metrics.add_metric(name=METRIC_FAILED_PERMANENT, unit=MetricUnit.Count, value=1)
             self._set_visibility(record, PERMANENT_VISIBILITY_SECONDS)
             raise PoisonMessageError(f"message {record.message_id} is not an alert: {str(exc)[:200]}") from None
 
-        log_fields = {"alert_id": alert.id, "severity": alert.severity.name, "kind": alert.kind,
-                      "cluster": alert.cluster, "message_id": record.message_id}
+        log_fields = {
+            "alert_id": alert.id,
+            "severity": alert.severity.name,
+            "kind": alert.kind,
+            "cluster": alert.cluster,
+            "message_id": record.message_id,
+        }
         threshold = self.settings.alert_min_severity
         if not alert.severity.at_least(threshold):
-            logger.info("alert_dropped", extra={**log_fields, "reason": "below_threshold",
-                                                "min_severity": threshold.name})
+            logger.info(
+                "alert_dropped", extra={**log_fields, "reason": "below_threshold", "min_severity": threshold.name}
+            )
             metrics.add_metric(name=METRIC_DROPPED, unit=MetricUnit.Count, value=1)
             return "dropped"
 
+        if self._unavailable is not None:
+            skipped = DeliveryResult(
+                Outcome.RETRY, None, f"{self._unavailable} (earlier in this invocation)", 0, attempted=False
+            )
+            self._on_failure(record, alert, skipped, log_fields)
+            raise DeliveryFailedError(skipped)
+        result: DeliveryResult | None
         try:
             result = self._deliver(alert)
         except DeliveryFailedError as failure:
             self._on_failure(record, alert, failure.result, log_fields)
             raise
         except IdempotencyAlreadyInProgressError:
-            result = DeliveryResult(Outcome.RETRY, None, "another invocation is delivering this alert", 0,
-                                    attempted=False)
+            result = DeliveryResult(
+                Outcome.RETRY, None, "another invocation is delivering this alert", 0, attempted=False
+            )
             self._on_failure(record, alert, result, log_fields)
             raise DeliveryFailedError(result) from None
         except IdempotencyError as exc:
-            result = DeliveryResult(Outcome.RETRY, None, f"idempotency store: {type(exc).__name__}", 0,
-                                    attempted=False)
+            if self._called and self._delivered is not None:
+                # Slack has the message; only the record of it is missing. Failing the SQS record would
+                # post it again once the in-progress record expires, so count it as delivered.
+                logger.warning(
+                    "idempotency_record_not_saved",
+                    extra={
+                        **log_fields,
+                        "reason": f"idempotency store: {type(exc).__name__}",
+                        "consequence": "the same alert queued again within the expiry window may be posted again",
+                    },
+                )
+                result = self._result_from(self._delivered)
+            else:
+                self._unavailable = f"idempotency store unavailable: {type(exc).__name__}"
+                result = DeliveryResult(Outcome.RETRY, None, self._unavailable, 0, attempted=False)
+                self._on_failure(record, alert, result, log_fields)
+                raise DeliveryFailedError(result) from None
+        except Exception as exc:  # a defect (rendering, a library): keep the alert, say why, retry later
+            logger.exception(
+                "alert_failed_unexpected", extra={**log_fields, "reason": f"{type(exc).__name__}: {str(exc)[:200]}"}
+            )
+            result = DeliveryResult(Outcome.RETRY, None, f"unexpected {type(exc).__name__}", 0, attempted=False)
             self._on_failure(record, alert, result, log_fields)
             raise DeliveryFailedError(result) from None
 
@@ -178,15 +220,24 @@ class NotifierRun:
         metrics.add_metric(name=METRIC_DELIVERED, unit=MetricUnit.Count, value=1)
         if result.degraded:
             metrics.add_metric(name=METRIC_DEGRADED, unit=MetricUnit.Count, value=1)
-        logger.info("alert_sent", extra={**log_fields, "status": result.status, "attempts": result.attempts,
-                                         "degraded": result.degraded, "title": alert.title})
+        logger.info(
+            "alert_sent",
+            extra={
+                **log_fields,
+                "status": result.status,
+                "attempts": result.attempts,
+                "degraded": result.degraded,
+                "title": alert.title,
+            },
+        )
         return "delivered"
 
     def _deliver(self, alert: Alert) -> DeliveryResult | None:
         """Deliver through the idempotency layer; None means it was already delivered earlier."""
+        self._called = False
+        self._delivered = None
         if self._send_once is None:
             return self._result_from(self._send(alert=alert.to_dict()))
-        self._called = False
         stored = self._send_once(alert=alert.to_dict())
         if not self._called:
             return None
@@ -195,7 +246,10 @@ class NotifierRun:
     @staticmethod
     def _result_from(stored: dict[str, Any]) -> DeliveryResult:
         return DeliveryResult(
-            Outcome.DELIVERED, stored.get("status"), "", int(stored.get("attempts") or 0),
+            Outcome.DELIVERED,
+            stored.get("status"),
+            "",
+            int(stored.get("attempts") or 0),
             bool(stored.get("degraded")),
         )
 
@@ -208,12 +262,19 @@ class NotifierRun:
         except WebhookConfigError as exc:
             raise DeliveryFailedError(DeliveryResult(Outcome.PERMANENT, None, str(exc), 0, attempted=False)) from None
         except WebhookSecretError as exc:
+            self._unavailable = "webhook secret unavailable"
             raise DeliveryFailedError(DeliveryResult(Outcome.RETRY, None, str(exc), 0, attempted=False)) from None
         result = webhook.deliver(parsed, self.settings.slack_critical_mention)
         if not result.delivered:
             raise DeliveryFailedError(result)
-        return {"outcome": result.outcome.value, "status": result.status, "attempts": result.attempts,
-                "degraded": result.degraded, "delivered_at": int(time.time())}
+        self._delivered = {
+            "outcome": result.outcome.value,
+            "status": result.status,
+            "attempts": result.attempts,
+            "degraded": result.degraded,
+            "delivered_at": int(time.time()),
+        }
+        return self._delivered
 
     def _webhook_client(self) -> SlackWebhook:
         if self._webhook is None:
@@ -230,20 +291,35 @@ class NotifierRun:
             forget_webhook_url()
             self._webhook = None
             metrics.add_metric(name=METRIC_FAILED_PERMANENT, unit=MetricUnit.Count, value=1)
-            logger.error("alert_failed_permanent", extra={
-                **log_fields, "status": result.status, "error": result.error, "attempts": result.attempts,
-                "receive_count": receive_count, "visibility_timeout": visibility,
-                "action": "fix the Slack webhook secret or channel, then redrive the dead-letter queue",
-            })
+            logger.error(
+                "alert_failed_permanent",
+                extra={
+                    **log_fields,
+                    "status": result.status,
+                    "error": result.error,
+                    "attempts": result.attempts,
+                    "receive_count": receive_count,
+                    "visibility_timeout": visibility,
+                    "action": "fix the Slack webhook secret or channel, then redrive the dead-letter queue",
+                },
+            )
         else:
             visibility = retry_delay_seconds(receive_count)
             if result.retry_after:
                 visibility = max(visibility, math.ceil(result.retry_after))
             metrics.add_metric(name=METRIC_RETRIED, unit=MetricUnit.Count, value=1)
-            logger.warning("alert_retry", extra={
-                **log_fields, "status": result.status, "error": result.error, "attempts": result.attempts,
-                "attempted": result.attempted, "receive_count": receive_count, "visibility_timeout": visibility,
-            })
+            logger.warning(
+                "alert_retry",
+                extra={
+                    **log_fields,
+                    "status": result.status,
+                    "error": result.error,
+                    "attempts": result.attempts,
+                    "attempted": result.attempted,
+                    "receive_count": receive_count,
+                    "visibility_timeout": visibility,
+                },
+            )
         self._set_visibility(record, visibility)
 
     def _set_visibility(self, record: SQSRecord, seconds: int) -> None:
@@ -255,8 +331,10 @@ class NotifierRun:
                 QueueUrl=queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
             )
         except Exception as exc:
-            logger.warning("visibility_not_changed", extra={"message_id": record.message_id,
-                                                           "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+            logger.warning(
+                "visibility_not_changed",
+                extra={"message_id": record.message_id, "error": f"{type(exc).__name__}: {str(exc)[:200]}"},
+            )
 
     def _queue_url(self, arn: str) -> str:
         if arn in self._queue_urls:
@@ -273,9 +351,10 @@ class NotifierRun:
 
 
 def _receive_count(record: SQSRecord) -> int:
+    """Best effort: a record without a readable count is treated as a first delivery (never raises)."""
     try:
         return max(1, int(record.attributes.approximate_receive_count or 1))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
         return 1
 
 
