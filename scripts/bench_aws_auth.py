@@ -53,14 +53,24 @@ def build_delivery(total: int, share: float) -> dict[str, Any]:
             roles = roles + role(f"arn:aws:iam::111122223333:role/team-{i}", "viewers") if i % (every * 2) else BASE
             message = update(f"aws-auth-{i}", roles + VIEWER_YAML, 1000 + i, ts=ts)
         else:
-            message = audit_event("get", f"other-{i}", name=f"pod-{i}", ts=ts,
-                                  uri=f"/api/v1/namespaces/default/pods/pod-{i}",
-                                  request={"kind": "Pod", "metadata": {"name": f"pod-{i}"}})
+            message = audit_event(
+                "get",
+                f"other-{i}",
+                name=f"pod-{i}",
+                ts=ts,
+                uri=f"/api/v1/namespaces/default/pods/pod-{i}",
+                request={"kind": "Pod", "metadata": {"name": f"pod-{i}"}},
+            )
             message["objectRef"]["resource"] = "pods"
         events.append({"id": str(i), "timestamp": 1746093600000 + i, "message": json.dumps(message)})
-    body = {"messageType": "DATA_MESSAGE", "owner": "111122223333", "logGroup": "/aws/eks/prod/cluster",
-            "logStream": "kube-apiserver-audit-bench", "subscriptionFilters": ["eksguard-aws-auth"],
-            "logEvents": events}
+    body = {
+        "messageType": "DATA_MESSAGE",
+        "owner": "111122223333",
+        "logGroup": "/aws/eks/prod/cluster",
+        "logStream": "kube-apiserver-audit-bench",
+        "subscriptionFilters": ["eksguard-aws-auth"],
+        "logEvents": events,
+    }
     return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(body).encode(), mtime=0)).decode()}}
 
 
@@ -89,8 +99,11 @@ def write_section(text: str) -> None:
     current = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
     section = f"{HEADING}\n\n{text.strip()}\n\n"
-    updated = pattern.sub(lambda _: section, current) if pattern.search(current) else (
-        current.rstrip("\n") + "\n\n" + section)
+    updated = (
+        pattern.sub(lambda _: section, current)
+        if pattern.search(current)
+        else (current.rstrip("\n") + "\n\n" + section)
+    )
     DOC.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
 
 

@@ -24,10 +24,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "layers" / "eksguard"), str(ROOT)]
 
-os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "eu-west-1",
-                   "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_NAMESPACE": "eksguard",
-                   "POWERTOOLS_TRACE_DISABLED": "1"})
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_REGION": "eu-west-1",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_NAMESPACE": "eksguard",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+    }
+)
 
 from botocore.config import Config  # noqa: E402
 from botocore.stub import Stubber  # noqa: E402
@@ -51,9 +58,14 @@ def seed(n: int) -> list[str]:
         while remaining:
             chunk = min(250, remaining)
             response = ec2.run_instances(
-                ImageId=AMI, MinCount=chunk, MaxCount=chunk, InstanceType="t3.micro",
-                TagSpecifications=[{"ResourceType": "instance",
-                                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}])
+                ImageId=AMI,
+                MinCount=chunk,
+                MaxCount=chunk,
+                InstanceType="t3.micro",
+                TagSpecifications=[
+                    {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+                ],
+            )
             if "kubectl-instance" in tags:
                 tagged.extend(i["InstanceId"] for i in response["Instances"])
             remaining -= chunk
@@ -73,13 +85,13 @@ def one_run(n: int, ids: list[str]) -> dict[str, Any]:
 
     def counting(service: str) -> Any:
         client = aws.client(service, REGION)
+
         def count_call(event_name: str, **_: Any) -> None:
             calls.update([f"{service}:{event_name.rsplit('.', 1)[-1]}"])
 
         # provide-client-params fires for every operation, stubbed or not.
         client.meta.events.register(f"provide-client-params.{service}.*", count_call)
-        client.meta.events.register(f"before-send.{service}.*",
-                                    lambda **_: attempts.update([service]))
+        client.meta.events.register(f"before-send.{service}.*", lambda **_: attempts.update([service]))
         client.meta.events.register(f"before-send.{service}.*", call_started)
         client.meta.events.register(f"needs-retry.{service}.*", call_finished)
         return client
@@ -87,8 +99,14 @@ def one_run(n: int, ids: list[str]) -> dict[str, Any]:
     counting("ec2")
     ssm = counting("ssm")
     stubber = Stubber(ssm)
-    stubber.add_response("describe_sessions", {"Sessions": [
-        {"SessionId": f"s-{k}", "Target": ids[k], "Status": "Connected"} for k in range(min(5, len(ids)))]})
+    stubber.add_response(
+        "describe_sessions",
+        {
+            "Sessions": [
+                {"SessionId": f"s-{k}", "Target": ids[k], "Status": "Connected"} for k in range(min(5, len(ids)))
+            ]
+        },
+    )
     stubber.activate()
 
     settings = load_settings({"AWS_REGION": REGION, "STOP_REGIONS": REGION})
@@ -126,8 +144,9 @@ def main() -> int:
         host, port = server.get_host_and_port()
         os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
         # Servers in one process share moto's state: start every size from an empty world.
-        urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"),
-                               timeout=30).close()
+        urllib.request.urlopen(
+            urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"), timeout=30
+        ).close()
         aws.reset_clients()
         # moto's server renders big DescribeInstances pages slowly: allow it.
         aws.RETRY_CONFIG = aws.RETRY_CONFIG.merge(Config(read_timeout=600))
@@ -143,14 +162,18 @@ def main() -> int:
             aws.reset_clients()
     for row in rows:
         print(f"N={row['n']}: seeding moto took {row['seed_seconds']:.1f} s", file=sys.stderr)
-    print("| N tagged (+N untagged) | wall time | waiting on moto | eksguard + botocore CPU | stopped / skipped / "
-          "failed | AWS API calls | calls per tagged instance | calls by operation |")
+    print(
+        "| N tagged (+N untagged) | wall time | waiting on moto | eksguard + botocore CPU | stopped / skipped / "
+        "failed | AWS API calls | calls per tagged instance | calls by operation |"
+    )
     print("|---:|---:|---:|---:|---|---:|---:|---|")
     for row in rows:
         ops = ", ".join(f"{k} {v}" for k, v in row["calls"].items())
-        print(f"| {row['n']} | {row['seconds']:.2f} s | {row['aws_seconds']:.2f} s | {row['client_cpu_seconds']:.2f} s "
-              f"| {row['stopped']} / {row['skipped']} / {row['failed']} | {row['total_calls']} "
-              f"| {row['calls_per_instance']:.3f} | {ops} |")
+        print(
+            f"| {row['n']} | {row['seconds']:.2f} s | {row['aws_seconds']:.2f} s | {row['client_cpu_seconds']:.2f} s "
+            f"| {row['stopped']} / {row['skipped']} / {row['failed']} | {row['total_calls']} "
+            f"| {row['calls_per_instance']:.3f} | {ops} |"
+        )
     return 0
 
 

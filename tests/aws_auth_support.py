@@ -50,10 +50,21 @@ def configmap(data: dict[str, Any] | None, rv: int | None = None) -> dict[str, A
     return obj
 
 
-def audit_event(verb: str, audit_id: str, *, request: Any = None, response: Any = None, code: int = 200,
-                stage: str = "ResponseComplete", ts: str = "2025-05-01T10:00:00.000000Z",
-                uri: str = URI + "?fieldManager=kubectl-patch", level: str = "RequestResponse",
-                session: str = "alice", namespace: str = "kube-system", name: str = "aws-auth") -> dict[str, Any]:
+def audit_event(
+    verb: str,
+    audit_id: str,
+    *,
+    request: Any = None,
+    response: Any = None,
+    code: int = 200,
+    stage: str = "ResponseComplete",
+    ts: str = "2025-05-01T10:00:00.000000Z",
+    uri: str = URI + "?fieldManager=kubectl-patch",
+    level: str = "RequestResponse",
+    session: str = "alice",
+    namespace: str = "kube-system",
+    name: str = "aws-auth",
+) -> dict[str, Any]:
     event: dict[str, Any] = {
         "kind": "Event",
         "apiVersion": "audit.k8s.io/v1",
@@ -86,15 +97,22 @@ def audit_event(verb: str, audit_id: str, *, request: Any = None, response: Any 
     return event
 
 
-def update(audit_id: str, map_roles: str, rv: int, ts: str = "2025-05-01T10:00:00.000000Z",
-           **extra: Any) -> dict[str, Any]:
+def update(
+    audit_id: str, map_roles: str, rv: int, ts: str = "2025-05-01T10:00:00.000000Z", **extra: Any
+) -> dict[str, Any]:
     data = {"mapRoles": map_roles, **extra}
-    return audit_event("update", audit_id, request=configmap(data, rv - 1), response=configmap(data, rv), ts=ts,
-                       uri=URI)
+    return audit_event(
+        "update", audit_id, request=configmap(data, rv - 1), response=configmap(data, rv), ts=ts, uri=URI
+    )
 
 
-def delivery(messages: list[str | dict[str, Any]], *, log_group: str = LOG_GROUP, log_stream: str = LOG_STREAM,
-             message_type: str = "DATA_MESSAGE") -> dict[str, Any]:
+def delivery(
+    messages: list[str | dict[str, Any]],
+    *,
+    log_group: str = LOG_GROUP,
+    log_stream: str = LOG_STREAM,
+    message_type: str = "DATA_MESSAGE",
+) -> dict[str, Any]:
     body = {
         "messageType": message_type,
         "owner": ACCOUNT,
@@ -102,8 +120,11 @@ def delivery(messages: list[str | dict[str, Any]], *, log_group: str = LOG_GROUP
         "logStream": log_stream,
         "subscriptionFilters": ["eksguard-aws-auth"],
         "logEvents": [
-            {"id": str(i), "timestamp": 1746093600000 + i,
-             "message": m if isinstance(m, str) else json.dumps(m, separators=(",", ":"))}
+            {
+                "id": str(i),
+                "timestamp": 1746093600000 + i,
+                "message": m if isinstance(m, str) else json.dumps(m, separators=(",", ":")),
+            }
             for i, m in enumerate(messages)
         ],
     }

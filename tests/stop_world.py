@@ -45,13 +45,17 @@ def stub_sessions(region: str, pages: Sequence[Sequence[str]] | Exception) -> St
     stubber = Stubber(ssm)
     if isinstance(pages, Exception):
         stubber.add_client_error(
-            "describe_sessions", service_error_code="InternalServerError", service_message=str(pages),
+            "describe_sessions",
+            service_error_code="InternalServerError",
+            service_message=str(pages),
             http_status_code=500,
         )
         # standard retry mode retries 5xx: answer every attempt the same way
         for _ in range(4):
             stubber.add_client_error(
-                "describe_sessions", service_error_code="InternalServerError", service_message=str(pages),
+                "describe_sessions",
+                service_error_code="InternalServerError",
+                service_message=str(pages),
                 http_status_code=500,
             )
     else:

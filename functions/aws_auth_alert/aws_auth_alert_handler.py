@@ -29,8 +29,10 @@ tracer = Tracer()
 def state_store(settings: Settings) -> StateStore:
     if settings.aws_auth_state_table:
         return DynamoStateStore(settings.aws_auth_state_table, settings.region)
-    logger.warning("state_not_persisted", extra={"reason": "AWS_AUTH_STATE_TABLE not set; every event is "
-                                                 "judged on its own content"})
+    logger.warning(
+        "state_not_persisted",
+        extra={"reason": "AWS_AUTH_STATE_TABLE not set; every event is judged on its own content"},
+    )
     return InMemoryStateStore()
 
 
@@ -43,8 +45,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         batch = decode_awslogs(event)
     except PayloadError as exc:
-        logger.error("malformed_payload", extra={"reason": str(exc), "keys": sorted(event)[:10]
-                                                 if isinstance(event, dict) else None})
+        logger.error(
+            "malformed_payload",
+            extra={"reason": str(exc), "keys": sorted(event)[:10] if isinstance(event, dict) else None},
+        )
         metrics.add_metric(name="MalformedPayload", unit=MetricUnit.Count, value=1)
         return {"status": "malformed", "reason": str(exc)}
 
@@ -52,8 +56,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         publish_many(alerts, settings)
 
     try:
-        result = process_batch(batch, expected_admins_from_settings(settings), state_store(settings),
-                               settings.region, publish)
+        result = process_batch(
+            batch, expected_admins_from_settings(settings), state_store(settings), settings.region, publish
+        )
     except PayloadError as exc:
         logger.error("malformed_payload", extra={"reason": str(exc), "log_group": batch.log_group})
         metrics.add_metric(name="MalformedPayload", unit=MetricUnit.Count, value=1)

@@ -43,8 +43,13 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="ExpectedAdminLookupFailures", unit=MetricUnit.Count, value=1)
     logger.info(
         "eks_change_classified",
-        extra={"alert_id": alert.id, "severity": alert.severity.name, "cluster": alert.cluster,
-               "principal": alert.principal, "rules": [f.rule for f in assessment.findings]},
+        extra={
+            "alert_id": alert.id,
+            "severity": alert.severity.name,
+            "cluster": alert.cluster,
+            "principal": alert.principal,
+            "rules": [f.rule for f in assessment.findings],
+        },
     )
     message_id = publish(alert, settings)
     metrics.add_metric(name=f"EksApiAlerts{alert.severity.name.title()}", unit=MetricUnit.Count, value=1)

@@ -23,6 +23,4 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     run = notifier.start_run(context)
-    return process_partial_response(
-        event=event, record_handler=run.handle_record, processor=processor, context=context
-    )
+    return process_partial_response(event=event, record_handler=run.handle_record, processor=processor, context=context)

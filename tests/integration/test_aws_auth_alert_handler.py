@@ -23,9 +23,12 @@ REGION = "eu-west-1"
 def env(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     reset_caches()
     ddb = boto3.client("dynamodb", region_name=REGION)
-    ddb.create_table(TableName="aws-auth-state", BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "cluster", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "cluster", "KeyType": "HASH"}])
+    ddb.create_table(
+        TableName="aws-auth-state",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "cluster", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "cluster", "KeyType": "HASH"}],
+    )
     sqs = boto3.client("sqs", region_name=REGION)
     queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
     monkeypatch.setenv("AWS_AUTH_STATE_TABLE", "aws-auth-state")
@@ -38,8 +41,11 @@ def env(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 def queued(env: dict[str, Any]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     while True:
-        got = env["sqs"].receive_message(QueueUrl=env["queue_url"], MaxNumberOfMessages=10,
-                                         MessageAttributeNames=["All"]).get("Messages", [])
+        got = (
+            env["sqs"]
+            .receive_message(QueueUrl=env["queue_url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+            .get("Messages", [])
+        )
         if not got:
             return messages
         for m in got:
@@ -111,8 +117,9 @@ def test_state_table_failure_raises_for_retry(env, lambda_context) -> None:
     # A throttled GetItem must fail the invocation (async retry), not drop the change.
     client = eksguard_aws.client("dynamodb", REGION)
     with Stubber(client) as stubber:
-        stubber.add_client_error("get_item", service_error_code="ProvisionedThroughputExceededException",
-                                 http_status_code=400)
+        stubber.add_client_error(
+            "get_item", service_error_code="ProvisionedThroughputExceededException", http_status_code=400
+        )
         with pytest.raises(Exception, match="ProvisionedThroughputExceeded"):
             invoke(delivery([update("aud-1", BASE, 1)]), lambda_context)
 

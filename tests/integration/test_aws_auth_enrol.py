@@ -25,13 +25,20 @@ def _zip() -> bytes:
 
 def _function(name: str) -> str:
     iam = boto3.client("iam", region_name=REGION)
-    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                       "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    role = iam.create_role(
+        RoleName=f"{name}-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
     fn = boto3.client("lambda", region_name=REGION).create_function(
-        FunctionName=name, Runtime="python3.13", Role=role, Handler="handler.lambda_handler",
-        Code={"ZipFile": _zip()})
+        FunctionName=name, Runtime="python3.13", Role=role, Handler="handler.lambda_handler", Code={"ZipFile": _zip()}
+    )
     arn: str = fn["FunctionArn"]
     return arn
 
@@ -44,8 +51,14 @@ def env(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
     monkeypatch.setenv("AUDIT_LOG_DESTINATION_ARN", destination)
     monkeypatch.setenv("ALERT_QUEUE_URL", queue_url)
-    return {"logs": boto3.client("logs", region_name=REGION), "eks": boto3.client("eks", region_name=REGION),
-            "sqs": sqs, "queue_url": queue_url, "destination": destination, "foreign": foreign}
+    return {
+        "logs": boto3.client("logs", region_name=REGION),
+        "eks": boto3.client("eks", region_name=REGION),
+        "sqs": sqs,
+        "queue_url": queue_url,
+        "destination": destination,
+        "foreign": foreign,
+    }
 
 
 def queued(env: dict[str, Any]) -> list[dict[str, Any]]:
@@ -68,9 +81,15 @@ def filters(env: dict[str, Any], group: str) -> list[dict[str, Any]]:
 def _cluster(env: dict[str, Any], name: str, audit: bool) -> None:
     types = ["api", "audit", "authenticator"] if audit else ["api"]
     env["eks"].create_cluster(
-        name=name, roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={"subnetIds": ["subnet-1"]},
-        logging={"clusterLogging": [{"types": types, "enabled": True},
-                                    {"types": [t for t in ("audit",) if not audit], "enabled": False}]},
+        name=name,
+        roleArn="arn:aws:iam::123456789012:role/eks",
+        resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+        logging={
+            "clusterLogging": [
+                {"types": types, "enabled": True},
+                {"types": [t for t in ("audit",) if not audit], "enabled": False},
+            ]
+        },
     )
 
 
@@ -81,7 +100,10 @@ def test_subscribes_every_cluster_group_idempotently(env, event_loader, lambda_c
     assert sorted(result["subscribed"]) == ["/aws/eks/dev/cluster", "/aws/eks/prod/cluster"]
     (mine,) = filters(env, "/aws/eks/prod/cluster")
     assert (mine["filterName"], mine["filterPattern"], mine["destinationArn"]) == (
-        FILTER, FILTER_PATTERN, env["destination"])
+        FILTER,
+        FILTER_PATTERN,
+        env["destination"],
+    )
     assert len(FILTER_PATTERN) <= 1024
     assert filters(env, "/aws/eks/prod/other") == []
     again = invoke(event_loader("aws_auth_enrol_schedule.json"), lambda_context)
@@ -92,8 +114,9 @@ def test_subscribes_every_cluster_group_idempotently(env, event_loader, lambda_c
 def test_outdated_own_filter_is_updated(env, lambda_context) -> None:
     group = "/aws/eks/prod/cluster"
     env["logs"].create_log_group(logGroupName=group)
-    env["logs"].put_subscription_filter(logGroupName=group, filterName=FILTER, filterPattern='"aws-auth"',
-                                        destinationArn=env["destination"])
+    env["logs"].put_subscription_filter(
+        logGroupName=group, filterName=FILTER, filterPattern='"aws-auth"', destinationArn=env["destination"]
+    )
     result = invoke({"source": "eksguard.schedule", "action": "enrol"}, lambda_context)
     assert result["updated"] == [group]
     assert [f["filterPattern"] for f in filters(env, group)] == [FILTER_PATTERN]
@@ -103,8 +126,9 @@ def test_two_foreign_filters_mean_blind_high_alert_and_nothing_removed(env, lamb
     group = "/aws/eks/prod/cluster"
     env["logs"].create_log_group(logGroupName=group)
     for name in ("siem", "archive"):
-        env["logs"].put_subscription_filter(logGroupName=group, filterName=name, filterPattern="",
-                                            destinationArn=env["foreign"])
+        env["logs"].put_subscription_filter(
+            logGroupName=group, filterName=name, filterPattern="", destinationArn=env["foreign"]
+        )
     result = invoke({"source": "eksguard.schedule"}, lambda_context)
     assert result["blindLogGroups"] == [group]
     assert sorted(f["filterName"] for f in filters(env, group)) == ["archive", "siem"]
@@ -116,8 +140,9 @@ def test_two_foreign_filters_mean_blind_high_alert_and_nothing_removed(env, lamb
 def test_one_foreign_filter_leaves_room_for_ours(env, lambda_context) -> None:
     group = "/aws/eks/prod/cluster"
     env["logs"].create_log_group(logGroupName=group)
-    env["logs"].put_subscription_filter(logGroupName=group, filterName="siem", filterPattern="",
-                                        destinationArn=env["foreign"])
+    env["logs"].put_subscription_filter(
+        logGroupName=group, filterName="siem", filterPattern="", destinationArn=env["foreign"]
+    )
     result = invoke({"source": "eksguard.schedule"}, lambda_context)
     assert result["subscribed"] == [group]
     assert sorted(f["filterName"] for f in filters(env, group)) == [FILTER, "siem"]
@@ -138,11 +163,25 @@ def test_clusters_with_audit_logging_off_raise_high_alert(env, lambda_context) -
     ("event", "relevant"),
     [
         ({"source": "eksguard.schedule", "action": "enrol"}, True),
-        ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.logs",
-          "detail": {"eventName": "CreateLogGroup", "requestParameters": {"logGroupName": "/aws/eks/new/cluster"}}},
-         True),
-        ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.logs",
-          "detail": {"eventName": "CreateLogGroup", "requestParameters": {"logGroupName": "/aws/lambda/fn"}}}, False),
+        (
+            {
+                "detail-type": "AWS API Call via CloudTrail",
+                "source": "aws.logs",
+                "detail": {
+                    "eventName": "CreateLogGroup",
+                    "requestParameters": {"logGroupName": "/aws/eks/new/cluster"},
+                },
+            },
+            True,
+        ),
+        (
+            {
+                "detail-type": "AWS API Call via CloudTrail",
+                "source": "aws.logs",
+                "detail": {"eventName": "CreateLogGroup", "requestParameters": {"logGroupName": "/aws/lambda/fn"}},
+            },
+            False,
+        ),
         ({"source": "aws.eks", "detail": {"eventName": "CreateCluster"}}, True),
         ({"source": "aws.eks", "detail": {"eventName": "UpdateClusterConfig"}}, True),
         ({"source": "aws.eks", "detail": {"eventName": "DeleteCluster"}}, False),
@@ -155,7 +194,9 @@ def test_triggers(event: dict[str, Any], relevant: bool) -> None:
 
 def test_irrelevant_trigger_is_skipped_without_aws_calls(env, lambda_context) -> None:
     env["logs"].create_log_group(logGroupName="/aws/eks/prod/cluster")
-    event = {"source": "aws.logs", "detail": {"eventName": "CreateLogGroup",
-                                              "requestParameters": {"logGroupName": "/aws/lambda/fn"}}}
+    event = {
+        "source": "aws.logs",
+        "detail": {"eventName": "CreateLogGroup", "requestParameters": {"logGroupName": "/aws/lambda/fn"}},
+    }
     assert invoke(event, lambda_context)["status"] == "skipped"
     assert filters(env, "/aws/eks/prod/cluster") == []

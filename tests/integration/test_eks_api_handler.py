@@ -27,8 +27,10 @@ def queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]
     monkeypatch.setenv("STOP_TAG_KEY", "kubectl-instance")
     monkeypatch.setenv("STOP_TAG_VALUE", "*")
     monkeypatch.setenv("CLUSTER_TAG_KEY", "eks-cluster")
-    monkeypatch.setenv("EXPECTED_CLUSTER_ADMIN_ARNS",
-                       f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_PlatformAdmin_*")
+    monkeypatch.setenv(
+        "EXPECTED_CLUSTER_ADMIN_ARNS",
+        f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_PlatformAdmin_*",
+    )
     monkeypatch.delenv("STOP_REGIONS", raising=False)
     expected_admins.reset_caches()
     sqs = boto3.client("sqs", region_name=REGION)
@@ -54,9 +56,11 @@ def env(queue: dict[str, Any]) -> dict[str, Any]:
         iam.create_instance_profile(InstanceProfileName=name)
         iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
         reservation = ec2.run_instances(
-            ImageId=image, MinCount=1, MaxCount=1, IamInstanceProfile={"Name": name},
-            TagSpecifications=[{"ResourceType": "instance",
-                                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+            ImageId=image,
+            MinCount=1,
+            MaxCount=1,
+            IamInstanceProfile={"Name": name},
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
         )
         instances[name] = reservation["Instances"][0]["InstanceId"]
     return {**queue, "ec2": ec2, "iam": iam, "image": image, "instances": instances}
@@ -69,8 +73,9 @@ def handler() -> Any:
 
 
 def received(env: dict[str, Any]) -> list[dict[str, Any]]:
-    response = env["sqs"].receive_message(QueueUrl=env["queue_url"], MaxNumberOfMessages=10,
-                                          MessageAttributeNames=["All"])
+    response = env["sqs"].receive_message(
+        QueueUrl=env["queue_url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )
     return response.get("Messages") or []
 
 
@@ -85,8 +90,9 @@ def grant_admin(event: dict[str, Any], cluster: str, role: str) -> dict[str, Any
     return changed
 
 
-def test_critical_alert_reaches_the_queue(queue: dict[str, Any], lambda_context: Any,
-                                          event_loader: EventLoader) -> None:
+def test_critical_alert_reaches_the_queue(
+    queue: dict[str, Any], lambda_context: Any, event_loader: EventLoader
+) -> None:
     event = event_loader("eks_api_cluster_admin_granted.json")
     result = handler()(event, lambda_context)
 
@@ -106,13 +112,17 @@ def test_critical_alert_reaches_the_queue(queue: dict[str, Any], lambda_context:
         "by role/Ops (session alice)"
     )
     assert (alert.cluster, alert.principal, alert.account, alert.region) == (
-        "prod", f"arn:aws:iam::{ACCOUNT}:role/intruder", ACCOUNT, REGION
+        "prod",
+        f"arn:aws:iam::{ACCOUNT}:role/intruder",
+        ACCOUNT,
+        REGION,
     )
     assert alert.actor is not None and alert.actor.session_name == "alice"
 
 
-def test_redelivered_event_keeps_its_alert_id(queue: dict[str, Any], lambda_context: Any,
-                                              event_loader: EventLoader) -> None:
+def test_redelivered_event_keeps_its_alert_id(
+    queue: dict[str, Any], lambda_context: Any, event_loader: EventLoader
+) -> None:
     event = event_loader("eks_api_audit_logging_disabled.json")
     first = handler()(event, lambda_context)
     second = handler()(copy.deepcopy(event), lambda_context)
@@ -121,8 +131,9 @@ def test_redelivered_event_keeps_its_alert_id(queue: dict[str, Any], lambda_cont
     assert {Alert.from_json(m["Body"]).id for m in received(queue)} == {first["alert_id"]}
 
 
-def test_expected_admin_pattern_from_the_environment(queue: dict[str, Any], lambda_context: Any,
-                                                     event_loader: EventLoader) -> None:
+def test_expected_admin_pattern_from_the_environment(
+    queue: dict[str, Any], lambda_context: Any, event_loader: EventLoader
+) -> None:
     result = handler()(event_loader("eks_api_admin_to_expected_admin.json"), lambda_context)
     assert result["severity"] == "INFO"
 
@@ -182,17 +193,22 @@ def test_kubectl_roles_are_cached_until_the_ttl(env: dict[str, Any], monkeypatch
     iam.create_role(RoleName="kubectl-qa", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
     iam.create_instance_profile(InstanceProfileName="kubectl-qa")
     iam.add_role_to_instance_profile(InstanceProfileName="kubectl-qa", RoleName="kubectl-qa")
-    ec2.run_instances(ImageId=env["image"], MinCount=1, MaxCount=1, IamInstanceProfile={"Name": "kubectl-qa"},
-                      TagSpecifications=[{"ResourceType": "instance",
-                                          "Tags": [{"Key": "kubectl-instance", "Value": "qa"}]}])
+    ec2.run_instances(
+        ImageId=env["image"],
+        MinCount=1,
+        MaxCount=1,
+        IamInstanceProfile={"Name": "kubectl-qa"},
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "kubectl-instance", "Value": "qa"}]}],
+    )
     now[0] += expected_admins.KUBECTL_ROLE_TTL_SECONDS - 1
     assert set(expected_admins.kubectl_instance_roles(settings)) == {"dev", "prod"}
     now[0] += 2
     assert set(expected_admins.kubectl_instance_roles(settings)) == {"dev", "prod", "qa"}
 
 
-def test_lookup_failure_degrades_to_not_expected(env: dict[str, Any], lambda_context: Any,
-                                                 event_loader: EventLoader, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lookup_failure_degrades_to_not_expected(
+    env: dict[str, Any], lambda_context: Any, event_loader: EventLoader, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Permission missing on the instance profile: the lookup cannot tell, so the grant alerts.
     from eksguard import aws
 
@@ -202,8 +218,9 @@ def test_lookup_failure_degrades_to_not_expected(env: dict[str, Any], lambda_con
         def get_instance_profile(self, **_: Any) -> Any:
             raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "GetInstanceProfile")
 
-    monkeypatch.setattr(aws, "client", lambda service, region: DeniedIam() if service == "iam"
-                        else real_client(service, region))
+    monkeypatch.setattr(
+        aws, "client", lambda service, region: DeniedIam() if service == "iam" else real_client(service, region)
+    )
     result = handler()(event_loader("eks_api_kubectl_role_admin_dev.json"), lambda_context)
     assert result["status"] == "alerted"
     assert result["severity"] == "CRITICAL"
@@ -230,12 +247,18 @@ def test_deleted_instance_profile_is_skipped(env: dict[str, Any]) -> None:
         {},
         {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}},
         {"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks"},
-        {"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks",
-         "detail": {"eventSource": "eks.amazonaws.com"}},
+        {
+            "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.eks",
+            "detail": {"eventSource": "eks.amazonaws.com"},
+        },
     ],
 )
 def test_malformed_events_are_dropped_without_raising(
-    queue: dict[str, Any], lambda_context: Any, event: Any, capsys: pytest.CaptureFixture[str],
+    queue: dict[str, Any],
+    lambda_context: Any,
+    event: Any,
+    capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     result = handler()(event, lambda_context)
@@ -246,8 +269,9 @@ def test_malformed_events_are_dropped_without_raising(
     assert '"MalformedEvents":[1.0]' in capsys.readouterr().out  # the EMF metric line
 
 
-def test_queue_failure_raises_so_lambda_retries(queue: dict[str, Any], lambda_context: Any,
-                                                event_loader: EventLoader, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_queue_failure_raises_so_lambda_retries(
+    queue: dict[str, Any], lambda_context: Any, event_loader: EventLoader, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ALERT_QUEUE_URL", f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/no-such-queue")
     with pytest.raises(ClientError):
         handler()(event_loader("eks_api_cluster_admin_granted.json"), lambda_context)
@@ -257,8 +281,9 @@ def test_queue_failure_raises_so_lambda_retries(queue: dict[str, Any], lambda_co
     "name",
     ["eks_api_unhandled_event.json", "eks_api_admin_grant_denied.json", "eks_api_create_cluster_public.json"],
 )
-def test_other_samples_are_queued(queue: dict[str, Any], lambda_context: Any, event_loader: EventLoader,
-                                  name: str) -> None:
+def test_other_samples_are_queued(
+    queue: dict[str, Any], lambda_context: Any, event_loader: EventLoader, name: str
+) -> None:
     result = handler()(event_loader(name), lambda_context)
     assert result["status"] == "alerted"
     assert [Alert.from_json(m["Body"]).id for m in received(queue)] == [result["alert_id"]]

@@ -62,8 +62,11 @@ class World:
     # the event source ----------------------------------------------------------------
     def receive(self, max_messages: int = 10) -> list[dict[str, Any]]:
         response = self.sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=max_messages, AttributeNames=["All"],
-            MessageAttributeNames=["All"], VisibilityTimeout=30,
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=max_messages,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=30,
         )
         return list(response.get("Messages", []))
 
@@ -147,8 +150,9 @@ class World:
 class Output:
     """Everything the functions printed (logs and EMF metrics) plus log records, for assertions."""
 
-    def __init__(self, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
-                 log_stream: io.StringIO) -> None:
+    def __init__(
+        self, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, log_stream: io.StringIO
+    ) -> None:
         self._capsys = capsys
         self._caplog = caplog
         self._log_stream = log_stream
@@ -208,8 +212,9 @@ def output(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture)
 
 
 @pytest.fixture
-def world(aws: None, slack_standin: SlackStandIn, lambda_context: Any, monkeypatch: pytest.MonkeyPatch,
-          output: Output) -> Iterator[World]:
+def world(
+    aws: None, slack_standin: SlackStandIn, lambda_context: Any, monkeypatch: pytest.MonkeyPatch, output: Output
+) -> Iterator[World]:
     sqs = boto3.client("sqs", region_name=REGION)
     dlq_url = sqs.create_queue(QueueName="eksguard-AlertDeadLetterQueue")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -417,8 +422,9 @@ def test_webhook_fixed_after_a_permanent_failure_is_used_at_once(world: World) -
 
 
 # -------------------------------------------------------------------- filtering and poison
-def test_below_threshold_alerts_are_dropped_not_posted(world: World, output: Output,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_below_threshold_alerts_are_dropped_not_posted(
+    world: World, output: Output, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ALERT_MIN_SEVERITY", "HIGH")
     world.publish(info_alert(), stop_summary_alert(), enrolment_alert())
 
@@ -433,9 +439,12 @@ def test_below_threshold_alerts_are_dropped_not_posted(world: World, output: Out
 
 
 def test_poison_messages_fail_alone(world: World, output: Output) -> None:
-    poison = [world.send_raw("this is not json"), world.send_raw(json.dumps({"id": "x", "kind": "eks-api"})),
-              world.send_raw(json.dumps({"id": "y", "kind": "k", "severity": "LOUD", "title": "t"})),
-              world.send_raw(json.dumps({"id": "z", "kind": "k", "severity": "HIGH", "title": "t", "actor": "me"}))]
+    poison = [
+        world.send_raw("this is not json"),
+        world.send_raw(json.dumps({"id": "x", "kind": "eks-api"})),
+        world.send_raw(json.dumps({"id": "y", "kind": "k", "severity": "LOUD", "title": "t"})),
+        world.send_raw(json.dumps({"id": "z", "kind": "k", "severity": "HIGH", "title": "t", "actor": "me"})),
+    ]
     good = five_alerts()
     world.publish(*good)
 
@@ -465,8 +474,14 @@ def test_missing_secret_is_retried_not_lost(world: World, output: Output, monkey
 # -------------------------------------------------------------------- secrecy and the sample event
 def test_webhook_url_never_appears_in_logs_across_scenarios(world: World, output: Output) -> None:
     world.standin.enqueue(
-        Reply.server_error(), Reply.server_error(), Reply.invalid_payload(), Reply.rate_limited(0),
-        Reply.archived(), Reply.forbidden(), Reply.dropped(), Reply.dropped(),
+        Reply.server_error(),
+        Reply.server_error(),
+        Reply.invalid_payload(),
+        Reply.rate_limited(0),
+        Reply.archived(),
+        Reply.forbidden(),
+        Reply.dropped(),
+        Reply.dropped(),
     )
     world.publish(*five_alerts())
     world.send_raw("{broken")

@@ -16,8 +16,13 @@ LATER = datetime.now(UTC) + timedelta(hours=2)  # past the grace period of fresh
 
 
 def settings_for(monkeypatch, **env):
-    base = {"STOP_REGIONS": "eu-west-1", "STOP_TAG_KEY": "kubectl-instance", "STOP_TAG_VALUE": "*",
-            "DRY_RUN": "false", "ALERT_QUEUE_URL": ""}
+    base = {
+        "STOP_REGIONS": "eu-west-1",
+        "STOP_TAG_KEY": "kubectl-instance",
+        "STOP_TAG_VALUE": "*",
+        "DRY_RUN": "false",
+        "ALERT_QUEUE_URL": "",
+    }
     base.update(env)
     for key, value in base.items():
         monkeypatch.setenv(key, value)
@@ -42,8 +47,9 @@ def invoke(monkeypatch, lambda_context, event=None, now=LATER):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(module, "stop_and_report", frozen)
-    return module.lambda_handler(event or {"source": "eksguard.schedule", "scheduledTime": "2026-11-25T20:00:00Z"},
-                                 lambda_context)
+    return module.lambda_handler(
+        event or {"source": "eksguard.schedule", "scheduledTime": "2026-11-25T20:00:00Z"}, lambda_context
+    )
 
 
 def test_rules_end_to_end_single_region(aws, monkeypatch, lambda_context):
@@ -118,9 +124,7 @@ def test_one_bad_instance_among_many_does_not_block_the_others(aws, monkeypatch,
 
     region = result["regions"][0]
     assert {r["instance_id"] for r in region["stopped"]} == set(good)
-    assert [(r["instance_id"], r["error_code"]) for r in region["failed"]] == [
-        (protected[0], "OperationNotPermitted")
-    ]
+    assert [(r["instance_id"], r["error_code"]) for r in region["failed"]] == [(protected[0], "OperationNotPermitted")]
     assert states("eu-west-1", protected)[protected[0]] == "running"
     assert result["severity"] == "MEDIUM"
 
@@ -211,8 +215,12 @@ def test_region_that_cannot_be_scanned_is_reported_high(aws, monkeypatch, lambda
 
     broken = Stubber(aws_clients.client("ec2", "eu-west-1"))
     for _ in range(5):
-        broken.add_client_error("describe_instances", service_error_code="UnauthorizedOperation",
-                                service_message="You are not authorized", http_status_code=403)
+        broken.add_client_error(
+            "describe_instances",
+            service_error_code="UnauthorizedOperation",
+            service_message="You are not authorized",
+            http_status_code=403,
+        )
     broken.activate()
 
     result = invoke(monkeypatch, lambda_context)

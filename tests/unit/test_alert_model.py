@@ -40,8 +40,10 @@ def test_notification_text_names_severity_cluster_and_title():
     )
 
 
-@pytest.mark.parametrize("body", ["not json", "[]", json.dumps({"id": "x"}),
-                                  json.dumps({"id": "x", "kind": "k", "title": "t", "severity": "LOUD"})])
+@pytest.mark.parametrize(
+    "body",
+    ["not json", "[]", json.dumps({"id": "x"}), json.dumps({"id": "x", "kind": "k", "title": "t", "severity": "LOUD"})],
+)
 def test_poison_payloads_raise_value_error(body):
     with pytest.raises(ValueError):
         Alert.from_json(body)

@@ -44,7 +44,11 @@ def test_parse_arn_reads_every_part() -> None:
     arn = arns.parse_arn("arn:aws:eks:eu-west-1:111122223333:cluster/prod")
     assert arn is not None
     assert (arn.partition, arn.service, arn.region, arn.account, arn.resource) == (
-        "aws", "eks", "eu-west-1", ACCOUNT, "cluster/prod"
+        "aws",
+        "eks",
+        "eu-west-1",
+        ACCOUNT,
+        "cluster/prod",
     )
     assert arn.resource_type == "cluster"
     assert str(arn) == "arn:aws:eks:eu-west-1:111122223333:cluster/prod"

@@ -13,8 +13,9 @@ from tests.aws_auth_support import ADMIN, BASE, INTRUDER_YAML, FakeExpected, del
 
 def judge(messages: list[str | dict]) -> list[Alert]:
     published: list[Alert] = []
-    process_batch(decode_awslogs(delivery(messages)), FakeExpected(ADMIN), InMemoryStateStore(), "eu-west-1",
-                  published.extend)
+    process_batch(
+        decode_awslogs(delivery(messages)), FakeExpected(ADMIN), InMemoryStateStore(), "eu-west-1", published.extend
+    )
     return published
 
 

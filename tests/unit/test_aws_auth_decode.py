@@ -22,12 +22,17 @@ PRIOR = {"mapRoles": BASE, "mapUsers": ""}
 
 
 def test_update_uses_response_object_and_names_the_actor() -> None:
-    event = audit_event("update", "a1", request=configmap({"mapRoles": "stale"}, 9),
-                        response=configmap({"mapRoles": BASE}, 10), uri=URI)
+    event = audit_event(
+        "update", "a1", request=configmap({"mapRoles": "stale"}, 9), response=configmap({"mapRoles": BASE}, 10), uri=URI
+    )
     change = decode_change(event, None)
     assert change is not None
     assert (change.outcome, change.write_form, change.data, change.resource_version) == (
-        "changed", "update", {"mapRoles": BASE}, "10")
+        "changed",
+        "update",
+        {"mapRoles": BASE},
+        "10",
+    )
     assert change.actor.arn == "arn:aws:sts::111122223333:assumed-role/Admin/alice"
     assert change.actor.session_name == "alice"
     assert change.actor.source_ips == ("203.0.113.10",)
@@ -83,8 +88,10 @@ def test_json_patch_all_operations() -> None:
 
 
 def test_json_patch_event_and_failing_test_means_content_unknown() -> None:
-    ops = [{"op": "test", "path": "/data/mapRoles", "value": BASE},
-           {"op": "replace", "path": "/data/mapRoles", "value": BASE + INTRUDER_YAML}]
+    ops = [
+        {"op": "test", "path": "/data/mapRoles", "value": BASE},
+        {"op": "replace", "path": "/data/mapRoles", "value": BASE + INTRUDER_YAML},
+    ]
     event = audit_event("patch", "a1", request=ops)
     change = decode_change(event, PRIOR)
     assert change is not None and change.write_form == JSON_PATCH
@@ -95,8 +102,10 @@ def test_json_patch_event_and_failing_test_means_content_unknown() -> None:
 
 
 def test_json_patch_without_prior_is_lenient() -> None:
-    ops = [{"op": "test", "path": "/data/mapRoles", "value": "whatever"},
-           {"op": "replace", "path": "/data/mapRoles", "value": INTRUDER_YAML}]
+    ops = [
+        {"op": "test", "path": "/data/mapRoles", "value": "whatever"},
+        {"op": "replace", "path": "/data/mapRoles", "value": INTRUDER_YAML},
+    ]
     change = decode_change(audit_event("patch", "a1", request=ops), None)
     assert change is not None and change.data == {"mapRoles": INTRUDER_YAML}
     assert any("no earlier aws-auth state" in n for n in change.notes)
@@ -152,8 +161,12 @@ def test_reads_are_ignored(verb: str) -> None:
 
 
 def test_non_final_stages_are_ignored() -> None:
-    assert decode_change(audit_event("update", "a1", stage="ResponseStarted",
-                                     request=configmap({"mapRoles": INTRUDER_YAML})), PRIOR) is None
+    assert (
+        decode_change(
+            audit_event("update", "a1", stage="ResponseStarted", request=configmap({"mapRoles": INTRUDER_YAML})), PRIOR
+        )
+        is None
+    )
 
 
 def test_timestamps_normalise_to_sortable_utc() -> None:

@@ -7,11 +7,13 @@ from tests.aws_auth_support import ADMIN, BASE, NODE, role
 
 
 def test_parses_roles_users_accounts() -> None:
-    content = parse_aws_auth({
-        "mapRoles": BASE,
-        "mapUsers": "- userarn: arn:aws:iam::111122223333:user/ops\n  username: ops\n  groups: [system:masters]\n",
-        "mapAccounts": '- "444455556666"\n- 012345678901\n',
-    })
+    content = parse_aws_auth(
+        {
+            "mapRoles": BASE,
+            "mapUsers": "- userarn: arn:aws:iam::111122223333:user/ops\n  username: ops\n  groups: [system:masters]\n",
+            "mapAccounts": '- "444455556666"\n- 012345678901\n',
+        }
+    )
     assert [e.arn for e in content.roles] == [NODE, ADMIN]
     assert content.roles[0].is_node and not content.roles[0].is_master
     assert content.users == (MapEntry("user", "arn:aws:iam::111122223333:user/ops", "ops", ("system:masters",)),)

@@ -47,15 +47,25 @@ def run(event: dict, store: InMemoryStateStore | None = None) -> tuple[list[Aler
 
 def seeded(map_roles: str = BASE, rv: int = 100, ts: str = "2025-05-01T09:00:00.000000Z") -> InMemoryStateStore:
     store = InMemoryStateStore()
-    store.items["prod"] = StoredState(cluster="prod", status="present", data={"mapRoles": map_roles},
-                                      resource_version=str(rv), stage_timestamp=ts, audit_id="seed",
-                                      recent_audit_ids=("seed",))
+    store.items["prod"] = StoredState(
+        cluster="prod",
+        status="present",
+        data={"mapRoles": map_roles},
+        resource_version=str(rv),
+        stage_timestamp=ts,
+        audit_id="seed",
+        recent_audit_ids=("seed",),
+    )
     return store
 
 
 def test_backdoor_is_critical_and_names_principal_actor_and_source() -> None:
-    patch = audit_event("patch", "aud-1", request={"data": {"mapRoles": BASE + INTRUDER_YAML}},
-                        response=configmap({"mapRoles": BASE + INTRUDER_YAML}, 101))
+    patch = audit_event(
+        "patch",
+        "aud-1",
+        request={"data": {"mapRoles": BASE + INTRUDER_YAML}},
+        response=configmap({"mapRoles": BASE + INTRUDER_YAML}, 101),
+    )
     alerts, store, _ = run(delivery([patch]), seeded())
     (alert,) = alerts
     assert alert.severity is Severity.CRITICAL
@@ -70,8 +80,9 @@ def test_backdoor_is_critical_and_names_principal_actor_and_source() -> None:
     assert "system:masters" in facts["CRITICAL"] and "intruder" in facts["CRITICAL"]
     assert alert.source is not None and alert.source.kind == "audit-log"
     assert alert.source.description == "/aws/eks/prod/cluster / kube-apiserver-audit-0123456789abcdef"
-    assert alert.source.url == log_stream_url("eu-west-1", "/aws/eks/prod/cluster",
-                                              "kube-apiserver-audit-0123456789abcdef")
+    assert alert.source.url == log_stream_url(
+        "eu-west-1", "/aws/eks/prod/cluster", "kube-apiserver-audit-0123456789abcdef"
+    )
     assert "$252Faws$252Feks$252Fprod$252Fcluster" in alert.source.url
     assert store.items["prod"].resource_version == "101"
 
@@ -87,15 +98,27 @@ def test_expected_admin_added_is_info() -> None:
     ("new_roles", "extra", "severity", "title_start"),
     [
         (ADMIN_YAML, {}, Severity.CRITICAL, f"node role {NODE} removed from aws-auth"),
-        (BASE + role(f"arn:aws:iam::{ACCOUNT}:role/node-2", "system:bootstrappers", "system:nodes"), {},
-         Severity.INFO, f"node role arn:aws:iam::{ACCOUNT}:role/node-2 added to aws-auth"),
+        (
+            BASE + role(f"arn:aws:iam::{ACCOUNT}:role/node-2", "system:bootstrappers", "system:nodes"),
+            {},
+            Severity.INFO,
+            f"node role arn:aws:iam::{ACCOUNT}:role/node-2 added to aws-auth",
+        ),
         (BASE + VIEWER_YAML, {}, Severity.INFO, f"arn:aws:iam::{ACCOUNT}:role/ReadOnly added to aws-auth as"),
         (NODE_YAML, {}, Severity.INFO, f"{ADMIN} removed from system:masters by"),
         (BASE, {"mapAccounts": "- '444455556666'\n"}, Severity.MEDIUM, "account 444455556666 added to"),
-        (BASE + role(f"arn:aws:iam::{ACCOUNT}:role/team/Dev", "viewers"), {}, Severity.MEDIUM,
-         f"arn:aws:iam::{ACCOUNT}:role/team/Dev mapped with an IAM path"),
-        (BASE + role(f"arn:aws:iam::{ACCOUNT}:role/team/Boss", "system:masters"), {}, Severity.MEDIUM,
-         f"arn:aws:iam::{ACCOUNT}:role/team/Boss mapped to system:masters with an IAM path"),
+        (
+            BASE + role(f"arn:aws:iam::{ACCOUNT}:role/team/Dev", "viewers"),
+            {},
+            Severity.MEDIUM,
+            f"arn:aws:iam::{ACCOUNT}:role/team/Dev mapped with an IAM path",
+        ),
+        (
+            BASE + role(f"arn:aws:iam::{ACCOUNT}:role/team/Boss", "system:masters"),
+            {},
+            Severity.MEDIUM,
+            f"arn:aws:iam::{ACCOUNT}:role/team/Boss mapped to system:masters with an IAM path",
+        ),
         ("- rolearn: [unclosed\n", {}, Severity.CRITICAL, "aws-auth mapRoles is broken after update"),
         ("rolearn: not-a-list\n", {}, Severity.CRITICAL, "aws-auth mapRoles is broken after update"),
     ],
@@ -110,8 +133,7 @@ def test_verdicts_against_prior_state(new_roles: str, extra: dict, severity: Sev
 def test_broken_content_is_stored_and_next_valid_update_is_judged_in_full() -> None:
     store = seeded()
     run(delivery([update("aud-1", "- rolearn: [unclosed\n", 101)]), store)
-    alerts, _, _ = run(delivery([update("aud-2", BASE + INTRUDER_YAML, 102, ts="2025-05-01T10:01:00.000000Z")]),
-                       store)
+    alerts, _, _ = run(delivery([update("aud-2", BASE + INTRUDER_YAML, 102, ts="2025-05-01T10:01:00.000000Z")]), store)
     assert alerts[0].severity is Severity.CRITICAL
     assert "not an expected admin" in alerts[0].title
 
@@ -185,8 +207,9 @@ def test_out_of_order_delivery_does_not_overwrite_newer_state() -> None:
 
 def test_ordering_falls_back_to_stage_timestamp_without_resource_version() -> None:
     store = seeded(ts="2025-05-01T10:05:00.000000Z")
-    late_patch = audit_event("patch", "aud-1", request={"data": {"mapRoles": ADMIN_YAML}},
-                             ts="2025-05-01T10:00:00.000000Z")
+    late_patch = audit_event(
+        "patch", "aud-1", request={"data": {"mapRoles": ADMIN_YAML}}, ts="2025-05-01T10:00:00.000000Z"
+    )
     _, _, summary = run(delivery([late_patch]), store)
     assert summary["late"] == 1 and store.items["prod"].data == {"mapRoles": BASE}
 
@@ -194,8 +217,7 @@ def test_ordering_falls_back_to_stage_timestamp_without_resource_version() -> No
 def test_patch_without_response_is_replayed_on_stored_state() -> None:
     store = seeded()
     ops = [{"op": "replace", "path": "/data/mapRoles", "value": BASE + INTRUDER_YAML}]
-    alerts, _, _ = run(delivery([audit_event("patch", "aud-1", request=ops, ts="2025-05-01T10:00:00.000000Z")]),
-                       store)
+    alerts, _, _ = run(delivery([audit_event("patch", "aud-1", request=ops, ts="2025-05-01T10:00:00.000000Z")]), store)
     assert alerts[0].title.startswith(f"{INTRUDER} added to system:masters")
     assert store.items["prod"].data == {"mapRoles": BASE + INTRUDER_YAML}
 
@@ -235,8 +257,9 @@ def test_mixed_batch_keeps_only_aws_auth_writes_in_order() -> None:
 
 
 def test_control_message_and_foreign_log_group() -> None:
-    alerts, _, summary = run(delivery(["CWL CONTROL MESSAGE: Checking health"], message_type="CONTROL_MESSAGE",
-                                      log_group=""))
+    alerts, _, summary = run(
+        delivery(["CWL CONTROL MESSAGE: Checking health"], message_type="CONTROL_MESSAGE", log_group="")
+    )
     assert alerts == [] and summary["messageType"] == "CONTROL_MESSAGE"
     with pytest.raises(PayloadError, match="not an EKS control-plane log group"):
         run(delivery([update("a", BASE, 1)], log_group="/aws/lambda/other"))
@@ -244,8 +267,13 @@ def test_control_message_and_foreign_log_group() -> None:
 
 @pytest.mark.parametrize(
     "event",
-    [{}, {"awslogs": {}}, {"awslogs": {"data": "%%%"}}, {"awslogs": {"data": "aGVsbG8="}},
-     {"awslogs": {"data": "H4sIAAAAAAAA/8tIzcnJBwCGphA2BQAAAA=="}}],
+    [
+        {},
+        {"awslogs": {}},
+        {"awslogs": {"data": "%%%"}},
+        {"awslogs": {"data": "aGVsbG8="}},
+        {"awslogs": {"data": "H4sIAAAAAAAA/8tIzcnJBwCGphA2BQAAAA=="}},
+    ],
 )
 def test_malformed_payloads_raise_payload_error(event: dict) -> None:
     with pytest.raises(PayloadError):

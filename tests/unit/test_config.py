@@ -15,8 +15,9 @@ def test_defaults():
 
 
 def test_lists_and_booleans():
-    settings = load_settings({"STOP_REGIONS": " eu-west-1, us-east-1,,eu-west-1 ", "DRY_RUN": "TRUE",
-                              "ALERT_MIN_SEVERITY": "high"})
+    settings = load_settings(
+        {"STOP_REGIONS": " eu-west-1, us-east-1,,eu-west-1 ", "DRY_RUN": "TRUE", "ALERT_MIN_SEVERITY": "high"}
+    )
     assert settings.effective_stop_regions == ("eu-west-1", "us-east-1")
     assert settings.dry_run is True
     assert settings.alert_min_severity is Severity.HIGH

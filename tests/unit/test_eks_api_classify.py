@@ -42,8 +42,14 @@ OPS = {
     "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/Ops/alice",
     "accountId": ACCOUNT,
     "accessKeyId": "ASIAEXAMPLEALICE0001",
-    "sessionContext": {"sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{ACCOUNT}:role/Ops",
-                                         "accountId": ACCOUNT, "userName": "Ops"}},
+    "sessionContext": {
+        "sessionIssuer": {
+            "type": "Role",
+            "arn": f"arn:aws:iam::{ACCOUNT}:role/Ops",
+            "accountId": ACCOUNT,
+            "userName": "Ops",
+        }
+    },
 }
 
 
@@ -100,16 +106,23 @@ def cloudtrail(
     }
 
 
-def associate(principal: str, policy: str, scope: dict[str, Any] | None, cluster: str = "prod",
-              **kwargs: Any) -> dict[str, Any]:
+def associate(
+    principal: str, policy: str, scope: dict[str, Any] | None, cluster: str = "prod", **kwargs: Any
+) -> dict[str, Any]:
     request: dict[str, Any] = {"name": cluster, "principalArn": principal, "policyArn": POLICY + policy}
     if scope is not None:
         request["accessScope"] = scope
     return cloudtrail("AssociateAccessPolicy", request, **kwargs)
 
 
-def entry(event_name: str, principal: str, groups: list[str] | None = None, cluster: str = "prod",
-          entry_type: str | None = None, **kwargs: Any) -> dict[str, Any]:
+def entry(
+    event_name: str,
+    principal: str,
+    groups: list[str] | None = None,
+    cluster: str = "prod",
+    entry_type: str | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
     request: dict[str, Any] = {"name": cluster, "principalArn": principal}
     if groups is not None:
         request["kubernetesGroups"] = groups
@@ -128,9 +141,16 @@ def logging(types: list[str], enabled: bool) -> dict[str, Any]:
 
 
 def create_cluster(**extra: Any) -> dict[str, Any]:
-    return cloudtrail("CreateCluster", {"name": "dev", "version": "1.31",
-                                        "roleArn": f"arn:aws:iam::{ACCOUNT}:role/eks-cluster-role",
-                                        "resourcesVpcConfig": {"subnetIds": ["subnet-1", "subnet-2"]}, **extra})
+    return cloudtrail(
+        "CreateCluster",
+        {
+            "name": "dev",
+            "version": "1.31",
+            "roleArn": f"arn:aws:iam::{ACCOUNT}:role/eks-cluster-role",
+            "resourcesVpcConfig": {"subnetIds": ["subnet-1", "subnet-2"]},
+            **extra,
+        },
+    )
 
 
 HARDENED_CREATE = {
@@ -142,169 +162,417 @@ HARDENED_CREATE = {
 # (case id, event, expected severity, rules that must be among the reasons)
 CASES: list[tuple[str, dict[str, Any], Severity, set[str]]] = [
     # --- admin grants
-    ("cluster admin, plain principal", associate(INTRUDER, "AmazonEKSClusterAdminPolicy", {"type": "cluster"}),
-     Severity.CRITICAL, {"cluster-admin-unexpected"}),
-    ("cluster admin, url-encoded principal",
-     associate(INTRUDER_ENCODED, "AmazonEKSClusterAdminPolicy", {"type": "cluster"}),
-     Severity.CRITICAL, {"cluster-admin-unexpected"}),
-    ("cluster admin, principal encoded twice",
-     associate("arn%253Aaws%253Aiam%253A%253A111122223333%253Arole%252Fintruder", "AmazonEKSClusterAdminPolicy",
-               {"type": "cluster"}), Severity.CRITICAL, {"cluster-admin-unexpected"}),
-    ("cluster admin policy at namespace scope is still cluster admin",
-     associate(INTRUDER, "AmazonEKSClusterAdminPolicy", {"type": "namespace", "namespaces": ["a"]}),
-     Severity.CRITICAL, {"cluster-admin-unexpected"}),
-    ("admin policy at cluster scope", associate(INTRUDER, "AmazonEKSAdminPolicy", {"type": "cluster"}),
-     Severity.CRITICAL, {"cluster-admin-unexpected"}),
-    ("admin policy without scope is taken as cluster scope", associate(INTRUDER, "AmazonEKSAdminPolicy", None),
-     Severity.CRITICAL, {"cluster-admin-unexpected"}),
-    ("cluster admin to an IAM user",
-     associate(f"arn:aws:iam::{ACCOUNT}:user/ops-bob", "AmazonEKSClusterAdminPolicy", {"type": "cluster"}),
-     Severity.CRITICAL, {"cluster-admin-unexpected"}),
-    ("cluster admin to an assumed-role spelling of an expected admin",
-     associate(f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_PlatformAdmin_abc/bob",
-               "AmazonEKSClusterAdminPolicy", {"type": "cluster"}),
-     Severity.INFO, {"admin-to-expected-admin"}),
-    ("cluster admin to SSO role with path, url-encoded (expected)",
-     associate("arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Faws-reserved%2Fsso.amazonaws.com%2Feu-west-1%2F"
-               "AWSReservedSSO_PlatformAdmin_abc", "AmazonEKSClusterAdminPolicy", {"type": "cluster"}),
-     Severity.INFO, {"admin-to-expected-admin"}),
-    ("cluster-scoped pattern applies to its cluster",
-     associate(f"arn:aws:iam::{ACCOUNT}:role/dev-lead", "AmazonEKSClusterAdminPolicy", {"type": "cluster"},
-               cluster="dev"), Severity.INFO, {"admin-to-expected-admin"}),
-    ("cluster-scoped pattern does not apply to another cluster",
-     associate(f"arn:aws:iam::{ACCOUNT}:role/dev-lead", "AmazonEKSClusterAdminPolicy", {"type": "cluster"},
-               cluster="prod"), Severity.CRITICAL, {"cluster-admin-unexpected"}),
-    ("kubectl role of dev on dev", associate(KUBECTL_DEV, "AmazonEKSClusterAdminPolicy", {"type": "cluster"},
-                                             cluster="dev"), Severity.INFO, {"admin-to-expected-admin"}),
-    ("kubectl role of dev on prod", associate(KUBECTL_DEV, "AmazonEKSClusterAdminPolicy", {"type": "cluster"},
-                                              cluster="prod"), Severity.CRITICAL, {"cluster-admin-unexpected"}),
-    ("cross-account cluster admin lists both reasons",
-     associate(f"arn:aws:iam::{OTHER_ACCOUNT}:role/partner", "AmazonEKSClusterAdminPolicy", {"type": "cluster"}),
-     Severity.CRITICAL, {"cluster-admin-unexpected", "cross-account-principal"}),
-    ("namespace admin", associate(INTRUDER, "AmazonEKSAdminPolicy", {"type": "namespace", "namespaces": ["pay"]}),
-     Severity.MEDIUM, {"namespace-admin"}),
-    ("namespace admin to expected admin", associate(SSO_ADMIN, "AmazonEKSAdminPolicy",
-                                                    {"type": "namespace", "namespaces": ["pay"]}),
-     Severity.INFO, {"admin-to-expected-admin"}),
-    ("view policy", associate(INTRUDER, "AmazonEKSViewPolicy", {"type": "cluster"}), Severity.INFO,
-     {"read-only-policy"}),
-    ("admin view policy", associate(INTRUDER, "AmazonEKSAdminViewPolicy", {"type": "cluster"}), Severity.INFO,
-     {"read-only-policy"}),
-    ("edit policy", associate(INTRUDER, "AmazonEKSEditPolicy", {"type": "namespace", "namespaces": ["a"]}),
-     Severity.INFO, {"policy-associated"}),
-    ("cross-account view policy", associate(f"arn:aws:iam::{OTHER_ACCOUNT}:role/p", "AmazonEKSViewPolicy",
-                                            {"type": "cluster"}), Severity.MEDIUM, {"cross-account-principal"}),
-    ("failed cluster admin grant", associate(INTRUDER, "AmazonEKSClusterAdminPolicy", {"type": "cluster"},
-                                             error=("AccessDeniedException", "not authorized")),
-     Severity.MEDIUM, {"cluster-admin-unexpected"}),
-    ("failed namespace admin grant", associate(INTRUDER, "AmazonEKSAdminPolicy", {"type": "namespace"},
-                                               error=("AccessDeniedException", "no")),
-     Severity.MEDIUM, {"namespace-admin"}),
-    ("failed view grant", associate(INTRUDER, "AmazonEKSViewPolicy", {"type": "cluster"},
-                                    error=("ResourceNotFoundException", "no entry")), Severity.INFO,
-     {"read-only-policy"}),
-    ("failed grant with null request", cloudtrail("AssociateAccessPolicy", None,
-                                                  error=("AccessDeniedException", "not authorized")),
-     Severity.INFO, {"policy-associated"}),
+    (
+        "cluster admin, plain principal",
+        associate(INTRUDER, "AmazonEKSClusterAdminPolicy", {"type": "cluster"}),
+        Severity.CRITICAL,
+        {"cluster-admin-unexpected"},
+    ),
+    (
+        "cluster admin, url-encoded principal",
+        associate(INTRUDER_ENCODED, "AmazonEKSClusterAdminPolicy", {"type": "cluster"}),
+        Severity.CRITICAL,
+        {"cluster-admin-unexpected"},
+    ),
+    (
+        "cluster admin, principal encoded twice",
+        associate(
+            "arn%253Aaws%253Aiam%253A%253A111122223333%253Arole%252Fintruder",
+            "AmazonEKSClusterAdminPolicy",
+            {"type": "cluster"},
+        ),
+        Severity.CRITICAL,
+        {"cluster-admin-unexpected"},
+    ),
+    (
+        "cluster admin policy at namespace scope is still cluster admin",
+        associate(INTRUDER, "AmazonEKSClusterAdminPolicy", {"type": "namespace", "namespaces": ["a"]}),
+        Severity.CRITICAL,
+        {"cluster-admin-unexpected"},
+    ),
+    (
+        "admin policy at cluster scope",
+        associate(INTRUDER, "AmazonEKSAdminPolicy", {"type": "cluster"}),
+        Severity.CRITICAL,
+        {"cluster-admin-unexpected"},
+    ),
+    (
+        "admin policy without scope is taken as cluster scope",
+        associate(INTRUDER, "AmazonEKSAdminPolicy", None),
+        Severity.CRITICAL,
+        {"cluster-admin-unexpected"},
+    ),
+    (
+        "cluster admin to an IAM user",
+        associate(f"arn:aws:iam::{ACCOUNT}:user/ops-bob", "AmazonEKSClusterAdminPolicy", {"type": "cluster"}),
+        Severity.CRITICAL,
+        {"cluster-admin-unexpected"},
+    ),
+    (
+        "cluster admin to an assumed-role spelling of an expected admin",
+        associate(
+            f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_PlatformAdmin_abc/bob",
+            "AmazonEKSClusterAdminPolicy",
+            {"type": "cluster"},
+        ),
+        Severity.INFO,
+        {"admin-to-expected-admin"},
+    ),
+    (
+        "cluster admin to SSO role with path, url-encoded (expected)",
+        associate(
+            "arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Faws-reserved%2Fsso.amazonaws.com%2Feu-west-1%2F"
+            "AWSReservedSSO_PlatformAdmin_abc",
+            "AmazonEKSClusterAdminPolicy",
+            {"type": "cluster"},
+        ),
+        Severity.INFO,
+        {"admin-to-expected-admin"},
+    ),
+    (
+        "cluster-scoped pattern applies to its cluster",
+        associate(
+            f"arn:aws:iam::{ACCOUNT}:role/dev-lead", "AmazonEKSClusterAdminPolicy", {"type": "cluster"}, cluster="dev"
+        ),
+        Severity.INFO,
+        {"admin-to-expected-admin"},
+    ),
+    (
+        "cluster-scoped pattern does not apply to another cluster",
+        associate(
+            f"arn:aws:iam::{ACCOUNT}:role/dev-lead", "AmazonEKSClusterAdminPolicy", {"type": "cluster"}, cluster="prod"
+        ),
+        Severity.CRITICAL,
+        {"cluster-admin-unexpected"},
+    ),
+    (
+        "kubectl role of dev on dev",
+        associate(KUBECTL_DEV, "AmazonEKSClusterAdminPolicy", {"type": "cluster"}, cluster="dev"),
+        Severity.INFO,
+        {"admin-to-expected-admin"},
+    ),
+    (
+        "kubectl role of dev on prod",
+        associate(KUBECTL_DEV, "AmazonEKSClusterAdminPolicy", {"type": "cluster"}, cluster="prod"),
+        Severity.CRITICAL,
+        {"cluster-admin-unexpected"},
+    ),
+    (
+        "cross-account cluster admin lists both reasons",
+        associate(f"arn:aws:iam::{OTHER_ACCOUNT}:role/partner", "AmazonEKSClusterAdminPolicy", {"type": "cluster"}),
+        Severity.CRITICAL,
+        {"cluster-admin-unexpected", "cross-account-principal"},
+    ),
+    (
+        "namespace admin",
+        associate(INTRUDER, "AmazonEKSAdminPolicy", {"type": "namespace", "namespaces": ["pay"]}),
+        Severity.MEDIUM,
+        {"namespace-admin"},
+    ),
+    (
+        "namespace admin to expected admin",
+        associate(SSO_ADMIN, "AmazonEKSAdminPolicy", {"type": "namespace", "namespaces": ["pay"]}),
+        Severity.INFO,
+        {"admin-to-expected-admin"},
+    ),
+    (
+        "view policy",
+        associate(INTRUDER, "AmazonEKSViewPolicy", {"type": "cluster"}),
+        Severity.INFO,
+        {"read-only-policy"},
+    ),
+    (
+        "admin view policy",
+        associate(INTRUDER, "AmazonEKSAdminViewPolicy", {"type": "cluster"}),
+        Severity.INFO,
+        {"read-only-policy"},
+    ),
+    (
+        "edit policy",
+        associate(INTRUDER, "AmazonEKSEditPolicy", {"type": "namespace", "namespaces": ["a"]}),
+        Severity.INFO,
+        {"policy-associated"},
+    ),
+    (
+        "cross-account view policy",
+        associate(f"arn:aws:iam::{OTHER_ACCOUNT}:role/p", "AmazonEKSViewPolicy", {"type": "cluster"}),
+        Severity.MEDIUM,
+        {"cross-account-principal"},
+    ),
+    (
+        "failed cluster admin grant",
+        associate(
+            INTRUDER,
+            "AmazonEKSClusterAdminPolicy",
+            {"type": "cluster"},
+            error=("AccessDeniedException", "not authorized"),
+        ),
+        Severity.MEDIUM,
+        {"cluster-admin-unexpected"},
+    ),
+    (
+        "failed namespace admin grant",
+        associate(INTRUDER, "AmazonEKSAdminPolicy", {"type": "namespace"}, error=("AccessDeniedException", "no")),
+        Severity.MEDIUM,
+        {"namespace-admin"},
+    ),
+    (
+        "failed view grant",
+        associate(
+            INTRUDER, "AmazonEKSViewPolicy", {"type": "cluster"}, error=("ResourceNotFoundException", "no entry")
+        ),
+        Severity.INFO,
+        {"read-only-policy"},
+    ),
+    (
+        "failed grant with null request",
+        cloudtrail("AssociateAccessPolicy", None, error=("AccessDeniedException", "not authorized")),
+        Severity.INFO,
+        {"policy-associated"},
+    ),
     # --- access entries
-    ("system:masters rejected", entry("CreateAccessEntry", INTRUDER, ["system:masters"],
-                                      error=("InvalidParameterException", "cannot start with system:")),
-     Severity.MEDIUM, {"system-masters-unexpected", "reserved-group"}),
-    ("other system group rejected", entry("CreateAccessEntry", INTRUDER, ["system:authenticated"],
-                                          error=("InvalidParameterException", "cannot start with system:")),
-     Severity.MEDIUM, {"reserved-group"}),
-    ("system:masters accepted (should never happen)", entry("CreateAccessEntry", INTRUDER, ["system:masters"]),
-     Severity.CRITICAL, {"system-masters-unexpected", "reserved-group"}),
-    ("custom groups", entry("CreateAccessEntry", INTRUDER, ["platform-admins"]), Severity.MEDIUM,
-     {"custom-kubernetes-groups"}),
-    ("custom groups for expected admin", entry("CreateAccessEntry", SSO_ADMIN_PATH, ["platform-admins"]),
-     Severity.INFO, {"access-entry-created"}),
+    (
+        "system:masters rejected",
+        entry(
+            "CreateAccessEntry",
+            INTRUDER,
+            ["system:masters"],
+            error=("InvalidParameterException", "cannot start with system:"),
+        ),
+        Severity.MEDIUM,
+        {"system-masters-unexpected", "reserved-group"},
+    ),
+    (
+        "other system group rejected",
+        entry(
+            "CreateAccessEntry",
+            INTRUDER,
+            ["system:authenticated"],
+            error=("InvalidParameterException", "cannot start with system:"),
+        ),
+        Severity.MEDIUM,
+        {"reserved-group"},
+    ),
+    (
+        "system:masters accepted (should never happen)",
+        entry("CreateAccessEntry", INTRUDER, ["system:masters"]),
+        Severity.CRITICAL,
+        {"system-masters-unexpected", "reserved-group"},
+    ),
+    (
+        "custom groups",
+        entry("CreateAccessEntry", INTRUDER, ["platform-admins"]),
+        Severity.MEDIUM,
+        {"custom-kubernetes-groups"},
+    ),
+    (
+        "custom groups for expected admin",
+        entry("CreateAccessEntry", SSO_ADMIN_PATH, ["platform-admins"]),
+        Severity.INFO,
+        {"access-entry-created"},
+    ),
     ("entry without groups", entry("CreateAccessEntry", INTRUDER, []), Severity.INFO, {"access-entry-created"}),
-    ("node entry", entry("CreateAccessEntry", f"arn:aws:iam::{ACCOUNT}:role/node", None, entry_type="EC2_LINUX"),
-     Severity.INFO, {"access-entry-created"}),
-    ("cross-account entry", entry("CreateAccessEntry", f"arn:aws:iam::{OTHER_ACCOUNT}:role/partner-deploy"),
-     Severity.MEDIUM, {"cross-account-principal"}),
-    ("update entry with url-encoded principal and groups",
-     entry("UpdateAccessEntry", INTRUDER_ENCODED, ["ml-admins"], cluster="dev"), Severity.MEDIUM,
-     {"custom-kubernetes-groups"}),
-    ("update entry, no groups", entry("UpdateAccessEntry", INTRUDER_ENCODED, [], cluster="dev"), Severity.INFO,
-     {"access-entry-updated"}),
-    ("delete entry", cloudtrail("DeleteAccessEntry", {"name": "prod", "principalArn": INTRUDER_ENCODED}),
-     Severity.INFO, {"access-entry-deleted"}),
-    ("disassociate admin policy",
-     cloudtrail("DisassociateAccessPolicy", {"name": "prod", "principalArn": INTRUDER_ENCODED,
-                                             "policyArn": "arn%3Aaws%3Aeks%3A%3Aaws%3Acluster-access-policy%2F"
-                                                          "AmazonEKSClusterAdminPolicy"}),
-     Severity.INFO, {"policy-disassociated"}),
+    (
+        "node entry",
+        entry("CreateAccessEntry", f"arn:aws:iam::{ACCOUNT}:role/node", None, entry_type="EC2_LINUX"),
+        Severity.INFO,
+        {"access-entry-created"},
+    ),
+    (
+        "cross-account entry",
+        entry("CreateAccessEntry", f"arn:aws:iam::{OTHER_ACCOUNT}:role/partner-deploy"),
+        Severity.MEDIUM,
+        {"cross-account-principal"},
+    ),
+    (
+        "update entry with url-encoded principal and groups",
+        entry("UpdateAccessEntry", INTRUDER_ENCODED, ["ml-admins"], cluster="dev"),
+        Severity.MEDIUM,
+        {"custom-kubernetes-groups"},
+    ),
+    (
+        "update entry, no groups",
+        entry("UpdateAccessEntry", INTRUDER_ENCODED, [], cluster="dev"),
+        Severity.INFO,
+        {"access-entry-updated"},
+    ),
+    (
+        "delete entry",
+        cloudtrail("DeleteAccessEntry", {"name": "prod", "principalArn": INTRUDER_ENCODED}),
+        Severity.INFO,
+        {"access-entry-deleted"},
+    ),
+    (
+        "disassociate admin policy",
+        cloudtrail(
+            "DisassociateAccessPolicy",
+            {
+                "name": "prod",
+                "principalArn": INTRUDER_ENCODED,
+                "policyArn": "arn%3Aaws%3Aeks%3A%3Aaws%3Acluster-access-policy%2FAmazonEKSClusterAdminPolicy",
+            },
+        ),
+        Severity.INFO,
+        {"policy-disassociated"},
+    ),
     # --- cluster configuration
     ("audit logging disabled", update_config(logging(["audit"], False)), Severity.HIGH, {"audit-logging-disabled"}),
-    ("audit and api logging disabled", update_config(logging(["api", "audit"], False)), Severity.HIGH,
-     {"audit-logging-disabled"}),
+    (
+        "audit and api logging disabled",
+        update_config(logging(["api", "audit"], False)),
+        Severity.HIGH,
+        {"audit-logging-disabled"},
+    ),
     ("api logging disabled only", update_config(logging(["api"], False)), Severity.INFO, {"other-logs-disabled"}),
     ("logging enabled", update_config(logging(["api", "audit"], True)), Severity.INFO, {"logging-enabled"}),
-    ("audit disabled, only in response params (JSON string)",
-     update_config({}, [{"type": "ClusterLogging",
-                         "value": "{\"clusterLogging\":[{\"types\":[\"audit\"],\"enabled\":false}]}"}]),
-     Severity.HIGH, {"audit-logging-disabled"}),
-    ("failed attempt to disable audit logging", update_config(logging(["audit"], False),
-                                                              error=("AccessDeniedException", "no")),
-     Severity.INFO, {"audit-logging-disabled"}),
-    ("endpoint public to the world", update_config({"resourcesVpcConfig": {
-        "endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}}), Severity.HIGH,
-     {"endpoint-public-to-world"}),
-    ("endpoint public to the IPv6 world", update_config({"resourcesVpcConfig": {
-        "endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24", "::/0"]}}), Severity.HIGH,
-     {"endpoint-public-to-world"}),
-    ("endpoint public, only in response params (strings)",
-     update_config({}, [{"type": "EndpointPublicAccess", "value": "true"},
-                        {"type": "PublicAccessCidrs", "value": "[\"0.0.0.0/0\"]"}]),
-     Severity.HIGH, {"endpoint-public-to-world"}),
-    ("endpoint public, CIDRs not in request", update_config({"resourcesVpcConfig": {"endpointPublicAccess": True}}),
-     Severity.MEDIUM, {"endpoint-maybe-public-to-world"}),
-    ("public CIDRs opened without the public flag", update_config({"resourcesVpcConfig": {
-        "publicAccessCidrs": ["0.0.0.0/0"]}}), Severity.MEDIUM, {"endpoint-maybe-public-to-world"}),
-    ("endpoint public, restricted CIDRs", update_config({"resourcesVpcConfig": {
-        "endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]}}), Severity.INFO,
-     {"endpoint-public-restricted"}),
-    ("endpoint made private", update_config({"resourcesVpcConfig": {
-        "endpointPublicAccess": False, "endpointPrivateAccess": True}}), Severity.INFO, {"endpoint-made-private"}),
-    ("endpoint made private with string booleans", update_config({"resourcesVpcConfig": {
-        "endpointPublicAccess": "false", "endpointPrivateAccess": "true"}}), Severity.INFO,
-     {"endpoint-made-private"}),
-    ("authentication mode changed", update_config({"accessConfig": {"authenticationMode": "API"}}), Severity.HIGH,
-     {"authentication-mode-changed"}),
-    ("authentication mode, only in response params (JSON-encoded string)",
-     update_config({}, [{"type": "AuthenticationMode", "value": "\"API_AND_CONFIG_MAP\""}]), Severity.HIGH,
-     {"authentication-mode-changed"}),
-    ("authentication mode, response params as JSON object",
-     update_config({}, [{"type": "AuthenticationMode", "value": "{\"authenticationMode\": \"API\"}"}]),
-     Severity.HIGH, {"authentication-mode-changed"}),
-    ("public endpoint and audit log off together",
-     update_config({"resourcesVpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]},
-                    **logging(["audit"], False)}), Severity.HIGH,
-     {"endpoint-public-to-world", "audit-logging-disabled"}),
-    ("unrelated configuration update", update_config({"upgradePolicy": {"supportType": "STANDARD"}}), Severity.INFO,
-     {"cluster-config-updated"}),
+    (
+        "audit disabled, only in response params (JSON string)",
+        update_config(
+            {}, [{"type": "ClusterLogging", "value": '{"clusterLogging":[{"types":["audit"],"enabled":false}]}'}]
+        ),
+        Severity.HIGH,
+        {"audit-logging-disabled"},
+    ),
+    (
+        "failed attempt to disable audit logging",
+        update_config(logging(["audit"], False), error=("AccessDeniedException", "no")),
+        Severity.INFO,
+        {"audit-logging-disabled"},
+    ),
+    (
+        "endpoint public to the world",
+        update_config({"resourcesVpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}}),
+        Severity.HIGH,
+        {"endpoint-public-to-world"},
+    ),
+    (
+        "endpoint public to the IPv6 world",
+        update_config(
+            {"resourcesVpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24", "::/0"]}}
+        ),
+        Severity.HIGH,
+        {"endpoint-public-to-world"},
+    ),
+    (
+        "endpoint public, only in response params (strings)",
+        update_config(
+            {},
+            [
+                {"type": "EndpointPublicAccess", "value": "true"},
+                {"type": "PublicAccessCidrs", "value": '["0.0.0.0/0"]'},
+            ],
+        ),
+        Severity.HIGH,
+        {"endpoint-public-to-world"},
+    ),
+    (
+        "endpoint public, CIDRs not in request",
+        update_config({"resourcesVpcConfig": {"endpointPublicAccess": True}}),
+        Severity.MEDIUM,
+        {"endpoint-maybe-public-to-world"},
+    ),
+    (
+        "public CIDRs opened without the public flag",
+        update_config({"resourcesVpcConfig": {"publicAccessCidrs": ["0.0.0.0/0"]}}),
+        Severity.MEDIUM,
+        {"endpoint-maybe-public-to-world"},
+    ),
+    (
+        "endpoint public, restricted CIDRs",
+        update_config({"resourcesVpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]}}),
+        Severity.INFO,
+        {"endpoint-public-restricted"},
+    ),
+    (
+        "endpoint made private",
+        update_config({"resourcesVpcConfig": {"endpointPublicAccess": False, "endpointPrivateAccess": True}}),
+        Severity.INFO,
+        {"endpoint-made-private"},
+    ),
+    (
+        "endpoint made private with string booleans",
+        update_config({"resourcesVpcConfig": {"endpointPublicAccess": "false", "endpointPrivateAccess": "true"}}),
+        Severity.INFO,
+        {"endpoint-made-private"},
+    ),
+    (
+        "authentication mode changed",
+        update_config({"accessConfig": {"authenticationMode": "API"}}),
+        Severity.HIGH,
+        {"authentication-mode-changed"},
+    ),
+    (
+        "authentication mode, only in response params (JSON-encoded string)",
+        update_config({}, [{"type": "AuthenticationMode", "value": '"API_AND_CONFIG_MAP"'}]),
+        Severity.HIGH,
+        {"authentication-mode-changed"},
+    ),
+    (
+        "authentication mode, response params as JSON object",
+        update_config({}, [{"type": "AuthenticationMode", "value": '{"authenticationMode": "API"}'}]),
+        Severity.HIGH,
+        {"authentication-mode-changed"},
+    ),
+    (
+        "public endpoint and audit log off together",
+        update_config(
+            {
+                "resourcesVpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]},
+                **logging(["audit"], False),
+            }
+        ),
+        Severity.HIGH,
+        {"endpoint-public-to-world", "audit-logging-disabled"},
+    ),
+    (
+        "unrelated configuration update",
+        update_config({"upgradePolicy": {"supportType": "STANDARD"}}),
+        Severity.INFO,
+        {"cluster-config-updated"},
+    ),
     # --- cluster lifecycle
-    ("new cluster with every default", create_cluster(), Severity.HIGH,
-     {"new-cluster-public", "new-cluster-without-audit-log", "new-cluster-creator-admin"}),
-    ("new cluster, restricted CIDRs but no audit log",
-     create_cluster(resourcesVpcConfig={"subnetIds": ["s"], "publicAccessCidrs": ["203.0.113.0/24"]},
-                    accessConfig={"bootstrapClusterCreatorAdminPermissions": False}),
-     Severity.HIGH, {"new-cluster-without-audit-log"}),
+    (
+        "new cluster with every default",
+        create_cluster(),
+        Severity.HIGH,
+        {"new-cluster-public", "new-cluster-without-audit-log", "new-cluster-creator-admin"},
+    ),
+    (
+        "new cluster, restricted CIDRs but no audit log",
+        create_cluster(
+            resourcesVpcConfig={"subnetIds": ["s"], "publicAccessCidrs": ["203.0.113.0/24"]},
+            accessConfig={"bootstrapClusterCreatorAdminPermissions": False},
+        ),
+        Severity.HIGH,
+        {"new-cluster-without-audit-log"},
+    ),
     ("new hardened cluster", create_cluster(**HARDENED_CREATE), Severity.INFO, {"cluster-created"}),
-    ("hardened cluster that bootstraps an unexpected creator",
-     create_cluster(**(HARDENED_CREATE | {"accessConfig": {"bootstrapClusterCreatorAdminPermissions": True}})),
-     Severity.HIGH, {"new-cluster-creator-admin"}),
-    ("failed cluster creation with null request", cloudtrail("CreateCluster", None,
-                                                             error=("InvalidParameterException", "bad subnet")),
-     Severity.INFO, {"cluster-created"}),
+    (
+        "hardened cluster that bootstraps an unexpected creator",
+        create_cluster(**(HARDENED_CREATE | {"accessConfig": {"bootstrapClusterCreatorAdminPermissions": True}})),
+        Severity.HIGH,
+        {"new-cluster-creator-admin"},
+    ),
+    (
+        "failed cluster creation with null request",
+        cloudtrail("CreateCluster", None, error=("InvalidParameterException", "bad subnet")),
+        Severity.INFO,
+        {"cluster-created"},
+    ),
     ("cluster deleted", cloudtrail("DeleteCluster", {"name": "dev"}), Severity.INFO, {"cluster-deleted"}),
-    ("unknown event name", cloudtrail("CreateNodegroup", {"clusterName": "dev", "nodegroupName": "ng"}),
-     Severity.INFO, {"unhandled-event"}),
+    (
+        "unknown event name",
+        cloudtrail("CreateNodegroup", {"clusterName": "dev", "nodegroupName": "ng"}),
+        Severity.INFO,
+        {"unhandled-event"},
+    ),
     ("unknown event name with null request", cloudtrail("TagResource", None), Severity.INFO, {"unhandled-event"}),
-    ("handled event with null request (success)", cloudtrail("UpdateAccessEntry", None), Severity.INFO,
-     {"access-entry-updated"}),
+    (
+        "handled event with null request (success)",
+        cloudtrail("UpdateAccessEntry", None),
+        Severity.INFO,
+        {"access-entry-updated"},
+    ),
 ]
 
 
@@ -320,8 +588,11 @@ def test_rule_table(case: str, event: dict[str, Any], severity: Severity, rules:
 
 
 def test_hardened_cluster_with_expected_creator_is_info() -> None:
-    sso = {"type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_PlatformAdmin_abc/bob",
-           "accountId": ACCOUNT}
+    sso = {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_PlatformAdmin_abc/bob",
+        "accountId": ACCOUNT,
+    }
     event = create_cluster(**(HARDENED_CREATE | {"accessConfig": {"bootstrapClusterCreatorAdminPermissions": True}}))
     event["detail"]["userIdentity"] = sso
     assessment = assess_event(event, expected_admins())
@@ -332,8 +603,9 @@ def test_hardened_cluster_with_expected_creator_is_info() -> None:
 
 
 def test_principal_is_canonical_and_as_sent_form_kept() -> None:
-    event = associate("arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Fteam%2Fdeploy", "AmazonEKSViewPolicy",
-                      {"type": "cluster"})
+    event = associate(
+        "arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Fteam%2Fdeploy", "AmazonEKSViewPolicy", {"type": "cluster"}
+    )
     alert = assess_event(event, expected_admins()).alert
     facts = dict((f.label, f.value) for f in alert.facts)
     assert alert.principal == f"arn:aws:iam::{ACCOUNT}:role/deploy"
@@ -341,7 +613,7 @@ def test_principal_is_canonical_and_as_sent_form_kept() -> None:
 
 
 def test_groups_given_as_string_or_json_text() -> None:
-    for raw in ("platform-admins", "[\"platform-admins\"]"):
+    for raw in ("platform-admins", '["platform-admins"]'):
         event = cloudtrail("CreateAccessEntry", {"name": "prod", "principalArn": INTRUDER, "kubernetesGroups": raw})
         assessment = assess_event(event, expected_admins())
         assert assessment.severity is Severity.MEDIUM
@@ -349,8 +621,14 @@ def test_groups_given_as_string_or_json_text() -> None:
 
 
 def test_groups_fall_back_to_the_response() -> None:
-    response = {"accessEntry": {"clusterName": "prod", "principalArn": INTRUDER, "kubernetesGroups": ["ops"],
-                                "type": "STANDARD"}}
+    response = {
+        "accessEntry": {
+            "clusterName": "prod",
+            "principalArn": INTRUDER,
+            "kubernetesGroups": ["ops"],
+            "type": "STANDARD",
+        }
+    }
     event = cloudtrail("CreateAccessEntry", {"name": "prod", "principalArn": INTRUDER}, response)
     # The request names no groups, so the groups EKS recorded in the response are used.
     assert extract(parse_event(event)).groups == ("ops",)
@@ -358,18 +636,25 @@ def test_groups_fall_back_to_the_response() -> None:
 
 
 def test_cluster_name_falls_back_to_response_cluster_name() -> None:
-    response = {"clusterName": "prod", "principalArn": INTRUDER,
-                "associatedAccessPolicy": {"policyArn": POLICY + "AmazonEKSClusterAdminPolicy",
-                                           "accessScope": {"type": "cluster"}}}
+    response = {
+        "clusterName": "prod",
+        "principalArn": INTRUDER,
+        "associatedAccessPolicy": {
+            "policyArn": POLICY + "AmazonEKSClusterAdminPolicy",
+            "accessScope": {"type": "cluster"},
+        },
+    }
     event = cloudtrail("AssociateAccessPolicy", {"principalArn": INTRUDER_ENCODED}, response)
     alert = assess_event(event, expected_admins()).alert
     assert (alert.cluster, alert.principal, alert.severity) == ("prod", INTRUDER, Severity.CRITICAL)
 
 
 def test_odd_field_shapes_never_crash() -> None:
-    event = cloudtrail("AssociateAccessPolicy", {"name": ["prod"], "principalArn": {"x": 1},
-                                                 "policyArn": 7, "accessScope": "cluster"},
-                       {"update": "nope", "accessEntry": []})
+    event = cloudtrail(
+        "AssociateAccessPolicy",
+        {"name": ["prod"], "principalArn": {"x": 1}, "policyArn": 7, "accessScope": "cluster"},
+        {"update": "nope", "accessEntry": []},
+    )
     event["detail"]["userIdentity"] = "not an object"
     assessment = assess_event(event, expected_admins())
     assert assessment.severity is Severity.INFO
@@ -380,8 +665,9 @@ def test_a_rule_that_cannot_evaluate_becomes_a_medium_finding() -> None:
     def explode(ctx: RuleContext) -> bool:
         raise KeyError("unexpected")
 
-    broken = Rule("broken", frozenset({"DeleteCluster"}), Severity.INFO, Severity.INFO, explode,
-                  lambda c: "never", "why")
+    broken = Rule(
+        "broken", frozenset({"DeleteCluster"}), Severity.INFO, Severity.INFO, explode, lambda c: "never", "why"
+    )
     ctx = RuleContext(extract(parse_event(cloudtrail("DeleteCluster", {"name": "dev"}))), expected_admins())
     findings = evaluate(ctx, (broken, *RULES))
     assert findings[0].severity is Severity.MEDIUM
@@ -409,7 +695,11 @@ def test_alert_fields_for_the_critical_sample() -> None:
     )
     assert alert.notification_text().startswith("[CRITICAL] prod: arn:aws:iam::111122223333:role/intruder")
     assert (alert.cluster, alert.principal, alert.account, alert.region, alert.time) == (
-        "prod", INTRUDER, ACCOUNT, "eu-west-1", detail["eventTime"]
+        "prod",
+        INTRUDER,
+        ACCOUNT,
+        "eu-west-1",
+        detail["eventTime"],
     )
     assert alert.actor is not None
     assert alert.actor.arn == f"arn:aws:iam::{ACCOUNT}:role/Ops"
@@ -432,23 +722,36 @@ def test_alert_fields_for_the_critical_sample() -> None:
 
 def test_failed_call_title_and_error_fact() -> None:
     alert = assess_event(load_event("eks_api_access_entry_system_group_denied.json"), expected_admins()).alert
-    assert alert.title.startswith("CreateAccessEntry failed (InvalidParameterException): "
-                                  "arn:aws:iam::111122223333:role/intruder added to system:masters by role/Ops")
+    assert alert.title.startswith(
+        "CreateAccessEntry failed (InvalidParameterException): "
+        "arn:aws:iam::111122223333:role/intruder added to system:masters by role/Ops"
+    )
     facts = dict((f.label, f.value) for f in alert.facts)
     assert facts["Error"].startswith("InvalidParameterException: The kubernetes group name system:masters")
 
 
 def test_actor_from_another_account_is_shown_in_full() -> None:
-    event = associate(INTRUDER, "AmazonEKSViewPolicy", {"type": "cluster"}, identity={
-        "type": "AssumedRole", "arn": f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/Deployer/ci",
-        "accountId": OTHER_ACCOUNT})
+    event = associate(
+        INTRUDER,
+        "AmazonEKSViewPolicy",
+        {"type": "cluster"},
+        identity={
+            "type": "AssumedRole",
+            "arn": f"arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/Deployer/ci",
+            "accountId": OTHER_ACCOUNT,
+        },
+    )
     record = parse_event(event)
     assert actor_label(record) == f"arn:aws:iam::{OTHER_ACCOUNT}:role/Deployer (session ci)"
 
 
 def test_iam_user_and_service_actors() -> None:
-    user = {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/ci-deployer", "accountId": ACCOUNT,
-            "userName": "ci-deployer"}
+    user = {
+        "type": "IAMUser",
+        "arn": f"arn:aws:iam::{ACCOUNT}:user/ci-deployer",
+        "accountId": ACCOUNT,
+        "userName": "ci-deployer",
+    }
     assert actor_label(parse_event(cloudtrail("DeleteCluster", {"name": "dev"}, identity=user))) == "user/ci-deployer"
     service = {"type": "AWSService", "invokedBy": "cloudformation.amazonaws.com"}
     record = parse_event(cloudtrail("DeleteCluster", {"name": "dev"}, identity=service))
@@ -496,10 +799,15 @@ def test_without_expected_admins_every_admin_grant_is_critical() -> None:
         ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "detail": {}}, "source"),
         ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks"}, "detail is missing"),
         ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks", "detail": "x"}, "detail is missing"),
-        ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks",
-          "detail": {"eventSource": "ec2.amazonaws.com", "eventName": "RunInstances"}}, "eventSource"),
-        ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks", "detail": {"eventName": ""}},
-         "eventName"),
+        (
+            {
+                "detail-type": "AWS API Call via CloudTrail",
+                "source": "aws.eks",
+                "detail": {"eventSource": "ec2.amazonaws.com", "eventName": "RunInstances"},
+            },
+            "eventSource",
+        ),
+        ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks", "detail": {"eventName": ""}}, "eventName"),
     ],
 )
 def test_malformed_events_are_rejected(event: Any, message: str) -> None:
@@ -557,9 +865,25 @@ def test_sample_event_has_the_full_cloudtrail_shape(name: str) -> None:
     assert {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"} <= set(event)
     assert (event["account"], event["region"], event["source"]) == (ACCOUNT, "eu-west-1", "aws.eks")
     detail = event["detail"]
-    assert {"eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion", "sourceIPAddress",
-            "userAgent", "requestParameters", "responseElements", "requestID", "eventID", "readOnly", "eventType",
-            "managementEvent", "recipientAccountId", "eventCategory"} <= set(detail)
+    assert {
+        "eventVersion",
+        "userIdentity",
+        "eventTime",
+        "eventSource",
+        "eventName",
+        "awsRegion",
+        "sourceIPAddress",
+        "userAgent",
+        "requestParameters",
+        "responseElements",
+        "requestID",
+        "eventID",
+        "readOnly",
+        "eventType",
+        "managementEvent",
+        "recipientAccountId",
+        "eventCategory",
+    } <= set(detail)
     assert {"type", "principalId", "arn", "accountId", "accessKeyId"} <= set(detail["userIdentity"])
     if "errorCode" in detail:
         assert detail["responseElements"] is None
@@ -569,5 +893,7 @@ def test_sample_event_has_the_full_cloudtrail_shape(name: str) -> None:
 def test_sample_create_cluster_public_lists_every_reason() -> None:
     assessment = assess_event(load_event("eks_api_create_cluster_public.json"), expected_admins())
     assert [f.rule for f in assessment.findings] == [
-        "new-cluster-public", "new-cluster-without-audit-log", "new-cluster-creator-admin"
+        "new-cluster-public",
+        "new-cluster-without-audit-log",
+        "new-cluster-creator-admin",
     ]

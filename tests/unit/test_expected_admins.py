@@ -19,8 +19,10 @@ ACCOUNT = "111122223333"
         # A role name may contain "=": an item starting with arn: is always a plain glob.
         (f"arn:aws:iam::{ACCOUNT}:role/team=platform", AdminPattern(f"arn:aws:iam::{ACCOUNT}:role/team=platform")),
         # Paths are dropped, like on the principals compared against.
-        (f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_*",
-         AdminPattern(f"arn:aws:iam::{ACCOUNT}:role/AWSReservedSSO_Admin_*")),
+        (
+            f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_*",
+            AdminPattern(f"arn:aws:iam::{ACCOUNT}:role/AWSReservedSSO_Admin_*"),
+        ),
         (f"arn:aws:sts::{ACCOUNT}:assumed-role/Ops/alice", AdminPattern(f"arn:aws:iam::{ACCOUNT}:role/Ops")),
         ("arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2FAdmin", AdminPattern(f"arn:aws:iam::{ACCOUNT}:role/Admin")),
         ("*", AdminPattern("*")),

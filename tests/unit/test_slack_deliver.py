@@ -274,8 +274,12 @@ def test_no_request_when_the_deadline_is_too_close(slack_standin: SlackStandIn) 
 
 def test_request_timeout_is_capped_by_the_remaining_time(slack_standin: SlackStandIn) -> None:
     clock_now = [1000.0]
-    hook = SlackWebhook(slack_standin.url, deadline=1000.0 + deliver_mod.SAFETY_MARGIN_SECONDS + 2.0,
-                        clock=lambda: clock_now[0], timeout=10.0)
+    hook = SlackWebhook(
+        slack_standin.url,
+        deadline=1000.0 + deliver_mod.SAFETY_MARGIN_SECONDS + 2.0,
+        clock=lambda: clock_now[0],
+        timeout=10.0,
+    )
     assert hook.remaining() == pytest.approx(2.0)
     assert hook._client(hook.remaining()).timeout == 2
 

@@ -153,8 +153,12 @@ def test_attacker_controlled_values_cannot_ping_or_link() -> None:
     alert = eks_api_alert(
         title=f"{INTRUDER} granted admin {hostile}",
         summary=f"summary {hostile}",
-        actor=Actor(arn="arn:aws:iam::111122223333:role/Admin", session_name=hostile, user_agent=hostile,
-                    source_ip="<!everyone>"),
+        actor=Actor(
+            arn="arn:aws:iam::111122223333:role/Admin",
+            session_name=hostile,
+            user_agent=hostile,
+            source_ip="<!everyone>",
+        ),
         facts=(Fact(f"label {hostile}", f"value {hostile}"), Fact("long", "x\n" + hostile)),
         source=SourceRef(kind="cloudtrail", description=hostile, url="javascript:alert(1)"),
     )
@@ -266,8 +270,10 @@ def test_plain_fallback_keeps_the_notification_line_and_the_essentials() -> None
     lines = plain.splitlines()
     assert lines[0] == f"{alert.notification_text()} <!here>"
     assert "Principal: arn:aws:iam::111122223333:role/intruder" in lines
-    assert any(line.startswith("Actor: arn:aws:iam::111122223333:role/Admin (session mallory) from 198.51.100.7")
-               for line in lines)
+    assert any(
+        line.startswith("Actor: arn:aws:iam::111122223333:role/Admin (session mallory) from 198.51.100.7")
+        for line in lines
+    )
     assert f"Alert id: {alert.id}" in lines
 
 

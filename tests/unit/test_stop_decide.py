@@ -93,9 +93,7 @@ def test_instance_store_root_is_not_sent_to_stop():
 
 
 def test_keep_alive_wins_over_session_and_grace_order_is_stable():
-    decision = run(
-        make(launch=NOW, tags={"KeepAliveUntil": "2030-01-01"}), sessions=frozenset({"i-0aaa000000000001"})
-    )
+    decision = run(make(launch=NOW, tags={"KeepAliveUntil": "2030-01-01"}), sessions=frozenset({"i-0aaa000000000001"}))
     assert decision.reason is Reason.KEEP_ALIVE
 
 

@@ -20,16 +20,18 @@ class FakeEc2:
     def stop_instances(self, InstanceIds, DryRun=False):  # noqa: N803 - boto3 spelling
         self.calls.append(list(InstanceIds))
         if self.throttle:
-            raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "Request limit exceeded."}},
-                              "StopInstances")
+            raise ClientError(
+                {"Error": {"Code": "RequestLimitExceeded", "Message": "Request limit exceeded."}}, "StopInstances"
+            )
         for instance_id in InstanceIds:
             if instance_id in self.bad:
                 code, named = self.bad[instance_id]
                 message = f"The instance '{instance_id}' cannot be stopped." if named else "Operation not supported."
                 raise ClientError({"Error": {"Code": code, "Message": message}}, "StopInstances")
         if DryRun:
-            raise ClientError({"Error": {"Code": "DryRunOperation", "Message": "would have succeeded"}},
-                              "StopInstances")
+            raise ClientError(
+                {"Error": {"Code": "DryRunOperation", "Message": "would have succeeded"}}, "StopInstances"
+            )
         self.stopped.extend(InstanceIds)
         return {"StoppingInstances": [{"InstanceId": i} for i in InstanceIds]}
 

@@ -79,8 +79,15 @@ def inline_statements(cfn: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def stop_policy(cfn: dict[str, Any]) -> dict[str, Any]:
     raw = cfn["Resources"]["StopInstancesTagPolicy"]["Properties"]["PolicyDocument"]
-    rendered = render_sub(raw, {"AWS::Partition": "aws", "AWS::AccountId": "111122223333",
-                                "StopTagKey": "kubectl-instance", "StopTagValue": "*"})
+    rendered = render_sub(
+        raw,
+        {
+            "AWS::Partition": "aws",
+            "AWS::AccountId": "111122223333",
+            "StopTagKey": "kubectl-instance",
+            "StopTagValue": "*",
+        },
+    )
     return json.loads(rendered)
 
 
@@ -163,8 +170,11 @@ def test_every_function_has_a_log_group_with_retention(cfn):
 
 def test_stop_schedule_is_timezone_aware_with_retries_and_dlq(cfn):
     schedules = resources_of(cfn, "AWS::Scheduler::Schedule")
-    stop = next(s for s in schedules.values()
-                if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["StopInstancesFunction", "Arn"]})
+    stop = next(
+        s
+        for s in schedules.values()
+        if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["StopInstancesFunction", "Arn"]}
+    )
     props = stop["Properties"]
     assert props["ScheduleExpressionTimezone"] == {"Ref": "StopScheduleTimezone"}
     assert props["ScheduleExpression"] == {"Ref": "StopScheduleExpression"}
@@ -175,6 +185,15 @@ def test_stop_schedule_is_timezone_aware_with_retries_and_dlq(cfn):
 
 
 def test_parameters_of_the_contract_exist(sam_template):
-    for name in ("StopTagKey", "StopTagValue", "DryRun", "SlackWebhookSecretArn", "AlertMinSeverity",
-                 "StopRegions", "StopScheduleExpression", "StopScheduleTimezone", "StopGraceMinutes"):
+    for name in (
+        "StopTagKey",
+        "StopTagValue",
+        "DryRun",
+        "SlackWebhookSecretArn",
+        "AlertMinSeverity",
+        "StopRegions",
+        "StopScheduleExpression",
+        "StopScheduleTimezone",
+        "StopGraceMinutes",
+    ):
         assert name in sam_template["Parameters"], name

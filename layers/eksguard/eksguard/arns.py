@@ -12,8 +12,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-_ARN_RE = re.compile(r"^arn:(?P<partition>aws[a-zA-Z-]*):(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):"
-                     r"(?P<account>\d{12}|aws)?:(?P<resource>.+)$")
+_ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws[a-zA-Z-]*):(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):"
+    r"(?P<account>\d{12}|aws)?:(?P<resource>.+)$"
+)
 
 
 @dataclass(frozen=True)

@@ -198,8 +198,10 @@ def discover_kubectl_roles(settings: Settings) -> dict[str, set[str]]:
         filters.append({"Name": f"tag:{settings.stop_tag_key}", "Values": [settings.stop_tag_value]})
     for region in settings.effective_stop_regions:
         try:
-            pages = aws.client("ec2", region).get_paginator("describe_instances").paginate(
-                Filters=filters, PaginationConfig={"PageSize": 500}
+            pages = (
+                aws.client("ec2", region)
+                .get_paginator("describe_instances")
+                .paginate(Filters=filters, PaginationConfig={"PageSize": 500})
             )
             instances = [i for page in pages for r in page.get("Reservations") or [] for i in r.get("Instances") or []]
         except (ClientError, BotoCoreError) as exc:
@@ -217,9 +219,12 @@ def discover_kubectl_roles(settings: Settings) -> dict[str, set[str]]:
             if cluster is None:
                 logger.warning(
                     "kubectl_instance_without_cluster",
-                    extra={"instance_id": instance_id, "region": region,
-                           "reason": f"no {settings.cluster_tag_key} tag and the {settings.stop_tag_key} value "
-                                     "names no cluster; its role is not counted as expected admin anywhere"},
+                    extra={
+                        "instance_id": instance_id,
+                        "region": region,
+                        "reason": f"no {settings.cluster_tag_key} tag and the {settings.stop_tag_key} value "
+                        "names no cluster; its role is not counted as expected admin anywhere",
+                    },
                 )
                 continue
             if profile not in profiles:
@@ -249,8 +254,13 @@ _role_cache: dict[tuple[Any, ...], tuple[float, dict[str, set[str]]]] = {}
 
 
 def _lookup_key(settings: Settings) -> tuple[Any, ...]:
-    return (settings.region, settings.effective_stop_regions, settings.stop_tag_key,
-            settings.stop_tag_value, settings.cluster_tag_key)
+    return (
+        settings.region,
+        settings.effective_stop_regions,
+        settings.stop_tag_key,
+        settings.stop_tag_value,
+        settings.cluster_tag_key,
+    )
 
 
 def kubectl_instance_roles(settings: Settings) -> dict[str, set[str]]:

@@ -127,8 +127,15 @@ def extract(record: CloudTrailRecord) -> EksChange:
     created = as_dict(resp.get("cluster"))
     params = update_params(resp)
 
-    cluster = as_str(first(req.get("name"), req.get("clusterName"), resp.get("clusterName"),
-                           entry.get("clusterName"), created.get("name")))
+    cluster = as_str(
+        first(
+            req.get("name"),
+            req.get("clusterName"),
+            resp.get("clusterName"),
+            entry.get("clusterName"),
+            created.get("name"),
+        )
+    )
     raw_principal = as_str(first(req.get("principalArn"), entry.get("principalArn"), resp.get("principalArn")))
     principal_as_sent = arns.decode(raw_principal) if raw_principal else None
     policy_arn = as_str(first(req.get("policyArn"), association.get("policyArn")))

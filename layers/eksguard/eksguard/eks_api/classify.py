@@ -90,8 +90,9 @@ def _facts(change: EksChange, ctx: RuleContext, findings: list[Finding]) -> tupl
     if lookup_error:
         rows.append(("Expected-admin lookup", f"failed ({lookup_error}); principal treated as not expected"))
     if record.error_code:
-        rows.append(("Error", f"{record.error_code}: {record.error_message}" if record.error_message
-                     else record.error_code))
+        rows.append(
+            ("Error", f"{record.error_code}: {record.error_message}" if record.error_message else record.error_code)
+        )
     rows.append(("Reasons", "\n".join(f"{f.severity.name}: {f.headline}" for f in findings)))
     return tuple(Fact(label, value) for label, value in rows if value)
 

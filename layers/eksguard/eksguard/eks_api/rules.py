@@ -151,7 +151,7 @@ RULES: tuple[Rule, ...] = (
         applies=lambda c: is_cluster_wide_admin(c.change) and not c.principal_expected,
         headline=lambda c: f"{c.who} granted cluster admin ({_policy_label(c)})",
         why="Cluster admin can read every secret and rewrite any RBAC binding; this principal is not an "
-            "expected admin of this cluster.",
+        "expected admin of this cluster.",
     ),
     Rule(
         name="system-masters-unexpected",
@@ -198,7 +198,7 @@ RULES: tuple[Rule, ...] = (
         applies=lambda c: bool(c.change.auth_mode),
         headline=lambda c: f"authentication mode of {c.where} changed to {c.change.auth_mode}",
         why="The authentication mode decides whether aws-auth, access entries or both grant access; the "
-            "change is one-way.",
+        "change is one-way.",
     ),
     Rule(
         name="new-cluster-public",
@@ -233,8 +233,9 @@ RULES: tuple[Rule, ...] = (
         events=frozenset({ASSOCIATE}),
         severity=Severity.MEDIUM,
         attempt_severity=Severity.MEDIUM,
-        applies=lambda c: c.change.policy_name == ADMIN_POLICY and c.change.scope_type == "namespace"
-        and not c.principal_expected,
+        applies=lambda c: (
+            c.change.policy_name == ADMIN_POLICY and c.change.scope_type == "namespace" and not c.principal_expected
+        ),
         headline=lambda c: f"{c.who} granted namespace admin ({_policy_label(c)})",
         why="Namespace admin can read the namespace's secrets and bind roles inside it.",
     ),
@@ -252,11 +253,14 @@ RULES: tuple[Rule, ...] = (
         events=frozenset({UPDATE_CONFIG}),
         severity=Severity.MEDIUM,
         attempt_severity=Severity.INFO,
-        applies=lambda c: (c.change.endpoint_public is True and c.change.public_cidrs is None)
-        or (c.change.endpoint_public is None and c.change.open_to_world),
+        applies=lambda c: (
+            (c.change.endpoint_public is True and c.change.public_cidrs is None)
+            or (c.change.endpoint_public is None and c.change.open_to_world)
+        ),
         headline=lambda c: (
             f"API endpoint of {c.where} made public (allowed CIDRs not in the request)"
-            if c.change.endpoint_public else f"public access CIDRs of {c.where} opened to {_cidrs(c.change)}"
+            if c.change.endpoint_public
+            else f"public access CIDRs of {c.where} opened to {_cidrs(c.change)}"
         ),
         why="The endpoint may now be reachable from the whole internet; check the cluster's networking settings.",
     ),
@@ -350,8 +354,9 @@ RULES: tuple[Rule, ...] = (
         events=frozenset({UPDATE_CONFIG}),
         severity=Severity.INFO,
         attempt_severity=Severity.INFO,
-        applies=lambda c: c.change.endpoint_public is not False and bool(c.change.public_cidrs)
-        and not c.change.open_to_world,
+        applies=lambda c: (
+            c.change.endpoint_public is not False and bool(c.change.public_cidrs) and not c.change.open_to_world
+        ),
         headline=lambda c: f"public API endpoint of {c.where} restricted to {_cidrs(c.change)}",
         why="Public endpoint limited to listed CIDRs.",
     ),
@@ -370,8 +375,9 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.INFO,
         attempt_severity=Severity.INFO,
         applies=lambda c: bool(c.change.logs_disabled - {AUDIT_LOG}),
-        headline=lambda c: f"control-plane log types disabled on {c.where} "
-                           f"({_logs(c.change.logs_disabled - {AUDIT_LOG})})",
+        headline=lambda c: (
+            f"control-plane log types disabled on {c.where} ({_logs(c.change.logs_disabled - {AUDIT_LOG})})"
+        ),
         why="Some non-audit control-plane logs turned off.",
     ),
     Rule(

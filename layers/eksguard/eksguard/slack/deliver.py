@@ -133,7 +133,9 @@ def classify(status: int | None, body: str = "", headers: Mapping[str, Any] | No
     if status == 429:
         retry_after = parse_retry_after(_header(headers, "Retry-After"))
         return Classification(
-            Outcome.RETRY, status, reason or "rate_limited",
+            Outcome.RETRY,
+            status,
+            reason or "rate_limited",
             DEFAULT_RETRY_AFTER_SECONDS if retry_after is None else retry_after,
         )
     if status in RETRY_STATUSES or status >= 500:

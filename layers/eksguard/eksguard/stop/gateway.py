@@ -39,9 +39,7 @@ def to_instance(raw: dict[str, Any], region: str, stop_tag_key: str, cluster_tag
     )
 
 
-def tagged_instances(
-    ec2: Any, region: str, tag_key: str, tag_value: str, cluster_tag_key: str
-) -> Iterator[Instance]:
+def tagged_instances(ec2: Any, region: str, tag_key: str, tag_value: str, cluster_tag_key: str) -> Iterator[Instance]:
     paginator = ec2.get_paginator("describe_instances")
     pages = paginator.paginate(
         Filters=describe_filters(tag_key, tag_value),

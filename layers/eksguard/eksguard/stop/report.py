@@ -59,8 +59,12 @@ def summary_alert(report: RunReport, *, account: str | None, home_region: str) -
     facts: list[Fact] = [Fact("Regions", ", ".join(r.region for r in report.regions) or "none")]
     if clusters:
         facts.append(Fact("Clusters", ", ".join(clusters)))
-    for label, outcome in (("Stopped", Outcome.STOPPED), ("Would stop", Outcome.WOULD_STOP),
-                           ("Skipped", Outcome.SKIPPED), ("Failed", Outcome.FAILED)):
+    for label, outcome in (
+        ("Stopped", Outcome.STOPPED),
+        ("Would stop", Outcome.WOULD_STOP),
+        ("Skipped", Outcome.SKIPPED),
+        ("Failed", Outcome.FAILED),
+    ):
         items = collect(outcome)
         if items:
             facts.append(Fact(label, _listing(items)))

@@ -122,9 +122,17 @@ def _stop(
     except (ClientError, BotoCoreError) as exc:  # stopper handles ClientError; this is the network
         error = _describe_error(exc)
         for instance in to_stop:
-            result.instances.append(InstanceResult(
-                instance.instance_id, Outcome.FAILED, instance.cluster, instance.name,
-                reason=Reason.STOP_API_ERROR.value, detail=error, error_code=type(exc).__name__))
+            result.instances.append(
+                InstanceResult(
+                    instance.instance_id,
+                    Outcome.FAILED,
+                    instance.cluster,
+                    instance.name,
+                    reason=Reason.STOP_API_ERROR.value,
+                    detail=error,
+                    error_code=type(exc).__name__,
+                )
+            )
         logger.error("stop_failed", extra={"region": region, "error": error, "count": len(to_stop)})
         return
     done = Outcome.WOULD_STOP if settings.dry_run else Outcome.STOPPED
@@ -136,9 +144,15 @@ def _stop(
     for failure in outcome.failed:
         instance = by_id[failure.instance_id]
         item = InstanceResult(
-            failure.instance_id, Outcome.FAILED, instance.cluster, instance.name,
-            reason=Reason.STOP_API_ERROR.value, detail=failure.message, error_code=failure.code,
-            note=notes.get(failure.instance_id))
+            failure.instance_id,
+            Outcome.FAILED,
+            instance.cluster,
+            instance.name,
+            reason=Reason.STOP_API_ERROR.value,
+            detail=failure.message,
+            error_code=failure.code,
+            note=notes.get(failure.instance_id),
+        )
         result.instances.append(item)
         logger.warning("failed", extra=_log_fields(region, item))
 

@@ -43,8 +43,12 @@ def stop_and_report(
     if client_factory is not None:
         kwargs["client_factory"] = client_factory
     report: RunReport = run_stop(settings, **kwargs)
-    for outcome, metric in ((Outcome.STOPPED, "InstancesStopped"), (Outcome.WOULD_STOP, "InstancesWouldStop"),
-                            (Outcome.SKIPPED, "InstancesSkipped"), (Outcome.FAILED, "InstancesFailed")):
+    for outcome, metric in (
+        (Outcome.STOPPED, "InstancesStopped"),
+        (Outcome.WOULD_STOP, "InstancesWouldStop"),
+        (Outcome.SKIPPED, "InstancesSkipped"),
+        (Outcome.FAILED, "InstancesFailed"),
+    ):
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=report.count(outcome))
     metrics.add_metric(name="RegionsFailed", unit=MetricUnit.Count, value=len(report.failed_regions))
     result = report.to_dict()

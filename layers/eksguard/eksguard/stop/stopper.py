@@ -40,8 +40,9 @@ def _error(exc: ClientError) -> tuple[str, str]:
     return str(err.get("Code") or "Unknown"), str(err.get("Message") or "")
 
 
-def stop_in_batches(ec2: Any, instance_ids: Sequence[str], *, dry_run: bool = False,
-                    batch_size: int = BATCH_SIZE) -> StopOutcome:
+def stop_in_batches(
+    ec2: Any, instance_ids: Sequence[str], *, dry_run: bool = False, batch_size: int = BATCH_SIZE
+) -> StopOutcome:
     outcome = StopOutcome(stopped=[], failed=[])
     ids = list(dict.fromkeys(instance_ids))
     for start in range(0, len(ids), batch_size):
