@@ -20,7 +20,22 @@ BASE_IMAGE="${BASE_IMAGE:-public.ecr.aws/lambda/python:3.13-x86_64}"
 RAPID_IMAGE="${BASE_IMAGE%-x86_64}"
 RAPID_IMAGE="${RAPID_IMAGE/:3.13/:3.13-rapid}-x86_64"
 LOCAL_AWS_IMAGE="${LOCAL_AWS_IMAGE:-eksguard-local-aws:latest}"
-DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# The Debian mirror this machine's apt already uses, unless DEBIAN_MIRROR says otherwise.
+apt_mirror() {
+  local uri=""
+  if compgen -G "/etc/apt/sources.list.d/*.sources" > /dev/null; then
+    uri="$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources | grep -v -- '-security' | head -n 1)"
+  fi
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    uri="$(awk '$1 == "deb" && $2 !~ /security/ { print $2; exit }' /etc/apt/sources.list)"
+  fi
+  printf '%s' "${uri%% *}"
+}
+DEBIAN_MIRROR="${DEBIAN_MIRROR:-$(apt_mirror)}"
+if [ -z "$DEBIAN_MIRROR" ]; then
+  echo "no Debian mirror found in the apt sources: set DEBIAN_MIRROR" >&2
+  exit 1
+fi
 PIP="${PIP:-$ROOT/.venv/bin/python -m pip}"
 FORCE="${FORCE:-0}"
 WORK="$(mktemp -d /tmp/eksguard-image.XXXXXX)"
