@@ -85,6 +85,9 @@ EOF
   docker image rm -f "$RAPID_IMAGE" > /dev/null 2>&1 || true
   docker images --format '{{.Repository}}:{{.Tag}}' | grep -F "${BASE_IMAGE%%:*}:3.13-rapid" \
     | xargs -r docker image rm -f > /dev/null 2>&1 || true
+  # With layers, SAM also caches samcli/lambda-python:3.13-x86_64-<layer hash> built on the old base.
+  docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^samcli/lambda-python:3\.13-' \
+    | xargs -r docker image rm -f > /dev/null 2>&1 || true
 }
 
 build_local_aws() {
