@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from eksguard import aws
+from tests.alert_queue import drain_bodies
 from tests.faults.inject import (
     THROTTLED_EC2,
     UNAVAILABLE,
@@ -49,16 +50,7 @@ def alert_queue(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def queued_alerts(url: str) -> list[dict[str, Any]]:
-    sqs = aws.client("sqs", EU)
-    bodies: list[dict[str, Any]] = []
-    for _ in range(20):
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            break
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
+    return [json.loads(body) for body in drain_bodies(url, EU)]
 
 
 def test_throttling_storm_on_one_batch_is_bounded_and_spares_other_batches_and_regions(

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from eksguard import aws
 from eksguard.alerts import Actor, Alert, Fact
 from eksguard.config import load_settings
 from eksguard.publish import SQS_MAX_BYTES, publish_many
 from eksguard.severity import Severity
+from tests.alert_queue import drain_bodies
 
 REGION = "eu-west-1"
 
@@ -27,17 +27,10 @@ def queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: ARG001 - 
 
 
 def drain(url: str) -> list[dict[str, Any]]:
-    sqs = aws.client("sqs", REGION)
-    bodies: list[dict[str, Any]] = []
-    for _ in range(20):
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return bodies
-        for message in messages:
-            assert len(message["Body"].encode()) <= SQS_MAX_BYTES
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return bodies
+    bodies = drain_bodies(url, REGION)
+    for body in bodies:
+        assert len(body.encode()) <= SQS_MAX_BYTES
+    return [json.loads(body) for body in bodies]
 
 
 def huge_alert(n: int, size: int = 300_000) -> Alert:
