@@ -9,13 +9,11 @@ from eksguard.aws_auth.decode import (
     JSON_PATCH,
     MERGE_PATCH,
     STRATEGIC_MERGE_PATCH,
-    PatchError,
     decode_change,
-    json_patch,
     normalise_timestamp,
     patch_form,
-    strategic_merge_patch,
 )
+from eksguard.aws_auth.patches import PatchError, json_patch, strategic_merge_patch
 from tests.aws_auth_support import ADMIN_YAML, BASE, INTRUDER_YAML, URI, VIEWER_YAML, audit_event, configmap
 
 PRIOR = {"mapRoles": BASE, "mapUsers": ""}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,9 +118,6 @@ class Alert:
         """The one-line notification text: `[SEVERITY] cluster: title` (title names the principal)."""
         where = self.cluster or (f"{self.account}/{self.region}" if self.account else self.region) or "eksguard"
         return f"[{self.severity.name}] {where}: {self.title}"
-
-    def with_severity(self, severity: Severity) -> Alert:
-        return replace(self, severity=severity)
 
     def to_dict(self) -> dict[str, Any]:
         return {

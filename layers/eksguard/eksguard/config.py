@@ -28,7 +28,6 @@ ENV_SLACK_CRITICAL_MENTION = "SLACK_CRITICAL_MENTION"
 ENV_IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
 ENV_EXPECTED_ADMIN_ARNS = "EXPECTED_CLUSTER_ADMIN_ARNS"
 ENV_AWS_AUTH_STATE_TABLE = "AWS_AUTH_STATE_TABLE"
-ENV_AUDIT_REGIONS = "AUDIT_LOG_REGIONS"
 ENV_AUDIT_DESTINATION_ARN = "AUDIT_LOG_DESTINATION_ARN"
 ENV_AUDIT_FILTER_NAME = "AUDIT_LOG_FILTER_NAME"
 ENV_AWS_REGION = "AWS_REGION"
@@ -96,7 +95,6 @@ class Settings:
     # detectors
     expected_admin_arns: tuple[str, ...] = ()
     aws_auth_state_table: str | None = None
-    audit_regions: tuple[str, ...] = ()
     audit_destination_arn: str | None = None
     audit_filter_name: str = "eksguard-aws-auth"
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -104,10 +102,6 @@ class Settings:
     @property
     def effective_stop_regions(self) -> tuple[str, ...]:
         return self.stop_regions or (self.region,)
-
-    @property
-    def effective_audit_regions(self) -> tuple[str, ...]:
-        return self.audit_regions or self.effective_stop_regions
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -135,7 +129,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         idempotency_table=env.get(ENV_IDEMPOTENCY_TABLE) or None,
         expected_admin_arns=parse_list(env.get(ENV_EXPECTED_ADMIN_ARNS)),
         aws_auth_state_table=env.get(ENV_AWS_AUTH_STATE_TABLE) or None,
-        audit_regions=parse_list(env.get(ENV_AUDIT_REGIONS)),
         audit_destination_arn=env.get(ENV_AUDIT_DESTINATION_ARN) or None,
         audit_filter_name=env.get(ENV_AUDIT_FILTER_NAME, "eksguard-aws-auth").strip() or "eksguard-aws-auth",
     )

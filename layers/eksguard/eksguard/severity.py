@@ -44,6 +44,3 @@ class Severity(IntEnum):
             Severity.INFO: "#2EB67D",
         }[self]
 
-
-def highest(severities: list[Severity] | tuple[Severity, ...], default: Severity = Severity.INFO) -> Severity:
-    return max(severities, default=default)

@@ -33,10 +33,6 @@ class AwsAuthDiff:
     accounts_added: tuple[str, ...] = ()
     accounts_removed: tuple[str, ...] = ()
 
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed or self.accounts_added or self.accounts_removed)
-
 
 def diff_contents(before: AwsAuthContent | None, after: AwsAuthContent) -> AwsAuthDiff:
     """`before=None` (nothing known) diffs against an empty ConfigMap: everything counts as added."""
