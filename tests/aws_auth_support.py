@@ -7,6 +7,8 @@ import gzip
 import json
 from typing import Any
 
+from eksguard.expected_admins import ExpectedAdmins
+
 ACCOUNT = "111122223333"
 ADMIN = f"arn:aws:iam::{ACCOUNT}:role/Admin"
 INTRUDER = f"arn:aws:iam::{ACCOUNT}:role/intruder"
@@ -30,14 +32,9 @@ VIEWER_YAML = role(VIEWER, "eksguard:viewers", username="viewer")
 BASE = NODE_YAML + ADMIN_YAML
 
 
-class FakeExpected:
-    """Stands in for eksguard.expected_admins.ExpectedAdmins."""
-
-    def __init__(self, *arns: str) -> None:
-        self.arns = {a.lower() for a in arns}
-
-    def is_expected(self, cluster: str | None, principal: str | None) -> bool:
-        return bool(principal) and str(principal).lower() in self.arns
+def expected_admins(*arns: str) -> ExpectedAdmins:
+    """The real expected-admin list, with these ARN globs for every cluster (no kubectl role lookup)."""
+    return ExpectedAdmins(list(arns))
 
 
 def configmap(data: dict[str, Any] | None, rv: int | None = None) -> dict[str, Any]:

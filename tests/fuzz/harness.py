@@ -626,15 +626,21 @@ def run_eks_api(event: Any) -> Outcome:
 
 
 def run_aws_auth(event: Any) -> Outcome:
+    return run_aws_auth_collecting(event)[0]
+
+
+def run_aws_auth_collecting(event: Any) -> tuple[Outcome, list[dict[str, Any]]]:
+    """The outcome plus every alert the handler queued (decoded SQS message bodies)."""
     import aws_auth_alert_handler
 
     fake = FakeAws()
     with patched_aws(fake), captured_logs() as logs:
-        return _classify(
+        outcome = _classify(
             lambda: aws_auth_alert_handler.lambda_handler(event, Context()),
             logs,
             lambda r: r.get("reason") if r.get("status") != "ok" else None,
         )
+    return outcome, [json.loads(body) for body in fake.sqs.messages]
 
 
 def run_stop_case(case: tuple[Any, list[dict[str, Any]]]) -> Outcome:

@@ -13,6 +13,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.aws_auth_strategies import Disguised, disguised_grants
+from tests.aws_auth_support import audit_event, configmap, delivery
 from tests.fuzz import harness
 
 FUZZ = settings(
@@ -53,31 +55,25 @@ def test_notifier_survives_mutated_sqs_records(event: Any) -> None:
 
 
 @settings(max_examples=30, deadline=None, derandomize=True, database=None)
-@given(
-    st.sampled_from(harness.audit_sources()).flatmap(
-        lambda s: harness.yaml_text(
-            next(
-                iter(
-                    m["message"]["responseObject"]["data"]["mapRoles"]
-                    for m in s["logEvents"]
-                    if isinstance(m.get("message"), dict) and "mapRoles" in str(m["message"].get("responseObject"))
-                )
-            )
-            if any(
-                isinstance(m.get("message"), dict) and "mapRoles" in str(m["message"].get("responseObject"))
-                for m in s["logEvents"]
-            )
-            else ""
-        )
-    )
-)
-def test_aws_auth_parser_rejects_broken_yaml_only_with_parse_error(text: str) -> None:
-    from eksguard.aws_auth.mapping import ParseError, parse_aws_auth
+@given(st.text(max_size=400))
+def test_aws_auth_parser_never_raises(text: str) -> None:
+    from eksguard.aws_auth.mapping import parse_aws_auth
 
-    try:
-        parse_aws_auth({"mapRoles": text, "mapUsers": text})
-    except ParseError:
-        pass
+    content = parse_aws_auth({"mapRoles": text, "mapUsers": text, "mapAccounts": text})
+    assert all(d.reason for d in content.dropped)
+
+
+@FUZZ
+@given(disguised_grants())
+def test_disguised_masters_grant_through_the_handler_is_critical_and_named(case: Disguised) -> None:
+    """Beyond "no crash": a grant the authenticator would apply, however disguised, is CRITICAL and named
+    by the real handler (decode, judge, publish to the queue)."""
+    event = audit_event("update", "aud-1", request=configmap(case.data, 100), response=configmap(case.data, 101))
+    outcome, alerts = harness.run_aws_auth_collecting(delivery([event]))
+    assert outcome.kind == "accepted", outcome.reason
+    (alert,) = alerts
+    assert alert["severity"] == "CRITICAL"
+    assert case.named in alert["title"] and alert["principal"] == case.principal
 
 
 def test_rejections_are_logged_with_a_reason() -> None:

@@ -8,13 +8,13 @@ from eksguard.alerts import Alert
 from eksguard.aws_auth.logs_payload import decode_awslogs
 from eksguard.aws_auth.process import process_batch
 from eksguard.aws_auth.state import InMemoryStateStore
-from tests.aws_auth_support import ADMIN, BASE, INTRUDER_YAML, FakeExpected, delivery, update
+from tests.aws_auth_support import ADMIN, BASE, INTRUDER_YAML, delivery, expected_admins, update
 
 
 def judge(messages: list[str | dict]) -> list[Alert]:
     published: list[Alert] = []
     process_batch(
-        decode_awslogs(delivery(messages)), FakeExpected(ADMIN), InMemoryStateStore(), "eu-west-1", published.extend
+        decode_awslogs(delivery(messages)), expected_admins(ADMIN), InMemoryStateStore(), "eu-west-1", published.extend
     )
     return published
 

@@ -25,7 +25,7 @@ def test_update_uses_response_object_and_names_the_actor() -> None:
     )
     change = decode_change(event, None)
     assert change is not None
-    assert (change.outcome, change.write_form, change.data, change.resource_version) == (
+    assert (change.effect, change.write_form, change.data, change.resource_version) == (
         "changed",
         "update",
         {"mapRoles": BASE},
@@ -95,7 +95,7 @@ def test_json_patch_event_and_failing_test_means_content_unknown() -> None:
     assert change is not None and change.write_form == JSON_PATCH
     assert change.data == {"mapRoles": BASE + INTRUDER_YAML, "mapUsers": ""}
     stale = decode_change(event, {"mapRoles": ADMIN_YAML})
-    assert stale is not None and stale.outcome == "unknown"
+    assert stale is not None and stale.effect == "unknown"
     assert "could not be replayed" in (stale.unknown_reason or "")
 
 
@@ -137,9 +137,9 @@ def test_patch_form(body: object, uri: str, form: str) -> None:
 
 def test_delete_and_metadata_only_create() -> None:
     deleted = decode_change(audit_event("delete", "a1", response={"kind": "Status", "status": "Success"}), PRIOR)
-    assert deleted is not None and deleted.outcome == "deleted"
+    assert deleted is not None and deleted.effect == "deleted"
     created = decode_change(audit_event("create", "a2", code=201, level="Metadata"), None)
-    assert created is not None and created.outcome == "unknown"
+    assert created is not None and created.effect == "unknown"
     assert "Metadata level" in (created.unknown_reason or "")
     with_body = decode_change(audit_event("create", "a3", code=201, request=configmap({"mapRoles": BASE})), None)
     assert with_body is not None and with_body.data == {"mapRoles": BASE}
@@ -149,7 +149,7 @@ def test_failed_write_is_an_attempt_with_what_was_tried() -> None:
     event = audit_event("patch", "a1", code=403, request={"data": {"mapRoles": BASE + INTRUDER_YAML}})
     change = decode_change(event, PRIOR)
     assert change is not None
-    assert change.outcome == "failed" and change.data is None
+    assert change.effect == "failed" and change.data is None
     assert change.attempted_data == {"mapRoles": BASE + INTRUDER_YAML, "mapUsers": ""}
 
 

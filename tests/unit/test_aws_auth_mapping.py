@@ -1,68 +1,232 @@
+"""aws-auth read as aws-iam-authenticator reads it.
+
+The first table follows the authenticator's own ConfigMap fixtures (pkg/mapper/configmap/yaml/*.yaml
+and their expectations in yaml_test.go): the same shapes must give the same effective mappings.
+"""
+
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
-from eksguard.aws_auth.mapping import AwsAuthContent, MapEntry, ParseError, parse_aws_auth
-from tests.aws_auth_support import ADMIN, BASE, NODE, role
+from eksguard.aws_auth.diff import dead_masters, diff_contents
+from eksguard.aws_auth.mapping import AwsAuthContent, go_fold, parse_aws_auth
+from tests.aws_auth_support import ADMIN, BASE, INTRUDER, NODE, role
+
+UP_NODE = "arn:aws:iam::555555555555:role/devel-worker-nodes-NodeInstanceRole-74RF4UBDUKL6"
+UP_ADMIN = "arn:aws:iam::555555555555:user/admin"
+NODE_GROUPS = ("system:bootstrappers", "system:nodes")
 
 
-def test_parses_roles_users_accounts() -> None:
+def _upstream(roles_key: str, users_key: str, accounts_key: str, arn_key: str, user_key: str, fields: str) -> dict:
+    username, groups = fields.split(",")
+    return {
+        roles_key: f"- {arn_key}: {UP_NODE}\n  {username}: system:node:{{{{EC2PrivateDNSName}}}}\n"
+        f"  {groups}:\n    - system:bootstrappers\n    - system:nodes\n",
+        users_key: f"- {user_key}: {UP_ADMIN}\n  {username}: admin\n  {groups}:\n    - system:masters\n",
+        accounts_key: "- 555555555555\n",
+    }
+
+
+VALID = ({UP_NODE.lower(): NODE_GROUPS}, {UP_ADMIN: ("system:masters",)}, ("555555555555",))
+UPSTREAM_FIXTURES: list[tuple[str, dict[str, Any], tuple[dict, dict, tuple]]] = [
+    ("aws-auth.yaml", _upstream("mapRoles", "mapUsers", "mapAccounts", "rolearn", "userarn", "username,groups"), VALID),
+    (
+        "crazy-case-keys",
+        _upstream("mapRoles", "mapUsers", "mapAccounts", "rOlEaRn", "uSeRaRn", "UsErNaMe,gRoUpS"),
+        VALID,
+    ),
+    (
+        "open-source-case-keys",
+        _upstream("mapRoles", "mapUsers", "mapAccounts", "roleARN", "userARN", "username,groups"),
+        VALID,
+    ),
+    (
+        "lower-case-top-keys",
+        _upstream("maproles", "mapusers", "mapaccounts", "rolearn", "userarn", "username,groups"),
+        ({}, {}, ()),
+    ),
+    (
+        "crazy-case-top-keys",
+        _upstream("MaPrOlEs", "mApUsErS", "MaPrCcOuNtS", "rolearn", "userarn", "username,groups"),
+        ({}, {}, ()),
+    ),
+    (
+        "space-out-of-place",
+        {
+            "mapRoles": f"- rolearn: {UP_NODE}\n  username: system:node:{{{{EC2PrivateDNSName}}}}\n"
+            "  groups:\n    - system:bootstrappers\n     - system:nodes\n",
+            "mapUsers": f"- userarn: {UP_ADMIN}\n  username: admin\n  groups:\n    - system:masters\n",
+            "mapAccounts": "- 555555555555\n",
+        },
+        (
+            {UP_NODE.lower(): ("system:bootstrappers - system:nodes",)},
+            {UP_ADMIN: ("system:masters",)},
+            ("555555555555",),
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "expected"), UPSTREAM_FIXTURES, ids=[f[0] for f in UPSTREAM_FIXTURES])
+def test_upstream_fixture_shapes_give_the_same_mappings(name: str, data: dict, expected: tuple) -> None:
+    content = parse_aws_auth(data)
+    roles, users, accounts = expected
+    assert {e.key[1]: e.groups for e in content.roles} == roles
+    assert {e.key[1]: e.groups for e in content.users} == users
+    assert content.accounts == accounts
+
+
+def test_missing_bar_is_not_a_string_and_grants_nothing() -> None:
+    # The API server refuses such a ConfigMap; a non-string value never reaches the authenticator.
+    content = parse_aws_auth({"mapRoles": [{"rolearn": ADMIN, "groups": ["system:masters"]}]})
+    assert content.entries == ()
+    assert content.dropped[0].reason == "value is not a string"
+
+
+def test_field_names_fold_like_go_including_unicode_simple_folding() -> None:
+    # U+017F (long s) folds to S in Go's encoding/json: `groupſ` is `groups`.
+    raw = f"- RoLeArN: {INTRUDER}\n  GROUPſ: [system:masters]\n"
+    content = parse_aws_auth({"mapRoles": raw})
+    assert [e.arn for e in content.masters()] == [INTRUDER]
+    assert go_fold("groupſ") == go_fold("GROUPS")
+    assert go_fold("ıd") != go_fold("ID")  # dotless i is not in i's fold orbit
+
+
+def test_capital_groups_key_grants_masters() -> None:
+    content = parse_aws_auth({"mapRoles": f"- rolearn: {INTRUDER}\n  Groups: [system:masters]\n"})
+    assert [e.principal for e in content.masters()] == [INTRUDER]
+
+
+def test_bad_sibling_entry_keeps_the_good_ones() -> None:
+    raw = role(ADMIN, "viewers").replace("  groups:\n    - viewers", "  groups: viewers") + role(
+        INTRUDER, "system:masters"
+    )
+    content = parse_aws_auth({"mapRoles": raw})
+    admin = content.by_key()[("role", ADMIN.lower())]
+    assert admin.groups == () and "not a list" in admin.skipped_fields[0]
+    assert [e.arn for e in content.masters()] == [INTRUDER]
+
+
+def test_invalid_entries_are_dropped_with_reasons_siblings_kept() -> None:
+    raw = (
+        "- just-a-string\n"
+        "- username: nobody\n  groups: [system:masters]\n"
+        f"- rolearn: {ADMIN}\n  sso: {{permissionSetName: Admin, accountID: '111122223333'}}\n"
+        f"- rolearn: {INTRUDER}\n  groups: [system:masters]\n"
+    )
+    content = parse_aws_auth({"mapRoles": raw})
+    reasons = [d.reason for d in content.dropped]
+    assert reasons[0] == "a string, not a mapping"
+    assert reasons[1].startswith("neither rolearn nor sso")
+    assert reasons[2].startswith("both rolearn and sso")
+    assert [e.arn for e in content.masters()] == [INTRUDER]
+    assert [d.where for d in dead_masters(content)] == ["mapRoles item 2"]
+
+
+@pytest.mark.parametrize("value", ["", "   \n", '""', "''", "``", ' "" '])
+def test_skippable_values(value: str) -> None:
+    assert parse_aws_auth({"mapUsers": value, "mapRoles": value, "mapAccounts": value}) == AwsAuthContent()
+
+
+def test_map_accounts_keep_the_text_as_written() -> None:
+    content = parse_aws_auth({"mapAccounts": "- 012345670123\n- '444455556666'\n- 0x1F\n- ~\n- [nested]\n"})
+    assert content.accounts == ("012345670123", "444455556666", "0x1F", "")
+    assert content.dropped[0].where == "mapAccounts item 5"
+
+
+def test_group_names_are_exact_and_near_misses_are_dead() -> None:
+    raw = role(INTRUDER, "System:Masters") + role(ADMIN, '" system:masters"')
+    content = parse_aws_auth({"mapRoles": raw})
+    assert content.masters() == ()
+    assert {d.identity for d in dead_masters(content)} == {INTRUDER, ADMIN}
+
+
+def test_role_arn_with_path_is_dead_user_arn_with_path_is_live() -> None:
+    pathed_role = "arn:aws:iam::111122223333:role/team/intruder"
+    pathed_user = "arn:aws:iam::111122223333:user/ops/bob"
     content = parse_aws_auth(
         {
-            "mapRoles": BASE,
-            "mapUsers": "- userarn: arn:aws:iam::111122223333:user/ops\n  username: ops\n  groups: [system:masters]\n",
-            "mapAccounts": '- "444455556666"\n- 012345678901\n',
+            "mapRoles": role(pathed_role, "system:masters"),
+            "mapUsers": f"- userarn: {pathed_user}\n  groups: [system:masters]\n",
         }
     )
-    assert [e.arn for e in content.roles] == [NODE, ADMIN]
-    assert content.roles[0].is_node and not content.roles[0].is_master
-    assert content.users == (MapEntry("user", "arn:aws:iam::111122223333:user/ops", "ops", ("system:masters",)),)
-    # an unquoted account id loses its leading zero in YAML; it is restored to 12 digits
-    assert content.accounts == ("444455556666", "012345678901")
-    assert {e.arn for e in content.masters()} == {ADMIN, "arn:aws:iam::111122223333:user/ops"}
+    assert [e.arn for e in content.masters()] == [pathed_user]
+    assert "IAM path" in dead_masters(content)[0].reason
 
 
-def test_empty_and_missing_keys_are_empty_lists() -> None:
-    assert parse_aws_auth(None) == AwsAuthContent()
-    assert parse_aws_auth({"mapRoles": "", "mapUsers": "   \n"}) == AwsAuthContent()
+def test_sso_mapping_matches_permission_set_roles() -> None:
+    raw = "- sso:\n    permissionSetName: Breakglass\n    accountID: '111122223333'\n  groups: [system:masters]\n"
+    content = parse_aws_auth({"mapRoles": raw})
+    (entry,) = content.masters()
+    assert entry.identity == "SSO permission set Breakglass in account 111122223333"
+    assert entry.matches("arn:aws:iam::111122223333:role/AWSReservedSSO_Breakglass_0123abcd")
+    assert not entry.matches("arn:aws:iam::999988887777:role/AWSReservedSSO_Breakglass_0123abcd")
 
 
-def test_json_form_is_accepted() -> None:
-    content = parse_aws_auth({"mapRoles": f'[{{"rolearn": "{ADMIN}", "groups": ["system:masters"]}}]'})
-    assert content.roles[0].is_master
+def test_sso_with_explicit_partition_is_dead_as_upstream_builds_it() -> None:
+    raw = "- sso: {permissionSetName: X, accountID: '111122223333', partition: aws}\n  groups: [system:masters]\n"
+    content = parse_aws_auth({"mapRoles": raw})
+    assert content.masters() == ()
+    assert "empty partition" in dead_masters(content)[0].reason
+
+
+def test_wildcard_role_pattern_grants_every_matching_role() -> None:
+    content = parse_aws_auth({"mapRoles": role("arn:aws:iam::111122223333:role/*", "system:masters")})
+    (entry,) = content.masters()
+    assert entry.is_pattern and entry.matches("arn:aws:iam::111122223333:role/anything")
 
 
 @pytest.mark.parametrize(
-    ("raw", "reason"),
+    ("group", "grants"),
     [
-        ("- rolearn: x\n  groups:\n  - a\n username: b\n", "invalid YAML at line"),
-        ("rolearn: x\n", "not a list of mappings"),
-        ("- just-a-string\n", "item 1 is a str, not a mapping"),
-        ("- username: nobody\n", "item 1 has no rolearn"),
-        (f"- rolearn: {ADMIN}\n  groups: system:masters\n", "groups is not a list of strings"),
+        ("system:{{SessionName}}", True),
+        ("{{SessionNameRaw}}:masters", True),
+        ("system:master{{SessionName}}", True),
+        ("{{SessionName}}", False),  # a session name cannot hold ':'
+        ("system:{{AccountID}}", False),
+        ("team:{{SessionName}}", False),
     ],
 )
-def test_broken_content_is_a_parse_error_with_reason(raw: str, reason: str) -> None:
-    with pytest.raises(ParseError) as caught:
-        parse_aws_auth({"mapRoles": raw})
-    assert caught.value.key == "mapRoles"
-    assert reason in caught.value.reason
+def test_session_name_templates_that_can_render_system_masters(group: str, grants: bool) -> None:
+    content = parse_aws_auth({"mapRoles": role(INTRUDER, f"'{group}'")})
+    assert bool(content.masters()) is grants
 
 
-def test_bad_map_accounts_and_non_string_value() -> None:
-    with pytest.raises(ParseError, match="mapAccounts"):
-        parse_aws_auth({"mapAccounts": "- {a: b}\n"})
-    with pytest.raises(ParseError, match="not a YAML string"):
-        parse_aws_auth({"mapRoles": ["list"]})
-
-
-def test_repeated_arn_last_entry_wins_case_insensitively() -> None:
+def test_last_entry_wins_and_user_entries_lose_to_role_entries() -> None:
     shouted = ADMIN.replace("role/Admin", "role/ADMIN")
     content = parse_aws_auth({"mapRoles": role(ADMIN, "system:masters") + role(shouted, "viewers")})
-    assert len(content.by_key()) == 1
     assert content.masters() == ()
+    assert "later entry" in dead_masters(content)[0].reason
+    both = parse_aws_auth(
+        {"mapRoles": role(INTRUDER, "viewers"), "mapUsers": f"- userarn: {INTRUDER}\n  groups: [system:masters]\n"}
+    )
+    assert both.masters() == ()
 
 
-def test_round_trip_dict() -> None:
-    content = parse_aws_auth({"mapRoles": BASE, "mapAccounts": "- '444455556666'\n"})
-    assert AwsAuthContent.from_dict(content.to_dict()) == content
+def test_only_the_first_yaml_document_is_read() -> None:
+    raw = role(INTRUDER, "system:masters") + "---\n- rolearn: [unclosed\n"
+    assert [e.arn for e in parse_aws_auth({"mapRoles": raw}).masters()] == [INTRUDER]
+
+
+def test_invalid_yaml_drops_the_key_but_not_the_others() -> None:
+    content = parse_aws_auth({"mapRoles": "- rolearn: x\n  groups:\n  - a\n username: b\n", "mapUsers": BASE})
+    assert content.roles == ()
+    assert content.dropped[0].source == "mapRoles" and "invalid YAML at line" in content.dropped[0].reason
+
+
+def test_alias_bomb_is_refused_not_expanded() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in range(1, 8):
+        bomb += f"{'abcdefgh'[level]}: &{'abcdefgh'[level]} [{', '.join(['*' + 'abcdefgh'[level - 1]] * 10)}]\n"
+    content = parse_aws_auth({"mapRoles": bomb})
+    assert "too many YAML nodes" in content.dropped[0].reason
+
+
+def test_breakage_locks_out_only_the_principals_it_drops() -> None:
+    before = parse_aws_auth({"mapRoles": BASE})
+    broken = BASE.replace(f"rolearn: {NODE}", "rolearn: [oops]")
+    diff = diff_contents(before, parse_aws_auth({"mapRoles": broken}))
+    assert [e.arn for e, _ in diff.lost_by_breakage] == [NODE]
+    assert diff.removed == () and diff.masters_left == ()

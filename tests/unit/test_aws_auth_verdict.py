@@ -26,15 +26,15 @@ from tests.aws_auth_support import (
     NODE_YAML,
     URI,
     VIEWER_YAML,
-    FakeExpected,
     audit_event,
     configmap,
     delivery,
+    expected_admins,
     role,
     update,
 )
 
-EXPECTED = FakeExpected(ADMIN, f"arn:aws:iam::{ACCOUNT}:role/BreakGlass")
+EXPECTED = expected_admins(ADMIN, f"arn:aws:iam::{ACCOUNT}:role/BreakGlass")
 
 
 def run(event: dict, store: InMemoryStateStore | None = None) -> tuple[list[Alert], InMemoryStateStore, dict]:
@@ -110,17 +110,17 @@ def test_expected_admin_added_is_info() -> None:
         (
             BASE + role(f"arn:aws:iam::{ACCOUNT}:role/team/Dev", "viewers"),
             {},
-            Severity.MEDIUM,
-            f"arn:aws:iam::{ACCOUNT}:role/team/Dev mapped with an IAM path",
+            Severity.INFO,
+            f"dead aws-auth mapping for arn:aws:iam::{ACCOUNT}:role/team/Dev (mapRoles item 3)",
         ),
         (
             BASE + role(f"arn:aws:iam::{ACCOUNT}:role/team/Boss", "system:masters"),
             {},
             Severity.MEDIUM,
-            f"arn:aws:iam::{ACCOUNT}:role/team/Boss mapped to system:masters with an IAM path",
+            f"dead system:masters mapping for arn:aws:iam::{ACCOUNT}:role/team/Boss (mapRoles item 3)",
         ),
-        ("- rolearn: [unclosed\n", {}, Severity.CRITICAL, "aws-auth mapRoles is broken after update"),
-        ("rolearn: not-a-list\n", {}, Severity.CRITICAL, "aws-auth mapRoles is broken after update"),
+        ("- rolearn: [unclosed\n", {}, Severity.CRITICAL, f"{NODE} loses access to the cluster"),
+        ("rolearn: not-a-list\n", {}, Severity.CRITICAL, f"{NODE} loses access to the cluster"),
     ],
 )
 def test_verdicts_against_prior_state(new_roles: str, extra: dict, severity: Severity, title_start: str) -> None:
@@ -135,7 +135,7 @@ def test_broken_content_is_stored_and_next_valid_update_is_judged_in_full() -> N
     run(delivery([update("aud-1", "- rolearn: [unclosed\n", 101)]), store)
     alerts, _, _ = run(delivery([update("aud-2", BASE + INTRUDER_YAML, 102, ts="2025-05-01T10:01:00.000000Z")]), store)
     assert alerts[0].severity is Severity.CRITICAL
-    assert "not an expected admin" in alerts[0].title
+    assert alerts[0].title.startswith(f"{INTRUDER} added to system:masters")
 
 
 def test_without_prior_state_full_content_is_judged() -> None:
@@ -174,7 +174,9 @@ def test_denied_attempt_to_add_masters_is_medium_and_changes_nothing() -> None:
     event = audit_event("patch", "aud-1", code=403, request={"data": {"mapRoles": BASE + INTRUDER_YAML}})
     alerts, _, _ = run(delivery([event]), store)
     assert alerts[0].severity is Severity.MEDIUM
-    assert alerts[0].title == f"{ADMIN} (session alice) tried to add {INTRUDER} to system:masters (denied: 403)"
+    assert alerts[0].title == (
+        f"attempt (denied): {ADMIN} (session alice) tried to add {INTRUDER} to system:masters (denied: 403)"
+    )
     assert store.items["prod"].data == {"mapRoles": BASE}
     assert "aud-1" in store.items["prod"].recent_audit_ids
     other = audit_event("patch", "aud-2", code=409, request={"data": {"mapRoles": BASE + VIEWER_YAML}})
@@ -294,7 +296,7 @@ EVENT_SEVERITY = {
     "node_role_added": Severity.INFO,
     "node_role_removed": Severity.CRITICAL,
     "deleted": Severity.CRITICAL,
-    "invalid_yaml": Severity.CRITICAL,
+    "invalid_yaml": Severity.HIGH,
     "truncated": Severity.MEDIUM,
     "create_metadata": Severity.MEDIUM,
     "json_patch": Severity.CRITICAL,
@@ -320,7 +322,9 @@ def test_sample_event_titles(event_loader) -> None:
     assert titles["json_patch"] == intruder_by_alice
     assert titles["apply_patch"].startswith(f"arn:aws:iam::{ACCOUNT}:role/BreakGlass removed from system:masters")
     assert titles["strategic_merge"].startswith(f"arn:aws:iam::{ACCOUNT}:role/ReadOnly added to aws-auth")
-    assert titles["mixed_batch"].startswith(f"arn:aws:iam::{ACCOUNT}:role/Developer (session bob) tried to add")
+    assert titles["mixed_batch"].startswith(f"attempt (denied): arn:aws:iam::{ACCOUNT}:role/Developer (session bob)")
+    assert titles["iam_path"].startswith(f"dead system:masters mapping for arn:aws:iam::{ACCOUNT}:role/team/Developer")
+    assert titles["invalid_yaml"].startswith("aws-auth mapRoles is unreadable after update")
 
 
 def test_control_message_event(event_loader) -> None:

@@ -15,7 +15,7 @@ from eksguard.aws_auth.logs_payload import PayloadError, decode_awslogs
 from eksguard.aws_auth.process import process_batch
 from eksguard.aws_auth.state import InMemoryStateStore
 from eksguard.severity import Severity
-from tests.aws_auth_support import ADMIN, BASE, INTRUDER, INTRUDER_YAML, FakeExpected, delivery, update
+from tests.aws_auth_support import ADMIN, BASE, INTRUDER, INTRUDER_YAML, delivery, expected_admins, update
 
 
 def raw_delivery(log_events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def test_an_odd_entry_does_not_hide_the_backdoor_next_to_it() -> None:
 
     result = process_batch(
         decode_awslogs(delivery([odd, backdoor])),
-        FakeExpected(ADMIN),
+        expected_admins(ADMIN),
         InMemoryStateStore(),
         "eu-west-1",
         published.extend,
@@ -108,7 +108,7 @@ def test_an_entry_the_decoder_fails_on_is_alerted_as_unknown_and_the_rest_still_
 
     process_batch(
         decode_awslogs(delivery([update("aud-odd", BASE, 5), update("aud-bad", BASE + INTRUDER_YAML, 6)])),
-        FakeExpected(ADMIN),
+        expected_admins(ADMIN),
         store,
         "eu-west-1",
         published.extend,

@@ -43,4 +43,3 @@ class Severity(IntEnum):
             Severity.MEDIUM: "#ECB22E",
             Severity.INFO: "#2EB67D",
         }[self]
-

@@ -1,9 +1,12 @@
-"""Turn one aws-auth audit Event into the resulting ConfigMap data, for every write form.
+"""Turn one aws-auth audit Event into its effect on aws-auth, for every write form.
 
 Preference order: the `responseObject` (the object as stored, logged at RequestResponse level);
 otherwise the request body applied to the last known data (update/create carry the full object,
 patch carries a merge, strategic-merge, JSON-patch or apply-patch body). Only `ResponseComplete`
-events with a 2xx status changed anything; other writes are attempts.
+events with a 2xx status changed anything; other writes are attempts. A server-side dry run
+(`dryRun` in the request URI) is an attempt whatever its status: the API server persisted nothing.
+`deletecollection` of ConfigMaps in kube-system deletes aws-auth unless its selector rules it out.
+A verb we do not know, or an entry without one, is judged on the body it carries.
 """
 
 from __future__ import annotations
@@ -16,8 +19,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from eksguard.aws_auth.patches import PatchError, apply_patch, json_patch, merge_patch, strategic_merge_patch
 
-WRITE_VERBS = frozenset({"create", "update", "patch", "delete"})
-Outcome = Literal["changed", "deleted", "unknown", "failed"]
+READ_VERBS = frozenset({"get", "list", "watch"})
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+# What one audit entry did to aws-auth. `possibly_deleted`: a deletecollection whose selector may
+# have matched aws-auth; `dry_run`/`failed`: nothing persisted.
+Effect = Literal["changed", "deleted", "possibly_deleted", "unknown", "failed", "dry_run"]
+APPLIED_EFFECTS = frozenset({"changed", "deleted", "possibly_deleted", "unknown"})
+AWS_AUTH = "aws-auth"
 
 MERGE_PATCH = "merge-patch"
 STRATEGIC_MERGE_PATCH = "strategic-merge-patch"
@@ -43,7 +51,7 @@ class AuditChange:
 
     audit_id: str
     verb: str
-    outcome: Outcome
+    effect: Effect
     write_form: str
     actor: AuditUser
     stage_timestamp: str | None = None
@@ -54,7 +62,13 @@ class AuditChange:
     data: dict[str, Any] | None = None
     attempted_data: dict[str, Any] | None = None
     unknown_reason: str | None = None
+    replaced_version: str | None = None  # the resourceVersion an update/patch said it replaced
+    selector: str | None = None  # deletecollection: the selectors it was given
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def applied(self) -> bool:
+        return self.effect in APPLIED_EFFECTS
 
 
 def _first(values: object) -> str | None:
@@ -199,51 +213,163 @@ def _replay(
     return form, dict(data) if isinstance(data, dict) else {}, None, tuple(notes)
 
 
+def _query(request_uri: object) -> dict[str, list[str]]:
+    if not isinstance(request_uri, str):
+        return {}
+    try:
+        return parse_qs(urlsplit(request_uri).query, keep_blank_values=True)
+    except ValueError:
+        return {}
+
+
+def is_dry_run(request_uri: object) -> bool:
+    """A server-side dry run: the API server validates and admits the request, then persists nothing."""
+    return "dryRun" in _query(request_uri)
+
+
+def _replaced_version(verb: str, request_object: object) -> str | None:
+    """The resourceVersion the request said it replaced (optimistic concurrency), when it says one."""
+    if verb in ("update", "patch") and isinstance(request_object, dict):
+        return _resource_version(request_object)
+    if verb == "patch" and isinstance(request_object, list):
+        for op in request_object:
+            if isinstance(op, dict) and op.get("op") == "test" and op.get("path") == "/metadata/resourceVersion":
+                value = op.get("value")
+                return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    return None
+
+
+def _selector_verdict(query: Mapping[str, list[str]]) -> tuple[str | None, bool | None]:
+    """(selectors as text, whether aws-auth is matched: True sure, None possibly, False ruled out)."""
+    fields = ",".join(query.get("fieldSelector", []))
+    labels = ",".join(query.get("labelSelector", []))
+    text = "; ".join(
+        p for p in (f"fieldSelector={fields}" if fields else "", f"labelSelector={labels}" if labels else "") if p
+    )
+    if not fields:
+        return text or None, None if labels else True
+    verdict: bool | None = True
+    for term in fields.split(","):
+        name, op, value = _field_term(term.strip())
+        if name != "metadata.name":
+            if name == "metadata.namespace" and op == "=" and value != "kube-system":
+                return text, False
+            continue
+        if (op == "=" and value != AWS_AUTH) or (op == "!=" and value == AWS_AUTH):
+            return text, False
+        if op == "!=":
+            verdict = None
+    if labels:
+        verdict = None
+    return text, verdict
+
+
+def _field_term(term: str) -> tuple[str, str, str]:
+    for op in ("!=", "==", "="):
+        if op in term:
+            name, value = term.split(op, 1)
+            return name.strip(), "!=" if op == "!=" else "=", value.strip()
+    return term, "", ""
+
+
+def _deletes_aws_auth(response_object: object) -> bool | None:
+    """A logged deletecollection response lists what it deleted; None when it was not logged."""
+    if not isinstance(response_object, dict) or not isinstance(response_object.get("items"), list):
+        return None
+    for item in response_object["items"]:
+        metadata = item.get("metadata") if isinstance(item, dict) else None
+        if isinstance(metadata, dict) and metadata.get("name") == AWS_AUTH:
+            return True
+    return False
+
+
+def _status(event: Mapping[str, Any]) -> tuple[int | None, str | None]:
+    status = event.get("responseStatus")
+    if not isinstance(status, dict):
+        return None, None
+    code = status.get("code")
+    code_int = int(code) if isinstance(code, int | str) and not isinstance(code, bool) and str(code).isdigit() else None
+    reason = status.get("reason") or status.get("message")
+    return code_int, reason if isinstance(reason, str) else None
+
+
 def decode_change(event: Mapping[str, Any], prior: Mapping[str, Any] | None) -> AuditChange | None:
-    """The effect of one aws-auth audit event; None for reads and for stages other than ResponseComplete.
+    """The effect of one aws-auth audit event; None for reads, for stages before the response, and
+    for a deletecollection whose selector or response rules aws-auth out.
 
     `prior` is the last known ConfigMap data (None when unknown); it is only used when the event
     carries no `responseObject`.
     """
-    verb = str(event.get("verb") or "")
-    if verb not in WRITE_VERBS or event.get("stage") != "ResponseComplete":
+    raw_verb = event.get("verb")
+    verb = raw_verb if isinstance(raw_verb, str) and raw_verb else ""
+    stage = event.get("stage")
+    if verb in READ_VERBS or stage in ("RequestReceived", "ResponseStarted"):
         return None
-    status = event.get("responseStatus") or {}
-    code = status.get("code") if isinstance(status, dict) else None
-    code_int = int(code) if isinstance(code, int | str) and str(code).isdigit() else None
+    code, reason = _status(event)
     request_object = event.get("requestObject")
     response_object = event.get("responseObject")
-    request_uri = event.get("requestURI")
+    request_uri = event.get("requestURI") if isinstance(event.get("requestURI"), str) else None
+    query = _query(request_uri)
     common: dict[str, Any] = {
         "audit_id": str(event.get("auditID") or ""),
-        "verb": verb,
+        "verb": verb or "unknown verb",
         "actor": audit_user_of(event),
-        "stage_timestamp": normalise_timestamp(event.get("stageTimestamp")),
-        "status_code": code_int,
-        "status_reason": (status.get("reason") or status.get("message")) if isinstance(status, dict) else None,
+        "stage_timestamp": normalise_timestamp(_text(event.get("stageTimestamp"))),
+        "status_code": code,
+        "status_reason": reason,
         "request_uri": request_uri,
+        "replaced_version": _replaced_version(verb, request_object),
     }
-    succeeded = code_int is not None and 200 <= code_int < 300
-    if not succeeded:
-        if verb == "delete":
-            return AuditChange(outcome="failed", write_form="delete", **common)
-        form, attempted, _, _ = _replay(verb, request_object, request_uri, prior)
-        return AuditChange(outcome="failed", write_form=form, attempted_data=attempted, **common)
-    if verb == "delete":
+    dry_run = is_dry_run(request_uri)
+    failed = code is not None and not 200 <= code < 300
+    if verb == "deletecollection":
+        selector, matches = _selector_verdict(query)
+        listed = _deletes_aws_auth(response_object)
+        if matches is False or listed is False:
+            return None
+        sure = bool(matches) or bool(listed)
+        effect: Effect = "failed" if failed else "dry_run" if dry_run else "deleted" if sure else "possibly_deleted"
+        return AuditChange(effect=effect, write_form="deletecollection", selector=selector, **common)
+    if stage == "Panic":
         return AuditChange(
-            outcome="deleted", write_form="delete", resource_version=_resource_version(response_object), **common
-        )
-    response_data = _configmap_data(response_object)
-    if response_data is not None:
-        form = verb if verb != "patch" else patch_form(request_object, request_uri)
-        return AuditChange(
-            outcome="changed",
-            write_form=form,
-            data=response_data,
-            resource_version=_resource_version(response_object),
+            effect="unknown",
+            write_form=verb or "unknown",
+            unknown_reason="the request panicked in the API server",
             **common,
         )
-    form, data, reason, notes = _replay(verb, request_object, request_uri, prior)
+    if verb == "delete":
+        effect = "failed" if failed else "dry_run" if dry_run else "deleted" if code is not None else "unknown"
+        return AuditChange(
+            effect=effect,
+            write_form="delete",
+            resource_version=_resource_version(response_object),
+            unknown_reason=None if effect != "unknown" else "delete logged without a response status",
+            **common,
+        )
+    if verb in ("create", "update", "patch"):
+        form, replayed, why, notes = _replay(verb, request_object, request_uri, prior)
+    else:
+        form, replayed, why, notes = verb or "unknown", None, f"verb {verb or '(none)'} is not a known write", ()
+    response_data = _configmap_data(response_object)
+    data = response_data if response_data is not None else replayed
+    if verb == "patch" and response_data is not None:
+        form = patch_form(request_object, request_uri)
+        notes = ()
+    if failed or dry_run:
+        return AuditChange(
+            effect="failed" if failed else "dry_run", write_form=form, attempted_data=data, notes=notes, **common
+        )
     if data is None:
-        return AuditChange(outcome="unknown", write_form=form, unknown_reason=reason, notes=notes, **common)
-    return AuditChange(outcome="changed", write_form=form, data=data, notes=notes, **common)
+        if code is None and response_data is None:
+            why = f"{why or 'no body'}; no response status was logged"
+        return AuditChange(effect="unknown", write_form=form, unknown_reason=why, notes=notes, **common)
+    if code is None:
+        notes = (*notes, "no response status was logged: judged on the body the entry carries")
+    return AuditChange(
+        effect="changed",
+        write_form=form,
+        data=data,
+        resource_version=_resource_version(response_object),
+        notes=notes,
+        **common,
+    )

@@ -1,10 +1,20 @@
-"""Semantic diff of two aws-auth contents: who was mapped, unmapped, or changed groups."""
+"""Semantic diff of two aws-auth contents, on what the authenticator effectively grants.
+
+Entries are compared by the authenticator's own lookup key (`MapEntry.key`), so re-spelling a
+field name, re-ordering entries or breaking a sibling entry changes nothing unless the effective
+mapping changes. Besides who was mapped, unmapped or changed groups, the diff tells:
+
+* `lost_by_breakage`: principals that lose their mapping because the new content is broken where
+  their entry was (an invalid entry, an unreadable key), i.e. really locked out, not removed;
+* `dead_masters`: system:masters mappings the authenticator ignores, with the reason, that were
+  not already there before (a "dead mapping": someone meant to grant admin and it did not work).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eksguard.aws_auth.mapping import AwsAuthContent, MapEntry
+from eksguard.aws_auth.mapping import AwsAuthContent, DroppedEntry, MapEntry
 
 
 @dataclass(frozen=True)
@@ -22,6 +32,20 @@ class EntryChange:
 
 
 @dataclass(frozen=True)
+class DeadMapping:
+    """A mapping meant for system:masters that grants nothing, and why."""
+
+    identity: str
+    where: str
+    reason: str
+    masters: bool = True
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.identity.lower(), self.reason)
+
+
+@dataclass(frozen=True)
 class AwsAuthDiff:
     added: tuple[MapEntry, ...] = ()
     removed: tuple[MapEntry, ...] = ()
@@ -32,28 +56,91 @@ class AwsAuthDiff:
     node_roles_removed: tuple[MapEntry, ...] = ()
     accounts_added: tuple[str, ...] = ()
     accounts_removed: tuple[str, ...] = ()
+    lost_by_breakage: tuple[tuple[MapEntry, str], ...] = ()
+    dead_masters: tuple[DeadMapping, ...] = ()
+    dead_other: tuple[DeadMapping, ...] = ()
+    keys_unreadable: tuple[DroppedEntry, ...] = ()
+
+
+def dead_mappings(content: AwsAuthContent) -> tuple[DeadMapping, ...]:
+    """Entries of `content` the authenticator ignores (whole unreadable keys aside)."""
+    found: list[DeadMapping] = []
+    for dropped in content.dropped:
+        if dropped.index and not dropped.wants_masters:
+            identity = dropped.identity or "an entry without a usable ARN"
+            found.append(DeadMapping(identity, dropped.where, dropped.reason, False))
+    table = content.by_key()
+    for entry in content.entries:
+        if table.get(entry.key) is entry and entry.dead_reason and not entry.is_master:
+            found.append(DeadMapping(entry.identity, f"{entry.source} item {entry.index}", entry.dead_reason, False))
+    return dead_masters(content) + tuple(found)
+
+
+def dead_masters(content: AwsAuthContent) -> tuple[DeadMapping, ...]:
+    """Every system:masters mapping of `content` that the authenticator ignores."""
+    found: list[DeadMapping] = []
+    for dropped in content.dropped:
+        if dropped.wants_masters:
+            identity = dropped.identity or "an entry without a usable ARN"
+            found.append(DeadMapping(identity, dropped.where, dropped.reason))
+    table = content.by_key()
+    for entry in content.entries:
+        where = f"{entry.source} item {entry.index}"
+        winner = table.get(entry.key)
+        if winner is not entry:
+            if entry.is_master and winner is not None and not winner.is_master:
+                reason = f"a later entry for the same ARN ({winner.source} item {winner.index}) wins"
+                found.append(DeadMapping(entry.identity, where, reason))
+            continue
+        if entry.is_master and entry.dead_reason:
+            found.append(DeadMapping(entry.identity, where, entry.dead_reason))
+        for group in entry.misspelt_masters:
+            reason = f"group {group!r} is not {'system:masters'!r}: group names are compared exactly"
+            found.append(DeadMapping(entry.identity, where, reason))
+    return tuple(found)
+
+
+def _breakage(before: MapEntry, after: AwsAuthContent) -> str | None:
+    """Why `before`'s principal lost its mapping, when the cause is broken content rather than removal."""
+    identity = before.identity.lower()
+    for dropped in after.dropped:
+        if dropped.index == 0 and dropped.source == before.source:
+            return f"{dropped.source}: {dropped.reason}"
+        if dropped.identity and dropped.identity.lower() == identity:
+            return f"{dropped.where}: {dropped.reason}"
+        if dropped.identity is None and (dropped.source, dropped.index) == (before.source, before.index):
+            return f"{dropped.where}: {dropped.reason}"
+    for entry in after.by_key().values():
+        if entry.key == before.key and entry.dead_reason:
+            return f"{entry.source} item {entry.index}: {entry.dead_reason}"
+    return None
 
 
 def diff_contents(before: AwsAuthContent | None, after: AwsAuthContent) -> AwsAuthDiff:
     """`before=None` (nothing known) diffs against an empty ConfigMap: everything counts as added."""
-    old = before.by_key() if before else {}
-    new = after.by_key()
+    old = before.effective() if before else {}
+    new = after.effective()
     added = tuple(e for k, e in new.items() if k not in old)
-    removed = tuple(e for k, e in old.items() if k not in new)
+    gone = [e for k, e in old.items() if k not in new]
+    broken = [(e, why) for e in gone for why in [_breakage(e, after)] if why is not None]
+    broken_keys = {e.key for e, _ in broken}
     changed = tuple(
         EntryChange(old[k], e)
         for k, e in new.items()
-        if k in old and (old[k].groups != e.groups or old[k].username != e.username or old[k].arn != e.arn)
+        if k in old and (old[k].groups != e.groups or old[k].username != e.username or old[k].identity != e.identity)
     )
     masters_entered = tuple(e for k, e in new.items() if e.is_master and not (k in old and old[k].is_master))
     masters_left = tuple(e for k, e in old.items() if e.is_master and not (k in new and new[k].is_master))
     node_added = tuple(e for k, e in new.items() if e.is_node and not (k in old and old[k].is_node))
     node_removed = tuple(e for k, e in old.items() if e.is_node and not (k in new and new[k].is_node))
     old_accounts = set(before.accounts) if before else set()
-    new_accounts = set(after.accounts)  # a set: membership per account stays O(1) (was a tuple scan)
+    new_accounts = set(after.accounts)
+    known_dead = {d.key for d in dead_mappings(before)} if before else set()
+    new_dead = [d for d in dead_mappings(after) if d.key not in known_dead]
+    known_broken = {(d.source, d.reason) for d in before.dropped if not d.index} if before else set()
     return AwsAuthDiff(
         added=added,
-        removed=removed,
+        removed=tuple(e for e in gone if e.key not in broken_keys),
         changed=changed,
         masters_entered=masters_entered,
         masters_left=masters_left,
@@ -61,4 +148,8 @@ def diff_contents(before: AwsAuthContent | None, after: AwsAuthContent) -> AwsAu
         node_roles_removed=node_removed,
         accounts_added=tuple(a for a in dict.fromkeys(after.accounts) if a not in old_accounts),
         accounts_removed=tuple(a for a in dict.fromkeys(before.accounts if before else ()) if a not in new_accounts),
+        lost_by_breakage=tuple(broken),
+        dead_masters=tuple(d for d in new_dead if d.masters),
+        dead_other=tuple(d for d in new_dead if not d.masters),
+        keys_unreadable=tuple(d for d in after.dropped if not d.index and (d.source, d.reason) not in known_broken),
     )

@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from eksguard.alerts import Alert
-from eksguard.aws_auth.decode import decode_change
+from eksguard.aws_auth.decode import AuditChange, decode_change, is_dry_run
 from eksguard.aws_auth.logs_payload import AuditRecord, LogBatch, PayloadError, audit_records
 from eksguard.aws_auth.mapping import AwsAuthContent
 from eksguard.aws_auth.state import StateStore, Status, StoredState, is_newer, is_older
@@ -77,6 +77,22 @@ def prior_of(state: StoredState | None) -> Prior:
     if state.status == "deleted":
         return Prior(known=True, content=AwsAuthContent())
     return prior_from_data(state.data, known=True)
+
+
+def uncertain_blame(change: AuditChange, state: StoredState | None) -> str | None:
+    """Why the actor of a diff is uncertain: the request replaced a version that is not the one
+    eksguard holds, so another write (on another API server's log stream, not delivered yet, or
+    lost) sits between them and its changes would be pinned on this actor."""
+    replaced = change.replaced_version
+    if not replaced or state is None or state.status == "unknown" or not state.resource_version:
+        return None
+    if replaced == state.resource_version:
+        return None
+    return (
+        f"between resourceVersion {state.resource_version} (last seen by eksguard) and "
+        f"{change.resource_version or 'this write'}; this request replaced version {replaced}, "
+        "so part of the change may be another writer's"
+    )
 
 
 def _prior_data(state: StoredState | None) -> Mapping[str, Any] | None:
@@ -150,7 +166,10 @@ class _Run:
             return
         self.result.alerts.append(judge_truncated(fields, self.cluster, self.location(record), why))
         timestamp = _ms_to_timestamp(record.log_event.timestamp)
-        if fields.get("stage") in (None, "ResponseComplete") and not is_older(None, timestamp, self.state):
+        code = fields.get("code") or ""
+        persisted = not is_dry_run(fields.get("requestURI")) and not (code and not code.startswith("2"))
+        complete = fields.get("stage") in (None, "ResponseComplete")
+        if persisted and complete and not is_older(None, timestamp, self.state):
             self.advance(
                 StoredState(cluster=self.cluster, status="unknown", stage_timestamp=timestamp, audit_id=audit_id)
             )
@@ -188,15 +207,17 @@ class _Run:
         if change is None:
             self.result.ignored += 1
             return
-        applied = change.outcome in ("changed", "deleted", "unknown")
+        applied = change.applied
         late = applied and is_older(change.resource_version, change.stage_timestamp, self.state)
+        blame = None
         if late:
             self.result.late += 1
             change = decode_change(event, None) or change
             prior = UNKNOWN_PRIOR
         else:
             prior = prior_of(self.state)
-        alert = judge_change(change, self.cluster, prior, self.expected, self.location(record), late=late)
+            blame = uncertain_blame(change, self.state)
+        alert = judge_change(change, self.cluster, prior, self.expected, self.location(record), late=late, blame=blame)
         if alert is not None:
             self.result.alerts.append(alert)
         logger.info(
@@ -205,7 +226,7 @@ class _Run:
                 "audit_id": audit_id,
                 "cluster": self.cluster,
                 "verb": change.verb,
-                "outcome": change.outcome,
+                "effect": change.effect,
                 "form": change.write_form,
                 "late": late,
                 "severity": alert.severity.name if alert else None,
@@ -213,13 +234,13 @@ class _Run:
         )
         if applied and not late:
             status: Status = (
-                "present" if change.outcome == "changed" else "deleted" if change.outcome == "deleted" else "unknown"
+                "present" if change.effect == "changed" else "deleted" if change.effect == "deleted" else "unknown"
             )
             self.advance(
                 StoredState(
                     cluster=self.cluster,
                     status=status,
-                    data=change.data if change.outcome == "changed" else None,
+                    data=change.data if change.effect == "changed" else None,
                     resource_version=change.resource_version,
                     stage_timestamp=change.stage_timestamp or _ms_to_timestamp(record.log_event.timestamp),
                     audit_id=audit_id,

@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol, cast
 from botocore.exceptions import ClientError
 
 from eksguard import aws
-from eksguard.aws_auth.mapping import ParseError, parse_aws_auth
+from eksguard.aws_auth.mapping import parse_aws_auth
 
 RECENT_IDS = 50
 # DynamoDB items are capped at 400 KB. Data above INLINE_DATA_LIMIT is stored gzipped (aws-auth YAML
@@ -173,10 +173,8 @@ def to_item(state: StoredState) -> dict[str, Any]:
             item["data_gz"] = {"B": gzip.compress(data.encode("utf-8"), mtime=0)}
         else:
             item["data"] = {"S": data}
-            try:
-                item["parsed"] = {"S": json.dumps(parse_aws_auth(state.data).to_dict(), sort_keys=True)}
-            except ParseError as exc:
-                item["parse_error"] = {"S": str(exc)[:1000]}
+            parsed = parse_aws_auth(state.data).to_dict()
+            item["parsed"] = {"S": json.dumps(parsed, sort_keys=True)[:INLINE_DATA_LIMIT]}
     if state.resource_version:
         item["resource_version"] = {"S": state.resource_version}
         if state.rv_number is not None:

@@ -1,34 +1,28 @@
-"""Verdicts: one Alert per aws-auth audit event, naming who entered or left system:masters.
+"""Alerts for aws-auth audit events: one Alert per event, its findings from the rules table.
 
-Severity rules (the highest finding sets the alert's severity, its headline becomes the title):
-CRITICAL  a principal that is not an expected admin enters system:masters; aws-auth deleted; content
-          the authenticator cannot parse (everyone but the cluster creator locked out); node role removed.
-MEDIUM    content unknown (truncated entry, Metadata-only create, unreplayable patch); mapAccounts added;
-          a mapping with an IAM path (never matches, silently dead); a denied attempt to add system:masters.
-INFO      node role added, other mappings added/removed/changed, expected admin added, someone left
-          system:masters, other denied writes.
+The policy itself (which change is how severe, and why) lives in rules.py; this module turns a
+decoded change plus what was known before into the rule context, and the findings into an Alert
+with the evidence (actor, audit id, status, members of system:masters now, log stream link).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Any
 
 from eksguard.alerts import Actor, Alert, Fact, SourceRef, alert_id, utc_now_iso
-from eksguard.arns import has_iam_path, principal_arn, session_name_of
-from eksguard.aws_auth.decode import AuditChange, AuditUser, field_manager
-from eksguard.aws_auth.diff import AwsAuthDiff, diff_contents
+from eksguard.arns import principal_arn, session_name_of
+from eksguard.aws_auth.decode import AuditChange, AuditUser, field_manager, is_dry_run
+from eksguard.aws_auth.diff import diff_contents
 from eksguard.aws_auth.logs_payload import log_stream_url
-from eksguard.aws_auth.mapping import MASTERS_GROUP, AwsAuthContent, MapEntry, ParseError, parse_aws_auth
+from eksguard.aws_auth.mapping import MASTERS_GROUP, AwsAuthContent, parse_aws_auth
+from eksguard.aws_auth.rules import ExpectedAdminsLike, VerdictContext, evaluate
+from eksguard.findings import Finding
 from eksguard.severity import Severity
 
 KIND = "aws-auth"
 MAX_FINDING_FACTS = 20
-
-
-class ExpectedAdminsLike(Protocol):
-    def is_expected(self, cluster: str | None, principal: str | None) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -48,14 +42,6 @@ class LogLocation:
             description=f"{self.log_group} / {self.log_stream}",
             url=log_stream_url(self.region, self.log_group, self.log_stream),
         )
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: Severity
-    headline: str
-    principal: str | None
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -86,253 +72,7 @@ def alert_actor(user: AuditUser) -> Actor:
 def prior_from_data(data: Mapping[str, Any] | None, known: bool) -> Prior:
     if not known:
         return UNKNOWN_PRIOR
-    try:
-        return Prior(known=True, content=parse_aws_auth(data))
-    except ParseError as exc:
-        # The previous content was broken: nobody was effectively mapped, so judge the new one in full.
-        return Prior(known=False, note=f"previous aws-auth content was unparseable ({exc})")
-
-
-def _masters_finding(entry: MapEntry, cluster: str, expected: ExpectedAdminsLike, by: str, baseline: bool) -> Finding:
-    if has_iam_path(entry.arn):
-        return Finding(
-            Severity.MEDIUM,
-            f"{entry.arn} mapped to {MASTERS_GROUP} with an IAM path by {by}: aws-auth never matches it",
-            entry.arn,
-            f"{entry.describe()} has an IAM path; the authenticator compares path-less ARNs, so this "
-            "mapping is dead (drop the path to make it work, or remove it)",
-        )
-    is_expected, why = _expected(expected, cluster, entry.arn)
-    if is_expected:
-        headline = (
-            f"expected admin {entry.arn} added to {MASTERS_GROUP} by {by}"
-            if baseline
-            else f"expected admin {entry.arn} is in {MASTERS_GROUP} (first view of aws-auth, change by {by})"
-        )
-        return Finding(Severity.INFO, headline, entry.arn, f"{entry.describe()}: {why or 'on the expected-admin list'}")
-    if baseline:
-        headline = f"{entry.arn} added to {MASTERS_GROUP} by {by}"
-    else:
-        headline = f"{entry.arn} is in {MASTERS_GROUP} (not an expected admin) after a change by {by}"
-    return Finding(
-        Severity.CRITICAL,
-        headline,
-        entry.arn,
-        f"{entry.describe()}: NOT an expected admin ({why or 'not on the list'}); full cluster admin",
-    )
-
-
-def _expected(expected: ExpectedAdminsLike, cluster: str, principal: str) -> tuple[bool, str | None]:
-    """Verdict plus the reason when the checker explains itself (`check()` returning expected/reason)."""
-    check = getattr(expected, "check", None)
-    if callable(check):
-        match = check(cluster, principal)
-        reason = getattr(match, "reason", None)
-        lookup_error = getattr(match, "lookup_error", None)
-        if lookup_error:
-            reason = f"{reason}; lookup failed: {lookup_error}"
-        return bool(getattr(match, "expected", False)), reason
-    return expected.is_expected(cluster, principal), None
-
-
-def diff_findings(
-    diff: AwsAuthDiff, cluster: str, expected: ExpectedAdminsLike, by: str, baseline: bool
-) -> list[Finding]:
-    """Findings for a semantic diff; `baseline=False` means the whole content was judged (no prior)."""
-    findings: list[Finding] = []
-    confirmations: list[Finding] = []  # expected admins seen without an earlier state: least interesting
-    handled: set[tuple[str, str]] = set()
-    added = "added to" if baseline else "present in"
-    for entry in diff.masters_entered:
-        finding = _masters_finding(entry, cluster, expected, by, baseline)
-        (confirmations if finding.severity == Severity.INFO and not baseline else findings).append(finding)
-        handled.add(entry.key)
-    for entry in diff.node_roles_removed:
-        findings.append(
-            Finding(
-                Severity.CRITICAL,
-                f"node role {entry.arn} removed from aws-auth by {by}: its nodes can no longer join or stay Ready",
-                entry.arn,
-                f"node mapping lost: {entry.describe()}",
-            )
-        )
-        handled.add(entry.key)
-    for account in diff.accounts_added:
-        findings.append(
-            Finding(
-                Severity.MEDIUM,
-                f"account {account} {added} aws-auth mapAccounts (change by {by})",
-                account,
-                f"every IAM principal of account {account} can now authenticate "
-                "(mapped to its ARN as username, no groups)",
-            )
-        )
-    for entry in diff.added + tuple(c.after for c in diff.changed):
-        if entry.key not in handled and has_iam_path(entry.arn):
-            findings.append(
-                Finding(
-                    Severity.MEDIUM,
-                    f"{entry.arn} mapped with an IAM path by {by}: aws-auth never matches it",
-                    entry.arn,
-                    f"{entry.describe()}: dead mapping (role ARNs in aws-auth must not have a path)",
-                )
-            )
-            handled.add(entry.key)
-    for entry in diff.node_roles_added:
-        if entry.key not in handled:
-            findings.append(
-                Finding(
-                    Severity.INFO,
-                    f"node role {entry.arn} {added} aws-auth (change by {by})",
-                    entry.arn,
-                    f"node mapping: {entry.describe()}",
-                )
-            )
-            handled.add(entry.key)
-    for entry in diff.masters_left:
-        findings.append(
-            Finding(
-                Severity.INFO,
-                f"{entry.arn} removed from {MASTERS_GROUP} by {by}",
-                entry.arn,
-                f"left {MASTERS_GROUP}: {entry.describe()}",
-            )
-        )
-        handled.add(entry.key)
-    for entry in diff.added:
-        if entry.key not in handled:
-            groups = ", ".join(entry.groups) or "no groups"
-            findings.append(
-                Finding(
-                    Severity.INFO,
-                    f"{entry.arn} {added} aws-auth as {groups} (change by {by})",
-                    entry.arn,
-                    f"mapped: {entry.describe()}",
-                )
-            )
-    for entry in diff.removed:
-        if entry.key not in handled:
-            findings.append(
-                Finding(
-                    Severity.INFO,
-                    f"{entry.arn} unmapped from aws-auth by {by}",
-                    entry.arn,
-                    f"unmapped: {entry.describe()}",
-                )
-            )
-    for change in diff.changed:
-        if change.after.key not in handled:
-            parts = []
-            if change.groups_added:
-                parts.append(f"+{', '.join(change.groups_added)}")
-            if change.groups_removed:
-                parts.append(f"-{', '.join(change.groups_removed)}")
-            if change.before.username != change.after.username:
-                parts.append(f"username {change.before.username} -> {change.after.username}")
-            what = "; ".join(parts) or "spelling changed"
-            findings.append(
-                Finding(
-                    Severity.INFO,
-                    f"{change.after.arn} mapping changed by {by} ({what})",
-                    change.after.arn,
-                    f"changed: {change.after.describe()} ({what})",
-                )
-            )
-    for account in diff.accounts_removed:
-        findings.append(
-            Finding(
-                Severity.INFO,
-                f"account {account} removed from aws-auth mapAccounts by {by}",
-                account,
-                f"mapAccounts no longer lists {account}",
-            )
-        )
-    return findings + confirmations
-
-
-def _change_findings(
-    change: AuditChange,
-    cluster: str,
-    prior: Prior,
-    expected: ExpectedAdminsLike,
-    by: str,
-    principal_fallback: str | None,
-) -> tuple[list[Finding], AwsAuthContent | None]:
-    if change.outcome == "deleted":
-        lost = prior.content.entries if prior.content else ()
-        detail = "; ".join(e.describe() for e in lost) if lost else "earlier content not known"
-        return [
-            Finding(
-                Severity.CRITICAL,
-                f"aws-auth deleted by {by}: every IAM principal mapped there "
-                "(other than the cluster creator) loses access",
-                principal_fallback,
-                f"mappings lost: {detail}",
-            )
-        ], None
-    if change.outcome == "unknown":
-        return [
-            Finding(
-                Severity.MEDIUM,
-                f"aws-auth {change.verb} by {by}: content unknown "
-                f"({change.unknown_reason}); check the audit log stream",
-                principal_fallback,
-                f"content unknown: {change.unknown_reason}",
-            )
-        ], None
-    if change.outcome == "failed":
-        return _attempt_findings(change, cluster, prior, expected, by, principal_fallback), None
-    try:
-        content = parse_aws_auth(change.data)
-    except ParseError as exc:
-        return [
-            Finding(
-                Severity.CRITICAL,
-                f"aws-auth {exc.key} is broken after {change.verb} by {by}: "
-                f"{exc.reason}; every IAM principal except the cluster creator is locked out",
-                principal_fallback,
-                f"unparseable {exc.key}: {exc.reason}",
-            )
-        ], None
-    diff = diff_contents(prior.content if prior.known else None, content)
-    return diff_findings(diff, cluster, expected, by, baseline=prior.known), content
-
-
-def _attempt_findings(
-    change: AuditChange,
-    cluster: str,
-    prior: Prior,
-    expected: ExpectedAdminsLike,
-    by: str,
-    principal_fallback: str | None,
-) -> list[Finding]:
-    status = f"{change.status_code} {change.status_reason or ''}".strip()
-    attempted: tuple[MapEntry, ...] = ()
-    if change.attempted_data is not None:
-        try:
-            content = parse_aws_auth(change.attempted_data)
-            attempted = diff_contents(prior.content if prior.known else None, content).masters_entered
-        except ParseError:
-            attempted = ()
-    intruders = [e for e in attempted if not expected.is_expected(cluster, e.arn)]
-    if intruders:
-        return [
-            Finding(
-                Severity.MEDIUM,
-                f"{by} tried to add {e.arn} to {MASTERS_GROUP} (denied: {status})",
-                e.arn,
-                f"attempted, not applied: {e.describe()}",
-            )
-            for e in intruders
-        ]
-    return [
-        Finding(
-            Severity.INFO,
-            f"{by} tried to {change.verb} aws-auth (denied: {status})",
-            principal_fallback,
-            f"denied {change.verb} ({change.write_form}): {status}",
-        )
-    ]
+    return Prior(known=True, content=parse_aws_auth(data))
 
 
 def judge_change(
@@ -342,20 +82,42 @@ def judge_change(
     expected: ExpectedAdminsLike,
     location: LogLocation,
     late: bool = False,
+    blame: str | None = None,
 ) -> Alert | None:
-    """The alert for one decoded audit event, or None when it changed no mapping."""
+    """The alert for one decoded audit event, or None when it changed no mapping.
+
+    `blame` is set when the versions do not line up (the request replaced a version eksguard has
+    not seen): the diff may then hold another writer's changes, and the alert says so instead of
+    pinning them on this actor.
+    """
     actor = alert_actor(change.actor)
     by = actor.display()
-    findings, content = _change_findings(change, cluster, prior, expected, by, actor.arn or actor.username)
+    content = parse_aws_auth(change.data) if change.effect == "changed" else None
+    ctx = VerdictContext(
+        change=change,
+        cluster=cluster,
+        expected=expected,
+        by=by,
+        baseline=prior.known,
+        content=content,
+        prior_content=prior.content if prior.known else None,
+        blame=blame,
+    )
+    if content is not None:
+        ctx.diff = diff_contents(ctx.prior_content if prior.known else None, content)
+    fallback = actor.arn or actor.username
+    findings = [f if f.principal else replace(f, principal=fallback) for f in evaluate(ctx)]
     if not findings:
         return None
     notes = list(change.notes)
     if prior.note:
         notes.append(prior.note)
-    if change.outcome == "changed" and not prior.known:
+    if change.effect == "changed" and not prior.known:
         notes.append("no earlier aws-auth state known: the whole content was judged")
     if late:
-        notes.append("arrived after a newer aws-auth change: judged on its own content, state not changed")
+        notes.append("arrived after a newer aws-auth change: judged against the version it replaced when known")
+    if blame:
+        notes.append(f"actor uncertain: {blame}")
     facts = [
         Fact("Change", _change_label(change)),
         Fact("Actor", by),
@@ -366,9 +128,13 @@ def judge_change(
         Fact("Status", str(change.status_code) if change.status_code is not None else "unknown"),
         Fact("Time", change.stage_timestamp or "unknown"),
     ]
+    if change.selector:
+        facts.append(Fact("Selector", change.selector))
     if content is not None:
         masters = ", ".join(e.describe() for e in content.masters()) or "none"
         facts.append(Fact(f"Members of {MASTERS_GROUP} now", masters))
+        if content.dropped:
+            facts.append(Fact("Ignored by the authenticator", "; ".join(d.describe() for d in content.dropped)))
     facts.extend(Fact("Note", n) for n in notes)
     return _alert(
         findings, cluster, change.audit_id or location.log_event_id, actor, location, facts, when=change.stage_timestamp
@@ -396,14 +162,26 @@ def judge_truncated(
         if why is None
         else "audit entry could not be decoded"
     )
-    finding = Finding(
-        Severity.MEDIUM,
-        f"aws-auth {verb} by {by}: content unknown ({cause}); read the log stream",
-        actor.arn or username,
-        "truncated audit entry: request and response bodies are not readable"
-        if why is None
-        else f"unreadable audit entry: {why}",
-    )
+    dry_run = is_dry_run(fields.get("requestURI"))
+    if verb == "deletecollection" and not dry_run:
+        finding = Finding(
+            "aws_auth_possibly_deleted",
+            Severity.CRITICAL,
+            f"aws-auth possibly deleted by {by}: deletecollection of ConfigMaps in kube-system ({cause})",
+            f"deletecollection {fields.get('requestURI') or ''}: check that aws-auth still exists",
+            actor.arn or username,
+        )
+    else:
+        attempt = " (dry run, nothing persisted)" if dry_run else ""
+        finding = Finding(
+            "content_unknown",
+            Severity.MEDIUM,
+            f"aws-auth {verb}{attempt} by {by}: content unknown ({cause}); read the log stream",
+            "truncated audit entry: request and response bodies are not readable"
+            if why is None
+            else f"unreadable audit entry: {why}",
+            actor.arn or username,
+        )
     facts = [
         Fact("Change", verb),
         Fact("Actor", by),

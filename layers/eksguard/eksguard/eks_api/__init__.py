@@ -16,7 +16,8 @@ from eksguard.eks_api.classify import (
     cloudtrail_console_url,
 )
 from eksguard.eks_api.record import CloudTrailRecord, MalformedEventError, parse_event
-from eksguard.eks_api.rules import HANDLED_EVENTS, RULES, Finding, Rule, RuleContext, evaluate
+from eksguard.eks_api.rules import HANDLED_EVENTS, RULES, Rule, RuleContext, evaluate
+from eksguard.findings import Finding
 
 __all__ = [
     "ALERT_KIND",

@@ -14,8 +14,9 @@ from eksguard import arns
 from eksguard.alerts import Alert, Fact, SourceRef, alert_id, utc_now_iso
 from eksguard.eks_api.change import EksChange, extract
 from eksguard.eks_api.record import CloudTrailRecord, parse_event
-from eksguard.eks_api.rules import CREATE_CLUSTER, GRANT_EVENTS, Finding, RuleContext, evaluate
+from eksguard.eks_api.rules import CREATE_CLUSTER, GRANT_EVENTS, RuleContext, evaluate
 from eksguard.expected_admins import AdminMatch, ExpectedAdmins
+from eksguard.findings import Finding
 from eksguard.severity import Severity
 
 ALERT_KIND = "eks-api"
@@ -132,7 +133,7 @@ def assess(record: CloudTrailRecord, expected_admins: ExpectedAdmins | None = No
         account=record.account,
         region=record.region,
         time=record.event_time or utc_now_iso(),
-        summary=top.why,
+        summary=top.detail,
         facts=_facts(change, ctx, findings),
         source=SourceRef(
             kind="cloudtrail",

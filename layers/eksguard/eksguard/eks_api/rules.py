@@ -15,6 +15,7 @@ from functools import cached_property
 from eksguard import arns
 from eksguard.eks_api.change import EksChange
 from eksguard.expected_admins import AdminMatch, ExpectedAdmins
+from eksguard.findings import Finding
 from eksguard.severity import Severity
 
 CREATE_ENTRY = "CreateAccessEntry"
@@ -93,14 +94,6 @@ class Rule:
 
     def covers(self, event_name: str) -> bool:
         return not self.events or event_name in self.events
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    severity: Severity
-    headline: str
-    why: str
 
 
 # ---------------------------------------------------------------- predicates
@@ -447,7 +440,7 @@ def evaluate(ctx: RuleContext, rules: tuple[Rule, ...] = RULES) -> list[Finding]
         try:
             if not rule.applies(ctx):
                 continue
-            finding = Finding(rule.name, severity, rule.headline(ctx), rule.why)
+            finding = Finding(rule.name, severity, rule.headline(ctx), rule.why, ctx.change.principal)
         except Exception as exc:  # a malformed field must not hide the event
             finding = Finding(
                 rule.name,
