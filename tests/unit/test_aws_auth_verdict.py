@@ -297,6 +297,10 @@ EVENT_SEVERITY = {
     "node_role_removed": Severity.CRITICAL,
     "deleted": Severity.CRITICAL,
     "invalid_yaml": Severity.HIGH,
+    "capital_groups": Severity.CRITICAL,
+    "deletecollection": Severity.CRITICAL,
+    "dry_run": Severity.MEDIUM,
+    "sso_masters": Severity.CRITICAL,
     "truncated": Severity.MEDIUM,
     "create_metadata": Severity.MEDIUM,
     "json_patch": Severity.CRITICAL,
@@ -325,6 +329,13 @@ def test_sample_event_titles(event_loader) -> None:
     assert titles["mixed_batch"].startswith(f"attempt (denied): arn:aws:iam::{ACCOUNT}:role/Developer (session bob)")
     assert titles["iam_path"].startswith(f"dead system:masters mapping for arn:aws:iam::{ACCOUNT}:role/team/Developer")
     assert titles["invalid_yaml"].startswith("aws-auth mapRoles is unreadable after update")
+    assert titles["capital_groups"] == intruder_by_alice
+    assert (
+        titles["deletecollection"].startswith("aws-auth deleted by")
+        and "deletecollection" in titles["deletecollection"]
+    )
+    assert titles["dry_run"].startswith(f"attempt (dry run): {ADMIN} (session alice) tried to add {INTRUDER}")
+    assert titles["sso_masters"].startswith("SSO permission set Breakglass in account 111122223333 added to")
 
 
 def test_control_message_event(event_loader) -> None:

@@ -189,7 +189,11 @@ RULES: tuple[Rule, ...] = (
         select=_when("deleted"),
         headline=lambda ctx, c: (
             f"aws-auth deleted {ctx.by_phrase}"
-            + (f" by deletecollection ({c.selector or 'no selector'})" if c.verb == "deletecollection" else "")
+            + (
+                f" with deletecollection ({c.selector or 'no selector: every ConfigMap in kube-system'})"
+                if c.verb == "deletecollection"
+                else ""
+            )
             + ": every IAM principal mapped there (other than the cluster creator) loses access"
         ),
         detail=lambda ctx, c: (
