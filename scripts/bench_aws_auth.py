@@ -32,15 +32,11 @@ from eksguard.alerts import Alert  # noqa: E402
 from eksguard.aws_auth.logs_payload import decode_awslogs  # noqa: E402
 from eksguard.aws_auth.process import process_batch  # noqa: E402
 from eksguard.aws_auth.state import InMemoryStateStore  # noqa: E402
+from eksguard.expected_admins import ExpectedAdmins  # noqa: E402
 from tests.aws_auth_support import ADMIN, BASE, VIEWER_YAML, audit_event, role, update  # noqa: E402
 
 HEADING = "## aws-auth audit batch"
 DOC = ROOT / "docs" / "benchmarks.md"
-
-
-class Expected:
-    def is_expected(self, cluster: str | None, principal: str | None) -> bool:
-        return principal == ADMIN
 
 
 def build_delivery(total: int, share: float) -> dict[str, Any]:
@@ -81,7 +77,9 @@ def floor(event: dict[str, Any]) -> int:
 
 def handler_path(event: dict[str, Any]) -> int:
     published: list[Alert] = []
-    result = process_batch(decode_awslogs(event), Expected(), InMemoryStateStore(), "eu-west-1", published.extend)
+    result = process_batch(
+        decode_awslogs(event), ExpectedAdmins([ADMIN]), InMemoryStateStore(), "eu-west-1", published.extend
+    )
     return len(result.alerts)
 
 

@@ -23,8 +23,10 @@ from tests.aws_auth_support import (
     update,
 )
 from tests.cwl_filter import matches
-from tests.integration.test_aws_auth_alert_handler import env, invoke, queued  # noqa: F401 - fixture
+from tests.integration import test_aws_auth_alert_handler as handler_tests
+from tests.integration.test_aws_auth_alert_handler import invoke, queued
 
+env = handler_tests.env  # the same moto fixture: state table + alert queue
 COLLECTION_URI = "/api/v1/namespaces/kube-system/configmaps"
 
 
@@ -35,8 +37,9 @@ def send(events: list[dict[str, Any]], context: Any, stream: str = "kube-apiserv
     return invoke(delivery(list(events), log_stream=stream), context)
 
 
-def stored(env: dict[str, Any]) -> dict[str, Any] | None:
-    return env["ddb"].get_item(TableName="aws-auth-state", Key={"cluster": {"S": "prod"}}).get("Item")
+def stored(env: dict[str, Any]) -> dict[str, Any]:
+    item: dict[str, Any] = env["ddb"].get_item(TableName="aws-auth-state", Key={"cluster": {"S": "prod"}})["Item"]
+    return item
 
 
 def seed(context: Any) -> None:

@@ -1,14 +1,40 @@
-"""Subscribe the aws-auth alert function to every EKS control-plane log group of this region.
+r"""Subscribe the aws-auth alert function to every EKS control-plane log group of this region.
 
-Why a term pattern and not a JSON one: a JSON filter pattern only matches events that parse as
-JSON, and an audit entry CloudWatch Logs truncated at 256 KB does not; those are exactly the big
-aws-auth rewrites we must not miss. All three quoted terms must appear in the line; the function
-then checks `objectRef` itself (cheaply) and drops the rest.
+The filter pattern, `%aws-auth|deletecollection.*configmaps|\[Truncated\.\.\.\]%`, is a regex
+searched anywhere in the line (case-sensitive). It forwards a line that:
+* names aws-auth: every write of it by name (create, update, patch, delete, dry runs, Metadata or
+  RequestResponse level) carries `"name":"aws-auth"` in `objectRef`, and its `requestURI` path does too;
+* is a deletecollection of ConfigMaps: deletecollection deletes aws-auth without naming it (no name in
+  `objectRef`, `/api/v1/namespaces/kube-system/configmaps` with any or no selector). The audit entry
+  writes `verb` before `objectRef`, whose `"resource":"configmaps"` follows. The old pattern
+  `"aws-auth" "kube-system" "configmaps"` missed the selector-less form;
+* was truncated by CloudWatch Logs (over 256 KB, `[Truncated...]` appended, not JSON). Padding
+  `user.extra` (Impersonate-Extra-*) or `sourceIPs` (X-Forwarded-For) can push the cut before
+  `objectRef`, and a percent-encoded path (`aws%2Dauth`) hides the name from a substring test, so
+  every truncated line is forwarded and the function reads its `requestURI` like the API server does.
 
-CloudWatch Logs allows two subscription filters per log group. We never remove or replace a filter
-we do not own: a group whose two slots are taken by others is reported (HIGH: blind there).
-Subscriptions to Lambda must stay in the log group's region, so this covers the stack's region;
-deploy the stack in every region that runs clusters.
+What else it forwards: reads of aws-auth (as before), namespace deletions' one deletecollection of
+ConfigMaps per namespace, and the rare over-256 KB entries (big CRDs); kubelet watches of kube-system
+ConfigMaps, leases, pods etc. are dropped. The function does the exact selection
+(`logs_payload.audit_records`); tests/unit/test_filter_pattern.py checks the pattern on real lines.
+
+Why not the alternatives: a JSON pattern (`{ $.objectRef.name = "aws-auth" }`) only matches lines that
+parse as JSON, so it never forwards a truncated one. Matching the collection path
+`kube-system/configmaps` would forward every kubelet watch of coredns/kube-proxy; the regex subset has
+no parentheses and no `"` to say "the verb field is deletecollection", hence `deletecollection.*configmaps`.
+Only documented regex characters are used (letters, `-`, `|`, `.`, `*`, `\`, `[`, `]`), 59 of the 1024
+allowed characters. A log group takes at most 5 filter patterns that contain a regex (metric and
+subscription filters together); beyond that the put fails and the group is reported blind.
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/regex-expressions.html
+
+CloudWatch Logs allows two subscription filters per log group. We only replace our own filter (same
+name) when its pattern or destination differs, never a filter we do not own: a group whose two slots
+are taken by others is reported (HIGH: blind there). A foreign filter that already delivers to our
+function counts as enrolment only if it forwards at least what ours would (same pattern, or the empty
+pattern); otherwise ours is added beside it when a slot is free (the function drops duplicate
+deliveries by auditID). Subscriptions to Lambda must stay in the log group's region, so this covers the
+stack's region; deploy the stack in every region that runs clusters.
 """
 
 from __future__ import annotations
@@ -28,7 +54,9 @@ from eksguard.severity import Severity
 logger = Logger(child=True)
 
 KIND = "aws-auth-coverage"
-FILTER_PATTERN = '"aws-auth" "kube-system" "configmaps"'
+FILTER_PATTERN = r"%aws-auth|deletecollection.*configmaps|\[Truncated\.\.\.\]%"
+# A foreign filter with one of these patterns forwards everything ours would.
+_COVERING_PATTERNS = frozenset({FILTER_PATTERN, ""})
 MAX_FILTERS_PER_GROUP = 2
 LOG_GROUP_PREFIX = "/aws/eks/"
 _GROUP_RE = re.compile(r"^/aws/eks/(?P<cluster>[^/]+)/cluster$")
@@ -75,23 +103,41 @@ def _console_url(region: str, cluster: str) -> str:
     return f"https://{region}.console.aws.amazon.com/eks/home?region={region}#/clusters/{cluster}"
 
 
-def blind_alert(log_group: str, filters: list[dict[str, Any]], region: str, account: str | None) -> Alert:
-    """Stable per group and day, so the schedule re-raises it daily and the notifier drops repeats."""
+def blind_alert(
+    log_group: str, filters: list[dict[str, Any]], region: str, account: str | None, refused: str | None = None
+) -> Alert:
+    """Stable per group and day, so the schedule re-raises it daily and the notifier drops repeats.
+
+    `refused` is CloudWatch's message when it refused our filter although a slot looked free: either a
+    filter was added meanwhile or the group already has 5 filter patterns containing a regex."""
     match = _GROUP_RE.match(log_group)
     cluster = match["cluster"] if match else log_group
     names = ", ".join(f"{f.get('filterName')} -> {f.get('destinationArn')}" for f in filters)
+    if refused is not None and len(filters) < MAX_FILTERS_PER_GROUP:
+        title = f"aws-auth changes on {cluster} are not watched: CloudWatch Logs refused our filter on {log_group}"
+        summary = (
+            f"PutSubscriptionFilter: {refused}. Our pattern is a regex and a log group takes at most 5 filter "
+            "patterns containing one (metric and subscription filters together); free one to restore coverage."
+        )
+    else:
+        title = (
+            f"aws-auth changes on {cluster} are not watched: {log_group} already has "
+            f"{len(filters)} subscription filters owned by others"
+        )
+        summary = (
+            "CloudWatch Logs allows two subscription filters per log group; eksguard never removes "
+            "someone else's. Free a slot (or chain through a filter you own) to restore coverage."
+        )
     return Alert(
         id=alert_id(KIND, account, region, log_group, "filter-limit", _day()),
         kind=KIND,
         severity=Severity.HIGH,
-        title=f"aws-auth changes on {cluster} are not watched: {log_group} already has "
-        f"{len(filters)} subscription filters owned by others",
+        title=title,
         cluster=cluster,
         principal=None,
         account=account,
         region=region,
-        summary="CloudWatch Logs allows two subscription filters per log group; eksguard never removes "
-        "someone else's. Free a slot (or chain through a filter you own) to restore coverage.",
+        summary=summary,
         facts=(Fact("Log group", log_group), Fact("Existing filters", names)),
         source=SourceRef(kind="enrolment", description=log_group),
     )
@@ -136,8 +182,10 @@ def enrol_log_group(
     if mine and mine[0].get("filterPattern") == FILTER_PATTERN and mine[0].get("destinationArn") == destination_arn:
         result.already.append(log_group)
         return
-    if not mine and any(f.get("destinationArn") == destination_arn for f in foreign):
-        # The function already receives this group through a filter someone else named: do not add a second.
+    if not mine and any(
+        f.get("destinationArn") == destination_arn and f.get("filterPattern") in _COVERING_PATTERNS for f in foreign
+    ):
+        # The function already receives all it needs through a filter someone else named: do not add a second.
         result.already.append(log_group)
         return
     if not mine and len(foreign) >= MAX_FILTERS_PER_GROUP:
@@ -152,9 +200,11 @@ def enrol_log_group(
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         if code == "LimitExceededException":
-            # A filter was added between our describe and put.
+            # A filter was added between our describe and put, or the group's regex-pattern quota is used up.
+            refused = str(exc.response.get("Error", {}).get("Message") or code)
             result.blind.append(log_group)
-            result.alerts.append(blind_alert(log_group, foreign, region, account))
+            result.alerts.append(blind_alert(log_group, foreign, region, account, refused))
+            logger.warning("skipped", extra={"reason": f"filter refused: {refused}", "log_group": log_group})
             return
         if code == "ResourceNotFoundException":
             return

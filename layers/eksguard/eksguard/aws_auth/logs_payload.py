@@ -4,6 +4,18 @@ Lambda receives `{"awslogs": {"data": base64(gzip(json))}}`. Most audit lines in
 other objects, so a cheap substring test rejects them before any `json.loads`. A line CloudWatch
 truncated (entries over 256 KB) is not JSON; if its visible prefix says it is about aws-auth it is
 kept as a truncated record, because "someone changed aws-auth and we cannot see what" is a finding.
+
+What is selected (the detector judges it; this module only decides "could this touch aws-auth"):
+* `objectRef` is the core-group (`apiGroup` absent or "", `apiVersion` absent or "v1") ConfigMap
+  `kube-system/aws-auth`, whatever the verb, a missing or unknown one included (reads of it too: the
+  detector ignores them, as before);
+* `objectRef` is the kube-system ConfigMap collection (no name): `deletecollection` deletes aws-auth
+  without naming it, whatever the selector. Reads of the collection (get/list/watch; kubelets watch
+  kube-system ConfigMaps all day) are dropped here, everything else is selected (`collection=True`);
+* a truncated line: by its `objectRef` when the prefix shows it, else by its `requestURI` path, decoded
+  and split as the API server's RequestInfo does (so `aws%2Dauth` is still aws-auth). The audit entry
+  writes `requestURI` and `verb` before `user`, `sourceIPs` and `objectRef`, and padding `user.extra`
+  (Impersonate-Extra-*) or `sourceIPs` (X-Forwarded-For) can push the cut before `objectRef`.
 """
 
 from __future__ import annotations
@@ -17,14 +29,21 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 CONTROL_MESSAGE = "CONTROL_MESSAGE"
 DATA_MESSAGE = "DATA_MESSAGE"
 AWS_AUTH_NAME = "aws-auth"
 AWS_AUTH_NAMESPACE = "kube-system"
 AWS_AUTH_RESOURCE = "configmaps"
+CORE_API_VERSION = "v1"
+DELETECOLLECTION = "deletecollection"
 TRUNCATION_MARKER = "[Truncated...]"
+READ_VERBS = frozenset({"get", "list", "watch"})
+# `target` of a truncated record: what its reference addresses.
+TARGET_OBJECT = f"{AWS_AUTH_NAMESPACE}/{AWS_AUTH_RESOURCE}/{AWS_AUTH_NAME}"
+TARGET_COLLECTION = f"{AWS_AUTH_NAMESPACE}/{AWS_AUTH_RESOURCE}"
+_CORE_PREFIX = ("api", CORE_API_VERSION, "namespaces", AWS_AUTH_NAMESPACE, AWS_AUTH_RESOURCE)
 
 _LOG_GROUP_RE = re.compile(r"^/aws/eks/(?P<cluster>[^/]+)/cluster$")
 _OBJECT_REF_RE = re.compile(r'"objectRef"\s*:\s*\{(?P<body>[^{}]*)\}')
@@ -62,11 +81,17 @@ class LogBatch:
 
 @dataclass(frozen=True)
 class AuditRecord:
-    """One aws-auth audit entry: `event` is the parsed audit Event, or None when the line was truncated."""
+    """One aws-auth audit entry: `event` is the parsed audit Event, or None when the line was truncated.
+
+    `collection` is True when the entry addresses the kube-system ConfigMap collection rather than
+    aws-auth by name (a deletecollection, or a truncated entry whose name is not visible): it may or
+    may not have touched aws-auth.
+    """
 
     log_event: LogEvent
     event: Mapping[str, Any] | None
     truncated_fields: Mapping[str, str | None] | None = None
+    collection: bool = False
 
     @property
     def truncated(self) -> bool:
@@ -143,19 +168,38 @@ def _filter_names(value: object) -> tuple[str, ...]:
 
 
 def might_be_aws_auth(message: str) -> bool:
-    """Fast path: a line that does not even contain the name cannot be about aws-auth."""
-    return AWS_AUTH_NAME in message
+    """Fast path before `json.loads`: a whole entry about aws-auth names it in `objectRef`, a
+    deletecollection names its verb; a truncated line may show neither, so it always goes on."""
+    return AWS_AUTH_NAME in message or DELETECOLLECTION in message or TRUNCATION_MARKER in message
 
 
-def is_aws_auth_ref(object_ref: Mapping[str, Any] | None) -> bool:
-    if not isinstance(object_ref, Mapping):
-        return False
+def _is_core_kube_system_configmaps(object_ref: Mapping[str, Any]) -> bool:
     return (
         object_ref.get("resource") == AWS_AUTH_RESOURCE
         and object_ref.get("namespace") == AWS_AUTH_NAMESPACE
-        and object_ref.get("name") == AWS_AUTH_NAME
+        and not object_ref.get("apiGroup")
+        and object_ref.get("apiVersion") in (None, CORE_API_VERSION)
         and not object_ref.get("subresource")
     )
+
+
+def is_aws_auth_ref(object_ref: Mapping[str, Any] | None) -> bool:
+    """The core-group ConfigMap kube-system/aws-auth (a CRD `configmaps.<group>` is something else)."""
+    if not isinstance(object_ref, Mapping):
+        return False
+    return _is_core_kube_system_configmaps(object_ref) and object_ref.get("name") == AWS_AUTH_NAME
+
+
+def is_configmap_collection_ref(object_ref: Mapping[str, Any] | None) -> bool:
+    """The core-group ConfigMap collection of kube-system, no name: what deletecollection addresses."""
+    if not isinstance(object_ref, Mapping):
+        return False
+    return _is_core_kube_system_configmaps(object_ref) and not object_ref.get("name")
+
+
+def _selects_collection(verb: object) -> bool:
+    """Reads of the collection cannot change aws-auth; anything else (unknown or missing verb too) might."""
+    return verb not in READ_VERBS
 
 
 def _string_field(text: str, name: str) -> str | None:
@@ -174,28 +218,84 @@ def _first_list_item(text: str, name: str) -> str | None:
     return match["value"] if match else None
 
 
+def _partial_string_field(text: str, name: str) -> str | None:
+    """A string field whose value may run into the cut: the visible part of it."""
+    value = _string_field(text, name)
+    if value is not None:
+        return value
+    match = re.search(
+        r'"'
+        + re.escape(name)
+        + r'"\s*:\s*"(?P<value>(?:[^"\\]|\\[^u]|\\u[0-9a-fA-F]{4})*)(?:\\(?:u[0-9a-fA-F]{0,3})?)?$',
+        text,
+    )
+    if not match:
+        return None
+    try:
+        partial: str = json.loads(f'"{match["value"]}"')
+    except json.JSONDecodeError:
+        return match["value"]
+    return partial
+
+
+def uri_target(request_uri: str | None, verb: str | None) -> str | None:
+    """What a requestURI addresses, read as the API server's RequestInfo does: percent-decoded path,
+    outer slashes trimmed, split on "/". None unless aws-auth by name or, for a verb that may write
+    (missing or unknown ones included), the kube-system ConfigMap collection."""
+    if not request_uri:
+        return None
+    parts = tuple(unquote(urlsplit(request_uri).path).strip("/").split("/"))
+    if parts == (*_CORE_PREFIX, AWS_AUTH_NAME):
+        return TARGET_OBJECT
+    if parts == _CORE_PREFIX and _selects_collection(verb):
+        return TARGET_COLLECTION
+    return None
+
+
 def truncated_fields(message: str) -> dict[str, str | None] | None:
-    """What can still be read from a truncated line; None unless its objectRef is aws-auth."""
-    ref = _OBJECT_REF_RE.search(message)
-    if not ref:
-        return None
-    body = ref["body"]
-    object_ref = {k: _string_field(body, k) for k in ("resource", "namespace", "name", "subresource")}
-    if not is_aws_auth_ref(object_ref):
-        return None
-    head = message[: ref.start()]
-    code = re.search(r'"responseStatus"\s*:\s*\{[^{}]*(?:\{[^{}]*\}[^{}]*)*"code"\s*:\s*(\d+)', message)
+    """What can still be read from a truncated line; None when it is clearly about something else.
+
+    `target` says what the entry addresses (TARGET_OBJECT or TARGET_COLLECTION), `matchedBy` whether
+    that was read from `objectRef` or, when the cut came before it, from `requestURI`.
+    """
+    visible = message[: -len(TRUNCATION_MARKER)] if message.endswith(TRUNCATION_MARKER) else message
+    verb = _string_field(visible, "verb")
+    request_uri = _partial_string_field(visible, "requestURI")
+    ref = _OBJECT_REF_RE.search(visible)
+    if ref:
+        body = ref["body"]
+        object_ref = {
+            k: _string_field(body, k)
+            for k in ("resource", "namespace", "name", "subresource", "apiGroup", "apiVersion")
+        }
+        if is_aws_auth_ref(object_ref):
+            target: str | None = TARGET_OBJECT
+        elif is_configmap_collection_ref(object_ref) and _selects_collection(verb):
+            target = TARGET_COLLECTION
+        else:
+            return None
+        head = visible[: ref.start()]
+        matched_by = "objectRef"
+    else:
+        target = uri_target(request_uri, verb)
+        if target is None:
+            return None
+        head = visible
+        matched_by = "requestURI"
+    code = re.search(r'"responseStatus"\s*:\s*\{[^{}]*(?:\{[^{}]*\}[^{}]*)*"code"\s*:\s*(\d+)', visible)
     return {
         "arn": _first_list_item(head, "arn"),
         "sessionName": _first_list_item(head, "sessionName"),
         "sourceIP": _first_list_item(head, "sourceIPs"),
         "code": code.group(1) if code else None,
-        "auditID": _string_field(message, "auditID"),
-        "verb": _string_field(message, "verb"),
-        "stage": _string_field(message, "stage"),
+        "auditID": _string_field(visible, "auditID"),
+        "verb": verb,
+        "stage": _string_field(visible, "stage"),
         "username": _string_field(head, "username"),
         "userAgent": _string_field(head, "userAgent"),
-        "requestURI": _string_field(message, "requestURI"),
+        "requestURI": request_uri,
+        "target": target,
+        "matchedBy": matched_by,
     }
 
 
@@ -212,10 +312,16 @@ def audit_records(batch: LogBatch) -> Iterator[AuditRecord]:
         except json.JSONDecodeError:
             fields = truncated_fields(message)
             if fields is not None:
-                yield AuditRecord(log_event=log_event, event=None, truncated_fields=fields)
+                collection = fields["target"] == TARGET_COLLECTION
+                yield AuditRecord(log_event=log_event, event=None, truncated_fields=fields, collection=collection)
             continue
-        if isinstance(parsed, dict) and is_aws_auth_ref(parsed.get("objectRef")):
+        if not isinstance(parsed, dict):
+            continue
+        object_ref = parsed.get("objectRef")
+        if is_aws_auth_ref(object_ref):
             yield AuditRecord(log_event=log_event, event=parsed)
+        elif is_configmap_collection_ref(object_ref) and _selects_collection(parsed.get("verb")):
+            yield AuditRecord(log_event=log_event, event=parsed, collection=True)
 
 
 def log_stream_url(region: str, log_group: str, log_stream: str) -> str:
