@@ -413,3 +413,11 @@ def evaluate(ctx: VerdictContext, rules: tuple[Rule, ...] = RULES) -> list[Findi
             if rule.claims and key is not None:
                 claimed.add(key)
     return sorted(findings, key=lambda f: -f.severity)
+
+
+def markdown_table(rules: tuple[Rule, ...] = RULES) -> str:
+    """The policy as the Markdown table README.md and docs/aws-auth-alerts.md carry (a test keeps them equal)."""
+    lines = ["| Severity | Rule | When |", "|---|---|---|"]
+    for rule in sorted(rules, key=lambda r: -r.severity):
+        lines.append(f"| {rule.severity.name} | `{rule.name}` | {rule.why} |")
+    return "\n".join(lines)
