@@ -12,7 +12,7 @@ import pytest
 from eksguard.slack import deliver as deliver_mod
 from eksguard.slack.deliver import (
     MAX_RETRY_AFTER_SECONDS,
-    Outcome,
+    DeliveryOutcome,
     SlackWebhook,
     WebhookConfigError,
     classify,
@@ -50,23 +50,23 @@ def webhook(standin: SlackStandIn, budget: float = 60.0, **kwargs: object) -> Sl
 @pytest.mark.parametrize(
     ("status", "body", "outcome"),
     [
-        (200, "ok", Outcome.DELIVERED),
-        (204, "", Outcome.DELIVERED),
-        (400, "invalid_payload", Outcome.DEGRADE),
-        (400, "invalid_blocks", Outcome.DEGRADE),
-        (403, "action_prohibited", Outcome.PERMANENT),
-        (404, "no_service", Outcome.PERMANENT),
-        (404, "channel_not_found", Outcome.PERMANENT),
-        (410, "channel_is_archived", Outcome.PERMANENT),
-        (401, "", Outcome.PERMANENT),
-        (408, "", Outcome.RETRY),
-        (429, "rate_limited", Outcome.RETRY),
-        (500, "rollup_error", Outcome.RETRY),
-        (503, "", Outcome.RETRY),
-        (None, "", Outcome.RETRY),
+        (200, "ok", DeliveryOutcome.DELIVERED),
+        (204, "", DeliveryOutcome.DELIVERED),
+        (400, "invalid_payload", DeliveryOutcome.DEGRADE),
+        (400, "invalid_blocks", DeliveryOutcome.DEGRADE),
+        (403, "action_prohibited", DeliveryOutcome.PERMANENT),
+        (404, "no_service", DeliveryOutcome.PERMANENT),
+        (404, "channel_not_found", DeliveryOutcome.PERMANENT),
+        (410, "channel_is_archived", DeliveryOutcome.PERMANENT),
+        (401, "", DeliveryOutcome.PERMANENT),
+        (408, "", DeliveryOutcome.RETRY),
+        (429, "rate_limited", DeliveryOutcome.RETRY),
+        (500, "rollup_error", DeliveryOutcome.RETRY),
+        (503, "", DeliveryOutcome.RETRY),
+        (None, "", DeliveryOutcome.RETRY),
     ],
 )
-def test_classify(status: int | None, body: str, outcome: Outcome) -> None:
+def test_classify(status: int | None, body: str, outcome: DeliveryOutcome) -> None:
     assert classify(status, body).outcome is outcome
 
 
@@ -142,7 +142,7 @@ def test_redact_removes_url_path_and_token() -> None:
 def test_delivered_payload_is_the_rendered_block_kit(slack_standin: SlackStandIn) -> None:
     result = webhook(slack_standin).deliver(eks_api_alert(), "<!here>")
 
-    assert result.outcome is Outcome.DELIVERED
+    assert result.outcome is DeliveryOutcome.DELIVERED
     assert (result.status, result.attempts, result.degraded) == (200, 1, False)
     [payload] = slack_standin.delivered
     assert payload["text"].startswith("[CRITICAL] prod: arn:aws:iam::111122223333:role/intruder")
@@ -156,7 +156,7 @@ def test_rate_limit_retry_after_is_honoured_within_the_budget(slack_standin: Sla
 
     result = webhook(slack_standin, sleep=sleeps).deliver(eks_api_alert())
 
-    assert result.outcome is Outcome.DELIVERED
+    assert result.outcome is DeliveryOutcome.DELIVERED
     assert result.attempts == 2
     assert sleeps.calls == [1.0]
     first, second = slack_standin.received
@@ -172,10 +172,10 @@ def test_rate_limit_longer_than_the_budget_is_not_slept_and_fails_the_rest_fast(
     first = hook.deliver(eks_api_alert())
     second = hook.deliver(stop_summary_alert())
 
-    assert first.outcome is Outcome.RETRY
+    assert first.outcome is DeliveryOutcome.RETRY
     assert (first.status, first.retry_after) == (429, 120.0)
     assert sleeps.calls == []
-    assert second.outcome is Outcome.RETRY
+    assert second.outcome is DeliveryOutcome.RETRY
     assert second.attempted is False
     assert second.retry_after is not None and second.retry_after > 100
     assert len(slack_standin.received) == 1
@@ -187,7 +187,7 @@ def test_one_server_error_is_retried_at_once(slack_standin: SlackStandIn) -> Non
 
     result = webhook(slack_standin, sleep=sleeps).deliver(eks_api_alert())
 
-    assert result.outcome is Outcome.DELIVERED
+    assert result.outcome is DeliveryOutcome.DELIVERED
     assert result.attempts == 2
     assert sleeps.calls == [deliver_mod.TRANSIENT_RETRY_DELAY_SECONDS]
 
@@ -199,8 +199,8 @@ def test_repeated_server_errors_open_the_circuit_for_the_rest_of_the_invocation(
     first = hook.deliver(eks_api_alert())
     later = [hook.deliver(stop_summary_alert()) for _ in range(5)]
 
-    assert (first.outcome, first.status, first.attempts) == (Outcome.RETRY, 500, 2)
-    assert all(r.outcome is Outcome.RETRY and not r.attempted for r in later)
+    assert (first.outcome, first.status, first.attempts) == (DeliveryOutcome.RETRY, 500, 2)
+    assert all(r.outcome is DeliveryOutcome.RETRY and not r.attempted for r in later)
     assert len(slack_standin.received) == 2
 
 
@@ -209,7 +209,7 @@ def test_invalid_payload_is_resent_once_as_plain_text(slack_standin: SlackStandI
 
     result = webhook(slack_standin).deliver(eks_api_alert(), "<!here>")
 
-    assert result.outcome is Outcome.DELIVERED
+    assert result.outcome is DeliveryOutcome.DELIVERED
     assert result.degraded is True
     blocks_payload, plain_payload = slack_standin.payloads
     assert "blocks" in blocks_payload
@@ -221,7 +221,7 @@ def test_invalid_payload_is_resent_once_as_plain_text(slack_standin: SlackStandI
 def test_plain_text_rejected_too_is_permanent(slack_standin: SlackStandIn) -> None:
     slack_standin.enqueue(Reply.invalid_payload(), Reply.invalid_payload())
     result = webhook(slack_standin).deliver(eks_api_alert())
-    assert result.outcome is Outcome.PERMANENT
+    assert result.outcome is DeliveryOutcome.PERMANENT
     assert len(slack_standin.received) == 2
 
 
@@ -229,7 +229,7 @@ def test_plain_text_rejected_too_is_permanent(slack_standin: SlackStandIn) -> No
 def test_revoked_or_archived_is_permanent_after_one_request(slack_standin: SlackStandIn, reply: Reply) -> None:
     slack_standin.enqueue(reply)
     result = webhook(slack_standin).deliver(eks_api_alert())
-    assert result.outcome is Outcome.PERMANENT
+    assert result.outcome is DeliveryOutcome.PERMANENT
     assert (result.status, result.error) == (reply.status, reply.body)
     assert len(slack_standin.received) == 1
 
@@ -240,7 +240,7 @@ def test_slow_answer_times_out_as_retry(slack_standin: SlackStandIn) -> None:
 
     result = webhook(slack_standin, timeout=1.0).deliver(eks_api_alert())
 
-    assert result.outcome is Outcome.RETRY
+    assert result.outcome is DeliveryOutcome.RETRY
     assert result.status is None
     assert "timed out" in result.error.lower()
     assert time.monotonic() - started < 4.0
@@ -249,7 +249,7 @@ def test_slow_answer_times_out_as_retry(slack_standin: SlackStandIn) -> None:
 def test_dropped_connection_is_retry(slack_standin: SlackStandIn) -> None:
     slack_standin.enqueue(Reply.dropped(), Reply.dropped())
     result = webhook(slack_standin).deliver(eks_api_alert())
-    assert result.outcome is Outcome.RETRY
+    assert result.outcome is DeliveryOutcome.RETRY
     assert result.status is None
 
 
@@ -259,7 +259,7 @@ def test_connection_refused_is_retry_and_never_names_the_url(slack_standin: Slac
 
     result = SlackWebhook(url, sleep=Sleeps()).deliver(eks_api_alert())
 
-    assert result.outcome is Outcome.RETRY
+    assert result.outcome is DeliveryOutcome.RETRY
     assert "refused" in result.error.lower()
     assert TOKEN not in result.error
     assert TOKEN not in repr(SlackWebhook(url))
@@ -267,7 +267,7 @@ def test_connection_refused_is_retry_and_never_names_the_url(slack_standin: Slac
 
 def test_no_request_when_the_deadline_is_too_close(slack_standin: SlackStandIn) -> None:
     result = webhook(slack_standin, budget=deliver_mod.SAFETY_MARGIN_SECONDS + 0.5).deliver(eks_api_alert())
-    assert result.outcome is Outcome.RETRY
+    assert result.outcome is DeliveryOutcome.RETRY
     assert result.attempted is False
     assert slack_standin.received == []
 
@@ -293,7 +293,7 @@ def test_proxy_from_argument_or_environment_but_never_for_loopback(
     assert SlackWebhook(remote, proxy="http://other:8080")._client(5).proxy == "http://other:8080"
     assert webhook(slack_standin)._client(5).proxy is None
     # and the loopback stand-in is really reached despite the (unreachable) proxy
-    assert webhook(slack_standin).deliver(eks_api_alert()).outcome is Outcome.DELIVERED
+    assert webhook(slack_standin).deliver(eks_api_alert()).outcome is DeliveryOutcome.DELIVERED
 
 
 def test_nothing_logs_the_webhook_url(
@@ -311,6 +311,11 @@ def test_nothing_logs_the_webhook_url(
     captured = capsys.readouterr()
     everything = caplog.text + captured.out + captured.err + " ".join(r.error for r in results)
     # 500 -> retry -> 429 -> 400 -> plain text -> 410, then two clean deliveries, then refused
-    assert [r.outcome for r in results] == [Outcome.PERMANENT, Outcome.DELIVERED, Outcome.DELIVERED, Outcome.RETRY]
+    assert [r.outcome for r in results] == [
+        DeliveryOutcome.PERMANENT,
+        DeliveryOutcome.DELIVERED,
+        DeliveryOutcome.DELIVERED,
+        DeliveryOutcome.RETRY,
+    ]
     assert [r.status for r in slack_standin.received] == [500, 429, 400, 410, 200, 200]
     assert TOKEN not in everything

@@ -4,12 +4,12 @@
 Slack's answers; `notifier` ties an SQS record to exactly-once delivery.
 """
 
-from eksguard.slack.deliver import DeliveryResult, Outcome, SlackWebhook, classify, load_webhook_url
+from eksguard.slack.deliver import DeliveryOutcome, DeliveryResult, SlackWebhook, classify, load_webhook_url
 from eksguard.slack.render import render, render_plain
 
 __all__ = [
     "DeliveryResult",
-    "Outcome",
+    "DeliveryOutcome",
     "SlackWebhook",
     "classify",
     "load_webhook_url",

@@ -53,7 +53,7 @@ _SDK_LOGGER.propagate = False
 _SDK_LOGGER.disabled = True
 
 
-class Outcome(StrEnum):
+class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"
     DEGRADE = "degrade"
     RETRY = "retry"
@@ -70,7 +70,7 @@ class WebhookSecretError(Exception):
 
 @dataclass(frozen=True)
 class Classification:
-    outcome: Outcome
+    outcome: DeliveryOutcome
     status: int | None
     error: str = ""
     retry_after: float | None = None
@@ -80,7 +80,7 @@ class Classification:
 class DeliveryResult:
     """What happened to one alert: DELIVERED (possibly degraded to plain text), RETRY or PERMANENT."""
 
-    outcome: Outcome
+    outcome: DeliveryOutcome
     status: int | None
     error: str = ""
     attempts: int = 0
@@ -90,7 +90,7 @@ class DeliveryResult:
 
     @property
     def delivered(self) -> bool:
-        return self.outcome is Outcome.DELIVERED
+        return self.outcome is DeliveryOutcome.DELIVERED
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -127,22 +127,22 @@ def classify(status: int | None, body: str = "", headers: Mapping[str, Any] | No
     """Map one webhook response (or a transport failure, status None) to what to do next."""
     reason = " ".join((body or "").split())[:200]
     if status is None:
-        return Classification(Outcome.RETRY, None, reason or "connection error")
+        return Classification(DeliveryOutcome.RETRY, None, reason or "connection error")
     if 200 <= status < 300:
-        return Classification(Outcome.DELIVERED, status, reason)
+        return Classification(DeliveryOutcome.DELIVERED, status, reason)
     if status == 429:
         retry_after = parse_retry_after(_header(headers, "Retry-After"))
         return Classification(
-            Outcome.RETRY,
+            DeliveryOutcome.RETRY,
             status,
             reason or "rate_limited",
             DEFAULT_RETRY_AFTER_SECONDS if retry_after is None else retry_after,
         )
     if status in RETRY_STATUSES or status >= 500:
-        return Classification(Outcome.RETRY, status, reason or f"http_{status}")
+        return Classification(DeliveryOutcome.RETRY, status, reason or f"http_{status}")
     if status in DEGRADE_STATUSES:
-        return Classification(Outcome.DEGRADE, status, reason or "invalid_payload")
-    return Classification(Outcome.PERMANENT, status, reason or f"http_{status}")
+        return Classification(DeliveryOutcome.DEGRADE, status, reason or "invalid_payload")
+    return Classification(DeliveryOutcome.PERMANENT, status, reason or f"http_{status}")
 
 
 def is_loopback(host: str | None) -> bool:
@@ -309,7 +309,9 @@ class SlackWebhook:
         try:
             response = self._client(wait).send_dict(payload)
         except Exception as exc:  # URLError, TimeoutError, ConnectionError, http.client errors
-            return Classification(Outcome.RETRY, None, redact(f"{type(exc).__name__}: {_short(exc)}", self._url))
+            return Classification(
+                DeliveryOutcome.RETRY, None, redact(f"{type(exc).__name__}: {_short(exc)}", self._url)
+            )
         return classify(response.status_code, response.body or "", response.headers)
 
     def deliver(self, alert: Alert, mention: str = "") -> DeliveryResult:
@@ -326,19 +328,19 @@ class SlackWebhook:
                 break
             attempts += 1
             last = self.post(payload, min(self._timeout, self.remaining()))
-            if last.outcome is Outcome.DELIVERED:
+            if last.outcome is DeliveryOutcome.DELIVERED:
                 self._transient_failures = 0
-                return DeliveryResult(Outcome.DELIVERED, last.status, last.error, attempts, degraded)
-            if last.outcome is Outcome.DEGRADE:
+                return DeliveryResult(DeliveryOutcome.DELIVERED, last.status, last.error, attempts, degraded)
+            if last.outcome is DeliveryOutcome.DEGRADE:
                 if degraded:
                     return DeliveryResult(
-                        Outcome.PERMANENT, last.status, f"plain text rejected too: {last.error}", attempts, True
+                        DeliveryOutcome.PERMANENT, last.status, f"plain text rejected too: {last.error}", attempts, True
                     )
                 degraded = True
                 payload = plain_payload(alert, mention)
                 continue
-            if last.outcome is Outcome.PERMANENT:
-                return DeliveryResult(Outcome.PERMANENT, last.status, last.error, attempts, degraded)
+            if last.outcome is DeliveryOutcome.PERMANENT:
+                return DeliveryResult(DeliveryOutcome.PERMANENT, last.status, last.error, attempts, degraded)
             if not self._wait_before_retry(last):
                 return self._result(last, attempts, degraded)
         return self._result(last, attempts, degraded)
@@ -376,6 +378,8 @@ class SlackWebhook:
         if skipped and self._rate_limited_until > self._clock():
             retry_after = max(retry_after or 0.0, self._rate_limited_until - self._clock())
         if last is None:
-            return DeliveryResult(Outcome.RETRY, None, skipped or "not attempted", 0, degraded, retry_after, False)
+            return DeliveryResult(
+                DeliveryOutcome.RETRY, None, skipped or "not attempted", 0, degraded, retry_after, False
+            )
         error = last.error if not skipped else f"{last.error}; {skipped}"
-        return DeliveryResult(Outcome.RETRY, last.status, error, attempts, degraded, retry_after)
+        return DeliveryResult(DeliveryOutcome.RETRY, last.status, error, attempts, degraded, retry_after)

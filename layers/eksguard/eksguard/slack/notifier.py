@@ -41,8 +41,8 @@ from eksguard import aws
 from eksguard.alerts import Alert
 from eksguard.config import Settings, load_settings
 from eksguard.slack.deliver import (
+    DeliveryOutcome,
     DeliveryResult,
-    Outcome,
     SlackWebhook,
     WebhookConfigError,
     WebhookSecretError,
@@ -172,7 +172,7 @@ class NotifierRun:
 
         if self._unavailable is not None:
             skipped = DeliveryResult(
-                Outcome.RETRY, None, f"{self._unavailable} (earlier in this invocation)", 0, attempted=False
+                DeliveryOutcome.RETRY, None, f"{self._unavailable} (earlier in this invocation)", 0, attempted=False
             )
             self._on_failure(record, alert, skipped, log_fields)
             raise DeliveryFailedError(skipped)
@@ -184,7 +184,7 @@ class NotifierRun:
             raise
         except IdempotencyAlreadyInProgressError:
             result = DeliveryResult(
-                Outcome.RETRY, None, "another invocation is delivering this alert", 0, attempted=False
+                DeliveryOutcome.RETRY, None, "another invocation is delivering this alert", 0, attempted=False
             )
             self._on_failure(record, alert, result, log_fields)
             raise DeliveryFailedError(result) from None
@@ -203,14 +203,14 @@ class NotifierRun:
                 result = self._result_from(self._delivered)
             else:
                 self._unavailable = f"idempotency store unavailable: {type(exc).__name__}"
-                result = DeliveryResult(Outcome.RETRY, None, self._unavailable, 0, attempted=False)
+                result = DeliveryResult(DeliveryOutcome.RETRY, None, self._unavailable, 0, attempted=False)
                 self._on_failure(record, alert, result, log_fields)
                 raise DeliveryFailedError(result) from None
         except Exception as exc:  # a defect (rendering, a library): keep the alert, say why, retry later
             logger.exception(
                 "alert_failed_unexpected", extra={**log_fields, "reason": f"{type(exc).__name__}: {str(exc)[:200]}"}
             )
-            result = DeliveryResult(Outcome.RETRY, None, f"unexpected {type(exc).__name__}", 0, attempted=False)
+            result = DeliveryResult(DeliveryOutcome.RETRY, None, f"unexpected {type(exc).__name__}", 0, attempted=False)
             self._on_failure(record, alert, result, log_fields)
             raise DeliveryFailedError(result) from None
 
@@ -246,7 +246,7 @@ class NotifierRun:
     @staticmethod
     def _result_from(stored: dict[str, Any]) -> DeliveryResult:
         return DeliveryResult(
-            Outcome.DELIVERED,
+            DeliveryOutcome.DELIVERED,
             stored.get("status"),
             "",
             int(stored.get("attempts") or 0),
@@ -260,10 +260,14 @@ class NotifierRun:
         try:
             webhook = self._webhook_client()
         except WebhookConfigError as exc:
-            raise DeliveryFailedError(DeliveryResult(Outcome.PERMANENT, None, str(exc), 0, attempted=False)) from None
+            raise DeliveryFailedError(
+                DeliveryResult(DeliveryOutcome.PERMANENT, None, str(exc), 0, attempted=False)
+            ) from None
         except WebhookSecretError as exc:
             self._unavailable = "webhook secret unavailable"
-            raise DeliveryFailedError(DeliveryResult(Outcome.RETRY, None, str(exc), 0, attempted=False)) from None
+            raise DeliveryFailedError(
+                DeliveryResult(DeliveryOutcome.RETRY, None, str(exc), 0, attempted=False)
+            ) from None
         result = webhook.deliver(parsed, self.settings.slack_critical_mention)
         if not result.delivered:
             raise DeliveryFailedError(result)
@@ -286,7 +290,7 @@ class NotifierRun:
     # ------------------------------------------------------------------ failures
     def _on_failure(self, record: SQSRecord, alert: Alert, result: DeliveryResult, log_fields: dict[str, Any]) -> None:
         receive_count = _receive_count(record)
-        if result.outcome is Outcome.PERMANENT:
+        if result.outcome is DeliveryOutcome.PERMANENT:
             visibility = PERMANENT_VISIBILITY_SECONDS
             forget_webhook_url()
             self._webhook = None
