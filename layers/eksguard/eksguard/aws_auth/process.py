@@ -17,8 +17,8 @@ from aws_lambda_powertools import Logger
 from eksguard.alerts import Alert
 from eksguard.aws_auth.decode import AuditChange, decode_change, is_dry_run
 from eksguard.aws_auth.logs_payload import AuditRecord, LogBatch, PayloadError, audit_records
-from eksguard.aws_auth.mapping import AwsAuthContent
-from eksguard.aws_auth.state import StateStore, Status, StoredState, is_newer, is_older
+from eksguard.aws_auth.mapping import AwsAuthContent, parse_aws_auth
+from eksguard.aws_auth.state import StateStore, Status, StoredState, Version, is_newer, is_older
 from eksguard.aws_auth.verdict import (
     UNKNOWN_PRIOR,
     ExpectedAdminsLike,
@@ -144,6 +144,8 @@ class _Run:
 
     def advance(self, new: StoredState) -> None:
         previous = self.state.recent_audit_ids if self.state else ()
+        if self.state is not None:
+            new = self.state.succeeded_by(new)
         self.state = replace(new, recent_audit_ids=previous).remember(new.audit_id)
 
     def seen(self, audit_id: str) -> bool:
@@ -212,8 +214,16 @@ class _Run:
         blame = None
         if late:
             self.result.late += 1
-            change = decode_change(event, None) or change
-            prior = UNKNOWN_PRIOR
+            replaced = self.state.version(change.replaced_version) if self.state else None
+            if replaced is not None:
+                # The version this late write replaced is still known: diff against it, exact blame.
+                change = decode_change(event, replaced.data if replaced.status == "present" else {}) or change
+                prior = Prior(known=True, content=parse_aws_auth(replaced.data if replaced.status == "present" else {}))
+            else:
+                change = decode_change(event, None) or change
+                prior = UNKNOWN_PRIOR
+            if self.state is not None and change.resource_version and change.effect == "changed":
+                self.state = self.state.with_version(Version(change.resource_version, "present", change.data))
         else:
             prior = prior_of(self.state)
             blame = uncertain_blame(change, self.state)

@@ -22,6 +22,10 @@ from eksguard import aws
 from eksguard.aws_auth.mapping import parse_aws_auth
 
 RECENT_IDS = 50
+# Earlier versions kept so a late entry (another API server's stream, delivered after a newer one)
+# is diffed against the version it replaced and blamed on the right person.
+HISTORY_VERSIONS = 8
+HISTORY_LIMIT = 150_000  # bytes of gzipped history in the item; the oldest versions go first
 # DynamoDB items are capped at 400 KB. Data above INLINE_DATA_LIMIT is stored gzipped (aws-auth YAML
 # compresses about tenfold) and the human-readable `parsed` copy is then left out.
 INLINE_DATA_LIMIT = 100_000
@@ -37,10 +41,33 @@ class StoredState:
     stage_timestamp: str | None = None
     audit_id: str | None = None
     recent_audit_ids: tuple[str, ...] = field(default=())
+    history: tuple[Version, ...] = field(default=())
 
     @property
     def rv_number(self) -> int | None:
         return numeric_rv(self.resource_version)
+
+    def version(self, resource_version: str | None) -> Version | None:
+        """The content at `resource_version`, when it is the current one or still in the history."""
+        if not resource_version:
+            return None
+        if resource_version == self.resource_version and self.status != "unknown":
+            return Version(resource_version, self.status, self.data)
+        return next((v for v in self.history if v.resource_version == resource_version), None)
+
+    def with_version(self, version: Version) -> StoredState:
+        """Remember an extra version (a late entry's result), ordered by resourceVersion, bounded."""
+        kept = {v.resource_version: v for v in self.history}
+        kept[version.resource_version] = version
+        ordered = sorted(kept.values(), key=lambda v: numeric_rv(v.resource_version) or 0)
+        return replace(self, history=tuple(ordered[-HISTORY_VERSIONS:]))
+
+    def succeeded_by(self, new: StoredState) -> StoredState:
+        """`new` as the current state, with this one pushed into the history."""
+        history = self.history
+        if self.resource_version and self.status != "unknown":
+            history = self.with_version(Version(self.resource_version, self.status, self.data)).history
+        return replace(new, history=history)
 
     def seen(self, audit_id: str | None) -> bool:
         return bool(audit_id) and audit_id in self.recent_audit_ids
@@ -49,6 +76,13 @@ class StoredState:
         if not audit_id or audit_id in self.recent_audit_ids:
             return self
         return replace(self, recent_audit_ids=(self.recent_audit_ids + (audit_id,))[-RECENT_IDS:])
+
+
+@dataclass(frozen=True)
+class Version:
+    resource_version: str
+    status: Status
+    data: dict[str, Any] | None = None
 
 
 def numeric_rv(value: str | None) -> int | None:
@@ -175,6 +209,8 @@ def to_item(state: StoredState) -> dict[str, Any]:
             item["data"] = {"S": data}
             parsed = parse_aws_auth(state.data).to_dict()
             item["parsed"] = {"S": json.dumps(parsed, sort_keys=True)[:INLINE_DATA_LIMIT]}
+    if state.history:
+        item["history_gz"] = {"B": _pack_history(state.history)}
     if state.resource_version:
         item["resource_version"] = {"S": state.resource_version}
         if state.rv_number is not None:
@@ -204,4 +240,33 @@ def from_item(item: dict[str, Any]) -> StoredState:
         stage_timestamp=text("stage_ts"),
         audit_id=text("audit_id"),
         recent_audit_ids=tuple(str(v.get("S")) for v in item.get("recent_ids", {}).get("L", [])),
+        history=_unpack_history(item.get("history_gz", {}).get("B")),
     )
+
+
+def _pack_history(history: tuple[Version, ...]) -> bytes:
+    versions = list(history)
+    while True:
+        raw = json.dumps(
+            [{"rv": v.resource_version, "status": v.status, "data": v.data} for v in versions], sort_keys=True
+        )
+        packed = gzip.compress(raw.encode("utf-8"), mtime=0)
+        if len(packed) <= HISTORY_LIMIT or len(versions) <= 1:
+            return packed if len(packed) <= HISTORY_LIMIT else gzip.compress(b"[]", mtime=0)
+        versions = versions[1:]
+
+
+def _unpack_history(packed: Any) -> tuple[Version, ...]:
+    if not packed:
+        return ()
+    try:
+        entries = json.loads(gzip.decompress(bytes(packed)).decode("utf-8"))
+    except (OSError, ValueError):
+        return ()
+    result = []
+    for entry in entries if isinstance(entries, list) else []:
+        status = entry.get("status") if isinstance(entry, dict) else None
+        if status in ("present", "deleted") and isinstance(entry.get("rv"), str):
+            data = entry.get("data")
+            result.append(Version(entry["rv"], status, data if isinstance(data, dict) else None))
+    return tuple(result)
