@@ -157,7 +157,7 @@ class MapEntry:
     def is_node(self) -> bool:
         return NODE_GROUPS.issubset(self.groups)
 
-    @property
+    @functools.cached_property
     def dead_reason(self) -> str | None:
         """Why this kept entry can never match a caller, or None when it can."""
         return _dead_reason(self)
@@ -217,12 +217,20 @@ class AwsAuthContent:
 
     def by_key(self) -> dict[tuple[str, str], MapEntry]:
         """The authenticator's lookup maps (`saveMap`): a later entry with the same key wins."""
+        return dict(self._by_key)
+
+    @functools.cached_property
+    def _by_key(self) -> dict[tuple[str, str], MapEntry]:
         return {entry.key: entry for entry in self.entries}
 
     def effective(self) -> dict[tuple[str, str], MapEntry]:
         """Entries some caller can really be mapped by: the last of each key, not dead, and not a user
         entry that a role entry also matches (`Map()` looks the roles up first)."""
-        table = self.by_key()
+        return dict(self._effective)
+
+    @functools.cached_property
+    def _effective(self) -> dict[tuple[str, str], MapEntry]:
+        table = self._by_key
         live_roles = [e for (kind, _), e in table.items() if kind == "role" and e.dead_reason is None]
         return {
             k: e
@@ -333,7 +341,11 @@ def _dead_reason(entry: MapEntry) -> str | None:
 # ----------------------------------------------------------------------------- YAML -> JSON
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when the wheel has it (the Lambda layer's PyYAML does): same events, faster.
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):
     """YAML 1.1 resolution as gopkg.in/yaml.v2, without PyYAML's base-60 numbers (`1:20`)."""
 
 
