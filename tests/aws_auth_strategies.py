@@ -86,7 +86,19 @@ def disguised_grants(draw: st.DrawFn) -> Disguised:
     else:
         arn_kind = "user" if kind == "user" else "role"
         principal = f"arn:aws:iam::{ACCOUNT}:{arn_kind}/{name}"
-        entry[draw(_cased("userarn" if kind == "user" else "rolearn"))] = principal
+        if draw(st.booleans()):  # strings.EqualFold: the ARN's case does not matter to the authenticator
+            principal = principal.replace("arn:aws:iam", "ARN:AWS:IAM").replace(
+                f":{arn_kind}/", f":{arn_kind.upper()}/"
+            )
+        field = "userarn" if kind == "user" else "rolearn"
+        first, second = draw(_cased(field)), draw(_cased(field))
+        if first != second:
+            # Two spellings of the ARN field: json.Marshal sorts keys by bytes, the last one wins.
+            decoy, winner = sorted((first, second), key=lambda k: k.encode("utf-8"))
+            entry[decoy] = EXPECTED_ADMIN
+            entry[winner] = principal
+        else:
+            entry[first] = principal
         named = principal
     base = [
         {
@@ -102,6 +114,9 @@ def disguised_grants(draw: st.DrawFn) -> Disguised:
     listed = items if target_key == "mapUsers" else base + items
     as_json = draw(st.booleans())
     text = json.dumps(listed) if as_json else yaml.safe_dump(listed, allow_unicode=True, sort_keys=False)
+    if not as_json and kind != "template" and draw(st.booleans()):
+        # yaml.v2 base64-decodes !!binary scalars: the group is still system:masters.
+        text = text.replace("- system:masters", "- !!binary c3lzdGVtOm1hc3RlcnM=")
     data = {"mapRoles": yaml.safe_dump(base, sort_keys=False) if target_key == "mapUsers" else text}
     if target_key == "mapUsers":
         data["mapUsers"] = text

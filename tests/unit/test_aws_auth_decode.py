@@ -170,3 +170,45 @@ def test_non_final_stages_are_ignored() -> None:
 def test_timestamps_normalise_to_sortable_utc() -> None:
     assert normalise_timestamp("2025-05-01T10:00:00Z") == "2025-05-01T10:00:00.000000Z"
     assert normalise_timestamp("2025-05-01T12:00:00.5+02:00") == "2025-05-01T10:00:00.500000Z"
+
+
+@pytest.mark.parametrize(
+    ("query", "effect"),
+    [
+        ("?dryRun=All", "dry_run"),
+        ("?dryRun=All&dryRun=All", "dry_run"),
+        ("?dryRun=%zz", "changed"),  # Go's ParseQuery drops a pair with a bad escape: a real write
+        ("?dryRun=All;", "changed"),  # ... and a pair holding ';'
+        ("?dryrun=All", "changed"),
+    ],
+)
+def test_dry_run_is_read_as_the_api_server_reads_the_query(query: str, effect: str) -> None:
+    data = {"mapRoles": BASE + INTRUDER_YAML}
+    event = audit_event("update", "a", request=configmap(data, 1), response=configmap(data, 2), uri=URI + query)
+    change = decode_change(event, PRIOR)
+    assert change is not None and change.effect == effect
+
+
+COLLECTION = "/api/v1/namespaces/kube-system/configmaps"
+
+
+@pytest.mark.parametrize(
+    ("query", "response", "effect"),
+    [
+        ("?fieldSelector=metadata.name%3Daws-auth&fieldSelector=metadata.name%3Dnope", None, "deleted"),
+        ("?fieldSelector=metadata.name%3Dnope&fieldSelector=metadata.name%3Daws-auth", None, None),
+        ("?fieldSelector=metadata.name%3Dnope%zz", None, "deleted"),  # the bad pair is dropped: no selector
+        (
+            "?fieldSelector=metadata.name%3Dnope",
+            {"kind": "ConfigMapList", "items": [{"metadata": {"name": "aws-auth"}}]},
+            "deleted",
+        ),
+        ("?labelSelector=a%3Db", {"kind": "ConfigMapList", "items": [{"metadata": {"name": "x"}}]}, None),
+        ("?fieldSelector=metadata.name%21%3Daws-auth", None, None),
+    ],
+)
+def test_deletecollection_selector_and_response(query: str, response: dict | None, effect: str | None) -> None:
+    event = audit_event("deletecollection", "dc", uri=COLLECTION + query, response=response)
+    del event["objectRef"]["name"]
+    change = decode_change(event, PRIOR)
+    assert (change.effect if change else None) == effect

@@ -94,6 +94,75 @@ def test_field_names_fold_like_go_including_unicode_simple_folding() -> None:
     assert go_fold("ıd") != go_fold("ID")  # dotless i is not in i's fold orbit
 
 
+@pytest.mark.parametrize(
+    ("raw", "masters"),
+    [
+        # json.Marshal of a map sorts keys by bytes; among keys folding to one field the last wins.
+        (f"- rolearn: {INTRUDER}\n  RoleArn: {ADMIN}\n  groups: [system:masters]\n", INTRUDER),
+        (f"- RoleArn: {INTRUDER}\n  rolearn: {ADMIN}\n  groups: [system:masters]\n", ADMIN),
+        (f"- rolearn: {INTRUDER}\n  groups: [system:masters]\n  Groups: [view]\n", INTRUDER),
+    ],
+)
+def test_folded_duplicate_keys_resolve_in_sorted_byte_order(raw: str, masters: str) -> None:
+    assert [e.arn for e in parse_aws_auth({"mapRoles": raw}).masters()] == [masters]
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "ARN:AWS:IAM::111122223333:ROLE/evil",
+        "arn:aws:iam::111122223333:Role/evil",
+        "arn:aws:iam::111122223333:uſer/evil",
+    ],
+)
+def test_arn_case_and_go_folding_do_not_make_a_mapping_dead(arn: str) -> None:
+    content = parse_aws_auth({"mapRoles": role(arn, "system:masters")})
+    assert [e.arn for e in content.masters()] == [arn]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        f"- rolearn: {INTRUDER}\n  groups: [view]\n  <<: {{groups: [system:masters]}}\n",
+        f"- rolearn: {INTRUDER}\n  groups: [!!binary c3lzdGVtOm1hc3RlcnM=]\n",
+        f"- rolearn: {INTRUDER}\n  !!binary Z3JvdXBz: [system:masters]\n",
+        f"- rolearn: {INTRUDER}\n  <<: [{{groups: [system:masters]}}, {{groups: [view]}}]\n",
+    ],
+    ids=["merge-overrides-earlier-key", "binary-value", "binary-key", "merge-list-earlier-wins"],
+)
+def test_yaml_v2_merge_and_binary_semantics(raw: str) -> None:
+    assert [e.arn for e in parse_aws_auth({"mapRoles": raw}).masters()] == [INTRUDER]
+
+
+def test_unquoted_account_with_8_or_9_is_a_number_for_yaml_v2() -> None:
+    sso = "- sso: {{permissionSetName: Evil, accountID: {account}}}\n  groups: [{group}]\n"
+    raw = sso.format(account="'012345678901'", group="system:masters") + sso.format(
+        account="012345678901", group="view"
+    )
+    content = parse_aws_auth({"mapRoles": raw})
+    assert [e.identity for e in content.masters()] == ["SSO permission set Evil in account 012345678901"]
+    assert "accountID" in content.dropped[0].reason
+
+
+def test_trailing_newline_in_account_id_is_invalid_as_in_go() -> None:
+    raw = '- sso: {permissionSetName: X, accountID: "111122223333\\n"}\n  groups: [system:masters]\n'
+    assert parse_aws_auth({"mapRoles": raw}).masters() == ()
+
+
+def test_deep_nesting_that_go_accepts_is_read() -> None:
+    deep = "x: " + "[" * 600 + "]" * 600
+    raw = f"- rolearn: {INTRUDER}\n  groups: [system:masters]\n  {deep}\n"
+    assert [e.arn for e in parse_aws_auth({"mapRoles": raw}).masters()] == [INTRUDER]
+
+
+def test_aliases_within_yaml_v2_ratio_are_read() -> None:
+    # 300k decodes, 98.9% of them through an alias: under yaml.v2's allowed ratio (0.99), so Go reads it.
+    items = ", ".join(["x"] * 3000)
+    aliases = "\n".join(f"  k{i}: *big" for i in range(100))
+    raw = f"- rolearn: {INTRUDER}\n  groups: [system:masters]\n  big: &big [{items}]\n{aliases}\n"
+    assert [e.arn for e in parse_aws_auth({"mapRoles": raw}).masters()] == [INTRUDER]
+
+
 def test_capital_groups_key_grants_masters() -> None:
     content = parse_aws_auth({"mapRoles": f"- rolearn: {INTRUDER}\n  Groups: [system:masters]\n"})
     assert [e.principal for e in content.masters()] == [INTRUDER]
@@ -172,10 +241,24 @@ def test_sso_with_explicit_partition_is_dead_as_upstream_builds_it() -> None:
     assert "empty partition" in dead_masters(content)[0].reason
 
 
-def test_wildcard_role_pattern_grants_every_matching_role() -> None:
+def test_wildcard_rolearn_is_literal_upstream_so_a_dead_masters_mapping() -> None:
+    # pkg/config/mapper.go on master: RoleMapping.Matches is strings.EqualFold, no ArnLike for rolearn.
     content = parse_aws_auth({"mapRoles": role("arn:aws:iam::111122223333:role/*", "system:masters")})
-    (entry,) = content.masters()
-    assert entry.is_pattern and entry.matches("arn:aws:iam::111122223333:role/anything")
+    assert content.masters() == ()
+    assert "literally" in dead_masters(content)[0].reason
+
+
+def test_wildcard_rolearn_does_not_shadow_users_nor_explode() -> None:
+    # A backtracking ArnLike over every user entry was quadratic-exponential; now linear and literal.
+    user = "arn:aws:iam::111122223333:user/" + "a" * 60
+    content = parse_aws_auth(
+        {
+            "mapRoles": "- rolearn: 'arn:aws:iam::111122223333:*a*a*a*a*a*a*a*a*b'\n  groups: []\n"
+            "- rolearn: 'arn:*:*:*:*:*'\n  groups: []\n",
+            "mapUsers": f"- userarn: {user}\n  groups: [system:masters]\n",
+        }
+    )
+    assert [e.arn for e in content.masters()] == [user]
 
 
 @pytest.mark.parametrize(
@@ -221,7 +304,7 @@ def test_alias_bomb_is_refused_not_expanded() -> None:
     for level in range(1, 8):
         bomb += f"{'abcdefgh'[level]}: &{'abcdefgh'[level]} [{', '.join(['*' + 'abcdefgh'[level - 1]] * 10)}]\n"
     content = parse_aws_auth({"mapRoles": bomb})
-    assert "too many YAML nodes" in content.dropped[0].reason
+    assert "excessive aliasing" in content.dropped[0].reason
 
 
 def test_breakage_locks_out_only_the_principals_it_drops() -> None:

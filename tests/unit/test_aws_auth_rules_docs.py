@@ -18,7 +18,7 @@ def test_documented_table_is_the_rules_table(doc: str) -> None:
     text = (ROOT / doc).read_text(encoding="utf-8")
     block = text[text.index(START) : text.index(END)]
     table = block.split("\n", 1)[1].strip()
-    assert table == markdown_table(), f"{doc}: regenerate the table from eksguard.aws_auth.rules.markdown_table()"
+    assert table == markdown_table(), f"{doc}: run scripts/render_aws_auth_rules.py"
 
 
 def test_every_rule_says_why_and_names_are_unique() -> None:

@@ -11,11 +11,12 @@ A verb we do not know, or an entry without one, is judged on the body it carries
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import unquote_plus
 
 from eksguard.aws_auth.patches import PatchError, apply_patch, json_patch, merge_patch, strategic_merge_patch
 
@@ -127,7 +128,7 @@ def normalise_timestamp(value: str | None) -> str | None:
 def field_manager(request_uri: object) -> str | None:
     if not request_uri or not isinstance(request_uri, str):
         return None
-    values = parse_qs(urlsplit(request_uri).query).get("fieldManager")
+    values = go_query(request_uri).get("fieldManager")
     return values[0] if values else None
 
 
@@ -135,7 +136,7 @@ def patch_form(request_object: object, request_uri: str | None) -> str:
     """Name the patch type. The audit event has no Content-Type, so infer it from body and URI."""
     if isinstance(request_object, list):
         return JSON_PATCH
-    query = parse_qs(urlsplit(request_uri or "").query)
+    query = go_query(request_uri)
     manager = (query.get("fieldManager") or [""])[0]
     if "force" in query or (
         isinstance(request_object, dict)
@@ -213,18 +214,41 @@ def _replay(
     return form, dict(data) if isinstance(data, dict) else {}, None, tuple(notes)
 
 
+_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def go_query(request_uri: object) -> dict[str, list[str]]:
+    """The query as the API server reads it (Go's url.ParseQuery): pairs split on `&` only; a pair with
+    `;` or a malformed `%` escape is dropped, not kept; `+` is a space. Python's parse_qs is laxer, and
+    a value it keeps that Go drops (`?dryRun=All;`) would make a real write look like a dry run."""
+    if not isinstance(request_uri, str) or "?" not in request_uri:
+        return {}
+    query = request_uri.split("?", 1)[1].split("#", 1)[0]
+    result: dict[str, list[str]] = {}
+    for pair in query.split("&"):
+        if not pair or ";" in pair or _ESCAPE.search(pair):
+            continue
+        key, _, value = pair.partition("=")
+        try:
+            key = unquote_plus(key, errors="strict")
+            value = unquote_plus(value, errors="strict")
+        except UnicodeDecodeError:
+            key, value = unquote_plus(key, errors="replace"), unquote_plus(value, errors="replace")
+        result.setdefault(key, []).append(value)
+    return result
+
+
 def _query(request_uri: object) -> dict[str, list[str]]:
-    if not isinstance(request_uri, str):
-        return {}
-    try:
-        return parse_qs(urlsplit(request_uri).query, keep_blank_values=True)
-    except ValueError:
-        return {}
+    return go_query(request_uri)
 
 
 def is_dry_run(request_uri: object) -> bool:
     """A server-side dry run: the API server validates and admits the request, then persists nothing."""
-    return "dryRun" in _query(request_uri)
+    values = _query(request_uri).get("dryRun")
+    # The API server accepts only "All"; any other value fails the request (then it is not applied).
+    if not values:
+        return False
+    return all(v == "All" for v in values)
 
 
 def _replaced_version(verb: str, request_object: object) -> str | None:
@@ -241,8 +265,9 @@ def _replaced_version(verb: str, request_object: object) -> str | None:
 
 def _selector_verdict(query: Mapping[str, list[str]]) -> tuple[str | None, bool | None]:
     """(selectors as text, whether aws-auth is matched: True sure, None possibly, False ruled out)."""
-    fields = ",".join(query.get("fieldSelector", []))
-    labels = ",".join(query.get("labelSelector", []))
+    # The API server converts each list option from the first value only.
+    fields = (query.get("fieldSelector") or [""])[0]
+    labels = (query.get("labelSelector") or [""])[0]
     text = "; ".join(
         p for p in (f"fieldSelector={fields}" if fields else "", f"labelSelector={labels}" if labels else "") if p
     )
@@ -325,9 +350,9 @@ def decode_change(event: Mapping[str, Any], prior: Mapping[str, Any] | None) -> 
     if verb == "deletecollection":
         selector, matches = _selector_verdict(query)
         listed = _deletes_aws_auth(response_object)
-        if matches is False or listed is False:
-            return None
-        sure = bool(matches) or bool(listed)
+        if listed is False or (listed is None and matches is False):
+            return None  # the logged response (what the server did) wins over our reading of the selector
+        sure = bool(listed) or bool(matches)
         effect: Effect = "failed" if failed else "dry_run" if dry_run else "deleted" if sure else "possibly_deleted"
         return AuditChange(effect=effect, write_form="deletecollection", selector=selector, **common)
     if stage == "Panic":

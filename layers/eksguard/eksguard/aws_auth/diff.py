@@ -60,6 +60,7 @@ class AwsAuthDiff:
     dead_masters: tuple[DeadMapping, ...] = ()
     dead_other: tuple[DeadMapping, ...] = ()
     keys_unreadable: tuple[DroppedEntry, ...] = ()
+    keys_unverifiable: tuple[DroppedEntry, ...] = ()
 
 
 def dead_mappings(content: AwsAuthContent) -> tuple[DeadMapping, ...]:
@@ -104,7 +105,7 @@ def _breakage(before: MapEntry, after: AwsAuthContent) -> str | None:
     """Why `before`'s principal lost its mapping, when the cause is broken content rather than removal."""
     identity = before.identity.lower()
     for dropped in after.dropped:
-        if dropped.index == 0 and dropped.source == before.source:
+        if dropped.index == 0 and dropped.source == before.source and not dropped.unverifiable:
             return f"{dropped.source}: {dropped.reason}"
         if dropped.identity and dropped.identity.lower() == identity:
             return f"{dropped.where}: {dropped.reason}"
@@ -151,5 +152,8 @@ def diff_contents(before: AwsAuthContent | None, after: AwsAuthContent) -> AwsAu
         lost_by_breakage=tuple(broken),
         dead_masters=tuple(d for d in new_dead if d.masters),
         dead_other=tuple(d for d in new_dead if not d.masters),
-        keys_unreadable=tuple(d for d in after.dropped if not d.index and (d.source, d.reason) not in known_broken),
+        keys_unreadable=tuple(
+            d for d in after.dropped if not d.index and not d.unverifiable and (d.source, d.reason) not in known_broken
+        ),
+        keys_unverifiable=tuple(d for d in after.dropped if not d.index and d.unverifiable),
     )

@@ -29,8 +29,11 @@ Parsing never raises: a broken value is data the verdicts report on.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -42,14 +45,12 @@ NODE_GROUPS = frozenset({"system:bootstrappers", "system:nodes"})
 MAP_ROLES, MAP_USERS, MAP_ACCOUNTS = "mapRoles", "mapUsers", "mapAccounts"
 MAPPING_KEYS = (MAP_ROLES, MAP_USERS, MAP_ACCOUNTS)
 PARTITIONS = frozenset({"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc"})
-# yaml.v2 refuses documents that expand aliases without bound; so do we (and stay cheap).
-MAX_NODES = 200_000
 
 EntryKind = Literal["role", "user"]
 
 _SKIPPABLE = frozenset({"", "``", '""', "''"})
-_ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
-_PERMISSION_SET_RE = re.compile(r"^[0-9A-Za-z_+=,.@-]{1,32}$")
+_ACCOUNT_RE = re.compile(r"[0-9]{12}")  # used with fullmatch: Go's `$` does not accept a trailing newline
+_PERMISSION_SET_RE = re.compile(r"[0-9A-Za-z_+=,.@-]{1,32}")
 _CANONICAL_RE = re.compile(
     r"^arn:(?P<partition>[^:]+):(?P<service>iam|sts)::(?P<account>[^:]*):(?P<resource>.+)$", re.DOTALL
 )
@@ -126,7 +127,7 @@ class MapEntry:
 
     @property
     def is_pattern(self) -> bool:
-        return self.sso is not None or (self.kind == "role" and _has_wildcards(self.arn))
+        return self.sso is not None
 
     @property
     def masters_groups(self) -> tuple[str, ...]:
@@ -151,7 +152,7 @@ class MapEntry:
         """`Matches()`: EqualFold on the ARN, ArnLike for a wildcard rolearn or an SSO pattern."""
         if self.is_pattern:
             return arn_like(canonical_arn, self.match_key)
-        return self.arn.lower() == canonical_arn.lower()
+        return go_equal_fold(self.arn, canonical_arn)
 
     @property
     def is_node(self) -> bool:
@@ -188,6 +189,8 @@ class DroppedEntry:
     reason: str
     identity: str | None = None
     groups: tuple[str, ...] = ()
+    # eksguard could not read it although the authenticator may: nothing can be concluded from it
+    unverifiable: bool = False
 
     @property
     def wants_masters(self) -> bool:
@@ -283,20 +286,56 @@ def _template_can_render(template: str, target: str) -> bool:
     return re.fullmatch(_template_regex(template), target, flags=re.ASCII) is not None
 
 
-def _arn_like_pattern(pattern: str) -> re.Pattern[str] | None:
-    """pkg/arn/arnlike.go: six `:` sections, each a glob (`*` any run, `?` at most one char)."""
-    if not pattern.startswith("arn:"):
-        return None
-    sections = pattern.split(":", 5)
-    if len(sections) != 6:
-        return None
-    regex = ":".join(re.escape(s).replace(r"\*", ".*").replace(r"\?", ".?") for s in sections)
-    return re.compile(regex, re.IGNORECASE)
+def _glob_match(text: str, pattern: str) -> bool:
+    """One ArnLike section (`*` any run, `?` at most one character), matched without backtracking."""
+    states = {0}
+    for char in text:
+        following: set[int] = set()
+        for state in _glob_closure(states, pattern):
+            if state < len(pattern):
+                token = pattern[state]
+                if token == "*":
+                    following.add(state)
+                elif token == "?" or token == char:
+                    following.add(state + 1)
+        states = following
+        if not states:
+            return False
+    return len(pattern) in _glob_closure(states, pattern)
+
+
+def _glob_closure(states: set[int], pattern: str) -> set[int]:
+    """States reachable without consuming a character (`*` and `?` may match nothing)."""
+    result, pending = set(states), list(states)
+    while pending:
+        state = pending.pop()
+        if state < len(pattern) and pattern[state] in "*?" and state + 1 not in result:
+            result.add(state + 1)
+            pending.append(state + 1)
+    return result
 
 
 def arn_like(subject: str, pattern: str) -> bool:
-    compiled = _arn_like_pattern(pattern)
-    return bool(compiled and compiled.fullmatch(subject))
+    """pkg/arn/arnlike.go `ArnLike`: six `:` sections compared one by one, case-insensitively here
+    because `Map()` lower-cases the caller's ARN and `SSOArnLike()` lower-cases the pattern."""
+    if not subject.startswith("arn:") or not pattern.startswith("arn:"):
+        return False
+    subject_parts, pattern_parts = subject.lower().split(":", 5), pattern.lower().split(":", 5)
+    if len(subject_parts) != 6 or len(pattern_parts) != 6:
+        return False
+    return all(_glob_match(s, p) for s, p in zip(subject_parts, pattern_parts, strict=True))
+
+
+_SIMPLE_FOLD = {"ſ": "s", "\u212a": "k"}
+
+
+def go_simple_fold(text: str) -> str:
+    """A key for Go's strings.EqualFold: ASCII case plus the two runes that fold onto ASCII letters."""
+    return "".join(_SIMPLE_FOLD.get(c, c.lower()) for c in text)
+
+
+def go_equal_fold(left: str, right: str) -> bool:
+    return go_simple_fold(left) == go_simple_fold(right)
 
 
 def _dead_reason(entry: MapEntry) -> str | None:
@@ -310,11 +349,13 @@ def _dead_reason(entry: MapEntry) -> str | None:
     arn = entry.arn
     if arn != arn.strip():
         return "the ARN has spaces around it; the authenticator compares it as written"
-    if entry.kind == "role" and _has_wildcards(arn):
-        if _arn_like_pattern(arn) is None:
-            return "the wildcard pattern is not a six-part ARN; ArnLike rejects it"
-        return None
-    match = _CANONICAL_RE.match(arn)
+    if _has_wildcards(arn):
+        return (
+            "aws-iam-authenticator compares rolearn/userarn literally (strings.EqualFold) and IAM names cannot "
+            "contain * or ?, so it matches no one (a build with wildcard matching would grant it to every "
+            "matching principal)"
+        )
+    match = _CANONICAL_RE.match(go_simple_fold(arn))
     if not match:
         return "not an IAM principal ARN; no caller's canonical ARN can equal it"
     service, resource = match["service"], match["resource"]
@@ -344,33 +385,59 @@ def _dead_reason(entry: MapEntry) -> str | None:
 # libyaml's parser when the wheel has it (the Lambda layer's PyYAML does): same events, faster.
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+_NULL, _BOOL, _INT, _FLOAT, _STR, _MERGE, _BINARY = (
+    f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float", "str", "merge", "binary")
+)
+_V2_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_V2_BOOLS = frozenset("y Y yes Yes YES on On ON true True TRUE n N no No NO off Off OFF false False FALSE".split())
+_V2_SPECIAL_FLOATS = frozenset(
+    f"{sign}.{word}" for sign in ("", "+", "-") for word in ("inf", "Inf", "INF")
+) | frozenset({".nan", ".NaN", ".NAN"})
+# strconv.ParseInt/ParseUint(plain, 0, 64) forms (after yaml.v2 removed every "_"), and yamlStyleFloat.
+_V2_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
+_V2_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_V2_DOT_FLOAT = re.compile(r"\.[0-9]+(?:[eE][-+]?[0-9]+)?")
+
+
+def v2_plain_tag(value: str) -> str:
+    """The tag gopkg.in/yaml.v2's resolve() gives an untagged plain scalar (resolve.go)."""
+    if value in _V2_NULLS:
+        return _NULL
+    if value in _V2_BOOLS:
+        return _BOOL
+    if value == "<<":
+        return _MERGE
+    if value in _V2_SPECIAL_FLOATS:
+        return _FLOAT
+    first = value[0]
+    if first.isdigit() or first in "+-":
+        plain = value.replace("_", "")
+        if _V2_INT.fullmatch(plain):
+            return _INT
+        if _V2_FLOAT.fullmatch(plain):
+            return _FLOAT
+    elif first == "." and _V2_DOT_FLOAT.fullmatch(value):
+        return _FLOAT
+    return _STR
+
 
 class _Loader(_BaseLoader):
-    """YAML 1.1 resolution as gopkg.in/yaml.v2, without PyYAML's base-60 numbers (`1:20`)."""
+    """Composes YAML with yaml.v2's resolution of plain scalars (YAML 1.1 as Go reads it: `y`/`n` are
+    booleans, `012345678901` is a number, no base-60 numbers)."""
 
-
-_Loader.yaml_implicit_resolvers = {
-    first: [
-        (tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
-    ]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
-    list("-+0123456789"),
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return v2_plain_tag(value)
+        return super().resolve(kind, value, implicit)
 
 
 class YamlProblem(ValueError):
-    pass
+    """YAML the authenticator cannot read either (`certain`), or that eksguard cannot read although
+    the authenticator might (`certain=False`: then nothing can be concluded from it)."""
+
+    def __init__(self, message: str, certain: bool = True) -> None:
+        super().__init__(message)
+        self.certain = certain
 
 
 def _first_document(text: str) -> yaml.Node | None:
@@ -384,9 +451,21 @@ def _first_document(text: str) -> yaml.Node | None:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or exc.__class__.__name__
         raise YamlProblem(f"invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise YamlProblem("YAML nested too deeply for eksguard to read", certain=False) from None
 
 
-_NULL, _BOOL, _INT, _FLOAT = (f"tag:yaml.org,2002:{t}" for t in ("null", "bool", "int", "float"))
+class _Number(str):
+    """A YAML int/float: only its type matters (every field we read is a string or a list)."""
+
+
+def _binary(text: str) -> str:
+    """yaml.v2 decodes a `!!binary` scalar (base64.StdEncoding ignores line breaks)."""
+    try:
+        raw = base64.b64decode("".join(text.split("\n")).replace("\r", ""), validate=True)
+    except (ValueError, binascii.Error):
+        raise YamlProblem("!!binary value contains invalid base64 data") from None
+    return raw.decode("utf-8", errors="replace")
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:
@@ -394,45 +473,112 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     if tag == _NULL:
         return None
     if tag == _BOOL:
-        return text.lower() in ("yes", "true", "on", "y")
-    if tag == _INT:
+        return text in ("y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE")
+    if tag in (_INT, _FLOAT):
         return _Number(text)
-    if tag == _FLOAT:
-        return _Number(text)
+    if tag == _BINARY:
+        return _binary(text)
     return text
 
 
-class _Number(str):
-    """A YAML int/float: only its type matters (every field we read is a string or a list)."""
+@dataclass
+class _Budget:
+    """yaml.v2's decoder limits: excessive aliasing (decode.go allowedAliasRatio) and nesting depth."""
+
+    decodes: int = 0
+    aliased: int = 0
+    alias_depth: int = 0
+    depth: int = 0
+
+    def count(self) -> None:
+        self.decodes += 1
+        if self.alias_depth:
+            self.aliased += 1
+        if (
+            self.aliased > 100
+            and self.decodes > 1000
+            and self.aliased / self.decodes > _allowed_alias_ratio(self.decodes)
+        ):
+            raise YamlProblem("document contains excessive aliasing (yaml.v2 refuses it too)")
 
 
-def _to_json(node: yaml.Node, budget: list[int]) -> Any:
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise YamlProblem("too many YAML nodes (alias expansion); yaml.v2 refuses such documents")
-    if isinstance(node, yaml.ScalarNode):
-        return _scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_json(child, budget) for child in node.value]
-    if isinstance(node, yaml.MappingNode):
-        result: dict[str, Any] = {}
-        merged: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                for source in value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]:
-                    value = _to_json(source, budget)
-                    if isinstance(value, dict):
-                        merged.update({k: v for k, v in value.items() if k not in merged})
-                continue
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(_to_json(key_node, budget))
-            result[str(key)] = _to_json(value_node, budget)
-        return {**merged, **result} if merged else result
-    return None
+def _allowed_alias_ratio(decodes: int) -> float:
+    low, high = 400_000, 4_000_000
+    if decodes <= low:
+        return 0.99
+    if decodes >= high:
+        return 0.10
+    return 0.99 - 0.89 * ((decodes - low) / (high - low))
+
+
+MAX_DEPTH = 10_000  # yaml.v2 and encoding/json both stop at 10000 levels
+
+
+def _to_json(node: yaml.Node, budget: _Budget, seen: set[int]) -> Any:
+    """yaml.v2 Unmarshal into interface{}, then sigs.k8s.io/yaml's conversion to JSON values."""
+    budget.count()
+    # PyYAML hands an alias back as the anchored node itself: a node met again outside an alias being
+    # expanded is an alias (yaml.v2 decodes the alias node, then its target under aliasDepth > 0).
+    alias = id(node) in seen and budget.alias_depth == 0
+    seen.add(id(node))
+    if alias:
+        budget.alias_depth += 1
+        budget.count()
+    budget.depth += 1
+    if budget.depth > MAX_DEPTH:
+        raise YamlProblem(f"YAML nested deeper than {MAX_DEPTH} levels")
+    try:
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return [_to_json(child, budget, seen) for child in node.value]
+        if isinstance(node, yaml.MappingNode):
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE:
+                    _merge(value_node, result, budget, seen)
+                    continue
+                key = _to_json(key_node, budget, seen)
+                result[_key_text(key)] = _to_json(value_node, budget, seen)
+            return result
+        return None
+    finally:
+        budget.depth -= 1
+        if alias:
+            budget.alias_depth -= 1
+
+
+def _merge(value_node: yaml.Node, into: dict[str, Any], budget: _Budget, seen: set[int]) -> None:
+    """yaml.v2 `merge`: applied in place where `<<` stands (later keys override it, it overrides
+    earlier ones); in a list of maps the earlier maps win."""
+    sources = list(reversed(value_node.value)) if isinstance(value_node, yaml.SequenceNode) else [value_node]
+    for source in sources:
+        if not isinstance(source, yaml.MappingNode):
+            raise YamlProblem("map merge requires map or sequence of maps as the value")
+        merged = _to_json(source, budget, seen)
+        into.update(merged)
+
+
+def _key_text(key: Any) -> str:
+    if key is None:
+        raise YamlProblem("a mapping key is null")
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
 
 
 def _load(text: str) -> Any:
     node = _first_document(text)
-    return None if node is None else _to_json(node, [MAX_NODES])
+    if node is None:
+        return None
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, MAX_DEPTH * 3 + 1000))
+    try:
+        return _to_json(node, _Budget(), set())
+    except RecursionError:
+        raise YamlProblem("YAML nested too deeply for eksguard to read", certain=False) from None
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 # ----------------------------------------------------------------------------- Go encoding/json
@@ -464,7 +610,9 @@ def _type_name(value: Any) -> str:
 def _decode_struct(obj: Mapping[str, Any], fields: Mapping[str, str], into: dict[str, Any], skipped: list[str]) -> None:
     """Decode a JSON object into a Go struct whose fields are `{json name: kind}`, in key order."""
     folded = {go_fold(name): name for name in fields}
-    for key, value in obj.items():
+    # sigs.k8s.io/yaml builds the JSON with json.Marshal of a map: keys sorted by bytes. Among keys
+    # that fold to the same field, the last in that order wins.
+    for key, value in sorted(obj.items(), key=lambda item: item[0].encode("utf-8", "surrogatepass")):
         name = key if key in fields else folded.get(go_fold(key))
         if name is None:
             continue
@@ -512,9 +660,9 @@ def _validate_sso(sso: Mapping[str, Any]) -> tuple[SsoMatcher | None, str | None
         account=str(sso.get("accountID") or ""),
         partition=str(sso.get("partition") or ""),
     )
-    if not _ACCOUNT_RE.match(matcher.account):
+    if not _ACCOUNT_RE.fullmatch(matcher.account):
         return None, f"sso.accountID {matcher.account!r} is not a 12-digit account id"
-    if not _PERMISSION_SET_RE.match(matcher.permission_set):
+    if not _PERMISSION_SET_RE.fullmatch(matcher.permission_set):
         return None, f"sso.permissionSetName {matcher.permission_set!r} is not a valid permission set name"
     if matcher.partition and matcher.partition not in PARTITIONS:
         return None, f"sso.partition {matcher.partition!r} is not an AWS partition"
@@ -565,9 +713,10 @@ def _entry(source: str, index: int, item: Any) -> tuple[MapEntry | None, Dropped
 def _mappings(source: str, raw: str) -> tuple[list[MapEntry], list[DroppedEntry]]:
     try:
         loaded = _load(raw)
-    except (YamlProblem, RecursionError) as exc:
-        reason = str(exc) if isinstance(exc, YamlProblem) else "YAML nested too deeply"
-        return [], [DroppedEntry(source, 0, f"{reason}: the authenticator keeps none of its entries")]
+    except YamlProblem as exc:
+        if not exc.certain:
+            return [], [DroppedEntry(source, 0, f"{exc}: the authenticator may still read it", unverifiable=True)]
+        return [], [DroppedEntry(source, 0, f"{exc}: the authenticator keeps none of its entries")]
     if loaded is None:
         return [], []
     if not isinstance(loaded, list):
@@ -588,7 +737,8 @@ def _accounts(raw: str) -> tuple[list[str], list[DroppedEntry]]:
     try:
         node = _first_document(raw)
     except YamlProblem as exc:
-        return [], [DroppedEntry(MAP_ACCOUNTS, 0, f"{exc}: the authenticator keeps none of it")]
+        suffix = "the authenticator keeps none of it" if exc.certain else "the authenticator may still read it"
+        return [], [DroppedEntry(MAP_ACCOUNTS, 0, f"{exc}: {suffix}", unverifiable=not exc.certain)]
     if node is None:
         return [], []
     if not isinstance(node, yaml.SequenceNode):
@@ -597,7 +747,10 @@ def _accounts(raw: str) -> tuple[list[str], list[DroppedEntry]]:
     dropped: list[DroppedEntry] = []
     for index, item in enumerate(node.value, start=1):
         if isinstance(item, yaml.ScalarNode):
-            accounts.append("" if item.tag == _NULL else item.value)
+            try:
+                accounts.append("" if item.tag == _NULL else _binary(item.value) if item.tag == _BINARY else item.value)
+            except YamlProblem as exc:
+                return [], [DroppedEntry(MAP_ACCOUNTS, 0, f"{exc}: the authenticator keeps none of it")]
         else:
             dropped.append(DroppedEntry(MAP_ACCOUNTS, index, "not a scalar account id"))
     return accounts, dropped

@@ -94,11 +94,7 @@ class Rule:
 
 
 def _who(entry: MapEntry) -> str:
-    if entry.sso is not None:
-        return entry.sso.describe()
-    if entry.is_pattern:
-        return f"every role matching {entry.arn}"
-    return entry.arn
+    return entry.sso.describe() if entry.sso is not None else entry.arn
 
 
 def _how(entry: MapEntry) -> str:
@@ -170,10 +166,22 @@ def _attempt_word(ctx: VerdictContext) -> str:
 
 RULES: tuple[Rule, ...] = (
     Rule(
+        name="content_unverifiable",
+        severity=Severity.CRITICAL,
+        why="A mapRoles/mapUsers/mapAccounts value eksguard cannot read although the authenticator may "
+        "(nesting beyond eksguard's limits): who is in system:masters cannot be verified.",
+        select=lambda ctx: _diff(ctx).keys_unverifiable,
+        headline=lambda ctx, d: (
+            f"aws-auth {d.source} cannot be verified after {ctx.change.verb} {ctx.by_phrase}: "
+            f"{d.reason}; anyone may be in {MASTERS_GROUP}"
+        ),
+        detail=lambda ctx, d: f"unverifiable {d.source}: {d.reason}",
+    ),
+    Rule(
         name="masters_granted",
         severity=Severity.CRITICAL,
-        why="A principal, SSO permission set, wildcard role pattern or session-name group template is effectively "
-        "in system:masters and is not an expected admin (INFO when it is).",
+        why="A principal, SSO permission set or session-name group template (any caller-chosen session name) "
+        "is effectively in system:masters and is not an expected admin (INFO when it is).",
         select=lambda ctx: _diff(ctx).masters_entered,
         headline=_masters_headline,
         detail=_masters_detail,
