@@ -127,3 +127,10 @@ def delivery(
     }
     data = gzip.compress(json.dumps(body).encode(), mtime=0)
     return {"awslogs": {"data": base64.b64encode(data).decode()}}
+
+
+def entry_keys(delivery_event: dict[str, Any]) -> list[str]:
+    """The identities eksguard remembers for the lines of a delivery (not their auditIDs)."""
+    from eksguard.aws_auth.logs_payload import decode_awslogs, entry_key
+
+    return [entry_key(e) for e in decode_awslogs(delivery_event).events]

@@ -14,7 +14,7 @@ from botocore.stub import Stubber
 from eksguard import aws as eksguard_aws
 from eksguard.aws_auth.state import DynamoStateStore, StoredState
 from eksguard.expected_admins import reset_caches
-from tests.aws_auth_support import ADMIN, BASE, INTRUDER, INTRUDER_YAML, VIEWER_YAML, delivery, update
+from tests.aws_auth_support import ADMIN, BASE, INTRUDER, INTRUDER_YAML, VIEWER_YAML, delivery, entry_keys, update
 
 REGION = "eu-west-1"
 
@@ -78,13 +78,15 @@ def test_backdoor_event_queues_critical_alert_and_stores_state(env, event_loader
 def test_out_of_order_across_invocations_keeps_newest_state(env, lambda_context) -> None:
     newer = update("aud-new", BASE + VIEWER_YAML, 220, ts="2025-05-01T10:05:00.000000Z")
     older = update("aud-old", BASE + INTRUDER_YAML, 210, ts="2025-05-01T10:01:00.000000Z")
-    invoke(delivery([newer], log_stream="kube-apiserver-audit-a"), lambda_context)
-    result = invoke(delivery([older], log_stream="kube-apiserver-audit-b"), lambda_context)
+    first = delivery([newer], log_stream="kube-apiserver-audit-a")
+    second = delivery([older], log_stream="kube-apiserver-audit-b")
+    invoke(first, lambda_context)
+    result = invoke(second, lambda_context)
     assert result["late"] == 1 and result["highestSeverity"] == "CRITICAL"
     state = DynamoStateStore("aws-auth-state", REGION).load("prod")
     assert state is not None and state.resource_version == "220"
     assert state.data == {"mapRoles": BASE + VIEWER_YAML}
-    assert {"aud-new", "aud-old"} <= set(state.recent_audit_ids)
+    assert set(entry_keys(first) + entry_keys(second)) <= set(state.recent_audit_ids)
 
 
 def test_conditional_write_refuses_older_state(env) -> None:

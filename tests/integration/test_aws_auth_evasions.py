@@ -30,9 +30,9 @@ env = handler_tests.env  # the same moto fixture: state table + alert queue
 COLLECTION_URI = "/api/v1/namespaces/kube-system/configmaps"
 
 
-def send(events: list[dict[str, Any]], context: Any, stream: str = "kube-apiserver-audit-aaaa") -> dict[str, Any]:
+def send(events: list[Any], context: Any, stream: str = "kube-apiserver-audit-aaaa") -> dict[str, Any]:
     for event in events:
-        line = json.dumps(event, separators=(",", ":"))
+        line = event if isinstance(event, str) else json.dumps(event, separators=(",", ":"))
         assert matches(FILTER_PATTERN, line), f"the subscription filter would not forward {line[:200]}"
     return invoke(delivery(list(events), log_stream=stream), context)
 
@@ -173,3 +173,88 @@ def test_out_of_order_streams_do_not_blame_the_wrong_person(env, lambda_context)
     assert late["severity"] == "CRITICAL"
     assert late["title"] == f"{INTRUDER} added to system:masters by {ADMIN} (session mallory)"
     assert stored(env)["rv_num"]["N"] == "102"
+
+
+def test_a_reused_audit_id_does_not_pass_a_real_write_off_as_a_redelivery(env, lambda_context) -> None:
+    seed(lambda_context)
+    queued(env)
+    data = {"mapRoles": BASE + INTRUDER_YAML}
+    dry = audit_event("patch", "chosen", request={"data": data}, response=configmap(data, 100), uri=URI + "?dryRun=All")
+    real = audit_event("patch", "chosen", request={"data": data}, response=configmap(data, 101))
+    send([dry, real], lambda_context)
+    severities = sorted(a["severity"] for a in queued(env))
+    assert severities == ["CRITICAL", "MEDIUM"]
+    assert stored(env)["rv_num"]["N"] == "101"
+
+
+def test_delete_options_body_wins_over_the_dry_run_query(env, lambda_context) -> None:
+    seed(lambda_context)
+    queued(env)
+    body = {"kind": "DeleteOptions", "apiVersion": "meta.k8s.io/v1"}
+    delete = audit_event("delete", "aud-del", request=body, uri=URI + "?dryRun=All")
+    send([delete], lambda_context)
+    (alert,) = queued(env)
+    assert alert["severity"] == "CRITICAL" and alert["title"].startswith("aws-auth deleted by")
+    assert stored(env)["status"]["S"] == "deleted"
+
+
+def test_dry_run_query_at_metadata_level_is_not_proof_for_a_delete(env, lambda_context) -> None:
+    seed(lambda_context)
+    queued(env)
+    delete = audit_event("delete", "aud-del", level="Metadata", uri=URI + "?dryRun=All")
+    send([delete], lambda_context)
+    (alert,) = queued(env)
+    assert alert["severity"] == "CRITICAL" and alert["title"].startswith("aws-auth possibly deleted")
+
+
+def test_a_selector_with_a_space_is_read_as_the_api_server_reads_it(env, lambda_context) -> None:
+    seed(lambda_context)
+    queued(env)
+    event = audit_event(
+        "deletecollection",
+        "aud-dc",
+        level="Metadata",
+        uri=COLLECTION_URI + "?fieldSelector=metadata.name%21%3D%20aws-auth",
+    )
+    del event["objectRef"]["name"]
+    send([event], lambda_context)
+    (alert,) = queued(env)
+    assert alert["severity"] == "CRITICAL" and alert["title"].startswith("aws-auth deleted by")
+
+
+def test_json_python_cannot_load_does_not_fail_the_delivery(env, lambda_context) -> None:
+    seed(lambda_context)
+    queued(env)
+    deep = audit_event("patch", "aud-deep", request={"data": {"x": "y"}})
+    line = json.dumps(deep, separators=(",", ":")).replace('"data":{"x":"y"}', '"x":' + "[" * 1500 + "]" * 1500)
+    backdoor = update("aud-b", BASE + INTRUDER_YAML, 101)
+    result = send([line, backdoor], lambda_context)
+    assert result["status"] == "ok"
+    severities = sorted(a["severity"] for a in queued(env))
+    assert severities == ["CRITICAL", "MEDIUM"]
+
+
+def test_a_dry_run_cut_off_by_truncation_is_not_trusted(env, lambda_context) -> None:
+    seed(lambda_context)
+    queued(env)
+    data = {"mapRoles": BASE + INTRUDER_YAML}
+    patch = audit_event("patch", "aud-t", request={"data": data}, response=configmap(data, 101))
+    patch["requestURI"] = URI + "?pad=" + "p" * 3000 + "&dryRun=All;"
+    line = json.dumps(patch, separators=(",", ":"))
+    cut = line[: line.index("&dryRun=All;") + len("&dryRun=All")] + "[Truncated...]"
+    send([cut], lambda_context)
+    (alert,) = queued(env)
+    assert alert["severity"] == "MEDIUM" and "dry run" not in alert["title"]
+    assert stored(env)["status"]["S"] == "unknown"
+
+
+def test_an_unconditional_write_that_does_not_follow_from_the_stored_version_is_uncertain(env, lambda_context) -> None:
+    seed(lambda_context)
+    queued(env)
+    # mallory's write (rv 101) is still on its way; bob's merge patch names no version (rv 102)
+    after = {"mapRoles": BASE + INTRUDER_YAML, "mapUsers": ""}
+    bob = audit_event("patch", "aud-bob", request={"data": {"mapUsers": ""}}, response=configmap(after, 102))
+    send([bob], lambda_context, stream="kube-apiserver-audit-bbbb")
+    (alert,) = queued(env)
+    assert alert["severity"] == "CRITICAL" and "last write by" in alert["title"]
+    assert any(fact[0] == "Note" and fact[1].startswith("actor uncertain") for fact in alert["facts"])

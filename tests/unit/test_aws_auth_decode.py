@@ -212,3 +212,16 @@ def test_deletecollection_selector_and_response(query: str, response: dict | Non
     del event["objectRef"]["name"]
     change = decode_change(event, PRIOR)
     assert (change.effect if change else None) == effect
+
+
+def test_json_patch_testing_the_resource_version_replays_without_a_response() -> None:
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "100"},
+        {"op": "replace", "path": "/data/mapRoles", "value": BASE + INTRUDER_YAML},
+    ]
+    event = audit_event("patch", "jp", request=ops)
+    change = decode_change(event, PRIOR, "100")
+    assert change is not None and change.effect == "changed" and change.replaced_version == "100"
+    assert change.data == {"mapRoles": BASE + INTRUDER_YAML, "mapUsers": ""}
+    stale = decode_change(event, PRIOR, "99")
+    assert stale is not None and stale.effect == "unknown"

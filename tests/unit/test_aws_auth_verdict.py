@@ -10,6 +10,7 @@ from eksguard.aws_auth.logs_payload import (
     audit_records,
     cluster_from_log_group,
     decode_awslogs,
+    entry_key,
     log_stream_url,
 )
 from eksguard.aws_auth.process import process_batch
@@ -29,6 +30,7 @@ from tests.aws_auth_support import (
     audit_event,
     configmap,
     delivery,
+    entry_keys,
     expected_admins,
     role,
     update,
@@ -66,13 +68,15 @@ def test_backdoor_is_critical_and_names_principal_actor_and_source() -> None:
         request={"data": {"mapRoles": BASE + INTRUDER_YAML}},
         response=configmap({"mapRoles": BASE + INTRUDER_YAML}, 101),
     )
-    alerts, store, _ = run(delivery([patch]), seeded())
+    event = delivery([patch])
+    alerts, store, _ = run(event, seeded())
     (alert,) = alerts
     assert alert.severity is Severity.CRITICAL
     assert alert.title == f"{INTRUDER} added to system:masters by {ADMIN} (session alice)"
     assert alert.notification_text().startswith(f"[CRITICAL] prod: {INTRUDER} added to system:masters")
     assert (alert.kind, alert.cluster, alert.principal) == ("aws-auth", "prod", INTRUDER)
-    assert alert.id == alert_id("aws-auth", "prod", "aud-1")
+    (log_event,) = decode_awslogs(event).events
+    assert alert.id == alert_id("aws-auth", "prod", entry_key(log_event))  # the log line, not the auditID
     assert alert.actor is not None and alert.actor.source_ip == "203.0.113.10"
     assert alert.actor.user_agent == "kubectl/v1.31.2" and alert.actor.username == "admin"
     facts = dict((f.label, f.value) for f in alert.facts)
@@ -172,13 +176,14 @@ def test_metadata_create_is_medium_then_next_patch_is_judged_in_full() -> None:
 def test_denied_attempt_to_add_masters_is_medium_and_changes_nothing() -> None:
     store = seeded()
     event = audit_event("patch", "aud-1", code=403, request={"data": {"mapRoles": BASE + INTRUDER_YAML}})
-    alerts, _, _ = run(delivery([event]), store)
+    attempt = delivery([event])
+    alerts, _, _ = run(attempt, store)
     assert alerts[0].severity is Severity.MEDIUM
     assert alerts[0].title == (
         f"attempt (denied): {ADMIN} (session alice) tried to add {INTRUDER} to system:masters (denied: 403)"
     )
     assert store.items["prod"].data == {"mapRoles": BASE}
-    assert "aud-1" in store.items["prod"].recent_audit_ids
+    assert entry_keys(attempt)[0] in store.items["prod"].recent_audit_ids
     other = audit_event("patch", "aud-2", code=409, request={"data": {"mapRoles": BASE + VIEWER_YAML}})
     alerts, _, _ = run(delivery([other]), store)
     assert alerts[0].severity is Severity.INFO
@@ -197,14 +202,15 @@ def test_out_of_order_delivery_does_not_overwrite_newer_state() -> None:
     newer = update("aud-new", BASE + VIEWER_YAML, 120, ts="2025-05-01T10:05:00.000000Z")
     older = update("aud-old", BASE + INTRUDER_YAML, 110, ts="2025-05-01T10:01:00.000000Z")
     run(delivery([newer]), store)
-    alerts, _, summary = run(delivery([older]), store)
+    older_delivery = delivery([older])
+    alerts, _, summary = run(older_delivery, store)
     assert summary["late"] == 1
     # judged on its own content: the intruder it granted is still reported
     assert alerts[0].severity is Severity.CRITICAL
     assert any("arrived after a newer aws-auth change" in f.value for f in alerts[0].facts)
     assert store.items["prod"].resource_version == "120"
     assert store.items["prod"].data == {"mapRoles": BASE + VIEWER_YAML}
-    assert "aud-old" in store.items["prod"].recent_audit_ids
+    assert entry_keys(older_delivery)[0] in store.items["prod"].recent_audit_ids
 
 
 def test_ordering_falls_back_to_stage_timestamp_without_resource_version() -> None:
@@ -231,7 +237,7 @@ def test_truncated_line_is_medium_with_actor_and_unknown_state() -> None:
     assert summary["awsAuthEvents"] == 1
     assert alerts[0].severity is Severity.MEDIUM
     assert alerts[0].title.startswith(f"aws-auth update by {ADMIN} (session alice): content unknown")
-    assert alerts[0].id == alert_id("aws-auth", "prod", "aud-9")
+    assert alerts[0].id == alert_id("aws-auth", "prod", entry_key(decode_awslogs(delivery([truncated])).events[0]))
     assert store.items["prod"].status == "unknown"
 
 

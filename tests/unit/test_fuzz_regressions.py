@@ -15,7 +15,7 @@ from eksguard.aws_auth.logs_payload import PayloadError, decode_awslogs
 from eksguard.aws_auth.process import process_batch
 from eksguard.aws_auth.state import InMemoryStateStore
 from eksguard.severity import Severity
-from tests.aws_auth_support import ADMIN, BASE, INTRUDER, INTRUDER_YAML, delivery, expected_admins, update
+from tests.aws_auth_support import ADMIN, BASE, INTRUDER, INTRUDER_YAML, delivery, entry_keys, expected_admins, update
 
 
 def raw_delivery(log_events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -97,17 +97,18 @@ def test_an_entry_the_decoder_fails_on_is_alerted_as_unknown_and_the_rest_still_
 
     real = process.decode_change
 
-    def flaky(event: Any, prior: Any) -> Any:
+    def flaky(event: Any, prior: Any, prior_version: Any = None) -> Any:
         if event.get("auditID") == "aud-odd":
             raise TypeError("unhashable type: 'list'")
-        return real(event, prior)
+        return real(event, prior, prior_version)
 
     monkeypatch.setattr(process, "decode_change", flaky)
     store = InMemoryStateStore()
     published: list[Alert] = []
 
+    both = delivery([update("aud-odd", BASE, 5), update("aud-bad", BASE + INTRUDER_YAML, 6)])
     process_batch(
-        decode_awslogs(delivery([update("aud-odd", BASE, 5), update("aud-bad", BASE + INTRUDER_YAML, 6)])),
+        decode_awslogs(both),
         expected_admins(ADMIN),
         store,
         "eu-west-1",
@@ -120,7 +121,7 @@ def test_an_entry_the_decoder_fails_on_is_alerted_as_unknown_and_the_rest_still_
     assert "content unknown" in unknown.title
     assert "TypeError" in dict((f.label, f.value) for f in unknown.facts)["Why unknown"]
     state = store.load("prod")
-    assert state is not None and {"aud-odd", "aud-bad"} <= set(state.recent_audit_ids)
+    assert state is not None and set(entry_keys(both)) <= set(state.recent_audit_ids)
 
 
 @pytest.mark.parametrize(

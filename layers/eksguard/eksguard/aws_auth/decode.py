@@ -181,7 +181,11 @@ def _resource_version(obj: object) -> str | None:
 
 
 def _replay(
-    verb: str, request_object: object, request_uri: str | None, prior: Mapping[str, Any] | None
+    verb: str,
+    request_object: object,
+    request_uri: str | None,
+    prior: Mapping[str, Any] | None,
+    prior_version: str | None = None,
 ) -> tuple[str, dict[str, Any] | None, str | None, tuple[str, ...]]:
     """(form, resulting data, reason when unknown, notes) from the request body alone."""
     if verb in ("create", "update"):
@@ -196,7 +200,11 @@ def _replay(
     notes: list[str] = []
     if prior is None:
         notes.append("no earlier aws-auth state known: judged on the keys this patch sets")
-    document: dict[str, Any] = {"data": dict(prior or {})}
+    # The object as stored: a JSON patch may `test` /metadata/resourceVersion before touching data.
+    metadata: dict[str, Any] = {"name": AWS_AUTH, "namespace": "kube-system"}
+    if prior_version:
+        metadata["resourceVersion"] = prior_version
+    document: dict[str, Any] = {"metadata": metadata, "data": dict(prior or {})}
     try:
         if form == JSON_PATCH:
             assert isinstance(request_object, list)
@@ -238,6 +246,21 @@ def go_query(request_uri: object) -> dict[str, list[str]]:
     return result
 
 
+def replay_disagrees(event: Mapping[str, Any], prior: Mapping[str, Any], prior_version: str | None) -> bool:
+    """True when replaying the request on `prior` does not give the logged result: `prior` is not the
+    version this write was applied to (another write sits between them)."""
+    logged = _configmap_data(event.get("responseObject"))
+    if logged is None or event.get("verb") not in ("update", "patch"):
+        return False
+    request_object = event.get("requestObject")
+    uri = event.get("requestURI") if isinstance(event.get("requestURI"), str) else None
+    form = patch_form(request_object, uri) if event.get("verb") == "patch" else "update"
+    if form == APPLY_PATCH:
+        return False  # replayed without managedFields: too approximate to accuse anyone
+    _, replayed, _, _ = _replay(str(event.get("verb")), request_object, uri, prior, prior_version)
+    return replayed is not None and replayed != logged
+
+
 def _query(request_uri: object) -> dict[str, list[str]]:
     return go_query(request_uri)
 
@@ -249,6 +272,21 @@ def is_dry_run(request_uri: object) -> bool:
     if not values:
         return False
     return all(v == "All" for v in values)
+
+
+def _delete_dry_run(event: Mapping[str, Any], request_object: object, from_query: bool) -> bool | None:
+    """delete/deletecollection read their options from the DeleteOptions body when there is one, and
+    from the query only when there is none (apiserver handlers/delete.go). True/False when the entry
+    shows which; None when the body may exist but was not logged (Metadata level) and the query says
+    dry run: then it is not proof."""
+    if isinstance(request_object, dict) and request_object.get("kind") == "DeleteOptions":
+        values = request_object.get("dryRun")
+        return isinstance(values, list) and bool(values) and all(v == "All" for v in values)
+    if request_object is not None:
+        return from_query
+    if from_query and event.get("level") not in ("Request", "RequestResponse"):
+        return None
+    return from_query
 
 
 def _replaced_version(verb: str, request_object: object) -> str | None:
@@ -273,28 +311,79 @@ def _selector_verdict(query: Mapping[str, list[str]]) -> tuple[str | None, bool 
     )
     if not fields:
         return text or None, None if labels else True
+    terms = field_selector_terms(fields)
+    if terms is None:
+        return text, None  # the API server would refuse it (then the status says so); never rule out
     verdict: bool | None = True
-    for term in fields.split(","):
-        name, op, value = _field_term(term.strip())
-        if name != "metadata.name":
-            if name == "metadata.namespace" and op == "=" and value != "kube-system":
+    for name, op, value in terms:
+        if name == "metadata.namespace":
+            if (op == "=" and value != "kube-system") or (op == "!=" and value == "kube-system"):
                 return text, False
+            continue
+        if name != "metadata.name":
             continue
         if (op == "=" and value != AWS_AUTH) or (op == "!=" and value == AWS_AUTH):
             return text, False
-        if op == "!=":
-            verdict = None
     if labels:
         verdict = None
     return text, verdict
 
 
-def _field_term(term: str) -> tuple[str, str, str]:
-    for op in ("!=", "==", "="):
-        if op in term:
-            name, value = term.split(op, 1)
-            return name.strip(), "!=" if op == "!=" else "=", value.strip()
-    return term, "", ""
+def field_selector_terms(selector: str) -> list[tuple[str, str, str]] | None:
+    """apimachinery fields.ParseSelector: terms split on unescaped `,`; each split at the first
+    `!=`, `==` or `=` from the left; values unescaped (backslash escapes of backslash, comma and `=`);
+    nothing is trimmed.
+    None when the API server would reject the selector."""
+    terms: list[str] = []
+    start, in_slash = 0, False
+    for index, char in enumerate(selector):
+        if in_slash:
+            in_slash = False
+        elif char == "\\":
+            in_slash = True
+        elif char == ",":
+            terms.append(selector[start:index])
+            start = index + 1
+    terms.append(selector[start:])
+    parsed: list[tuple[str, str, str]] = []
+    for term in terms:
+        if term == "":
+            continue
+        split = _split_term(term)
+        if split is None:
+            return None
+        name, op, raw = split
+        value = _unescape_field_value(raw)
+        if value is None:
+            return None
+        parsed.append((name, op, value))
+    return parsed
+
+
+def _split_term(term: str) -> tuple[str, str, str] | None:
+    for index in range(len(term)):
+        for op in ("!=", "==", "="):
+            if term.startswith(op, index):
+                return term[:index], "!=" if op == "!=" else "=", term[index + len(op) :]
+    return None
+
+
+def _unescape_field_value(raw: str) -> str | None:
+    out: list[str] = []
+    in_slash = False
+    for char in raw:
+        if in_slash:
+            if char not in "\\,=":
+                return None
+            out.append(char)
+            in_slash = False
+        elif char == "\\":
+            in_slash = True
+        elif char in ",=":
+            return None
+        else:
+            out.append(char)
+    return None if in_slash else "".join(out)
 
 
 def _deletes_aws_auth(response_object: object) -> bool | None:
@@ -318,7 +407,9 @@ def _status(event: Mapping[str, Any]) -> tuple[int | None, str | None]:
     return code_int, reason if isinstance(reason, str) else None
 
 
-def decode_change(event: Mapping[str, Any], prior: Mapping[str, Any] | None) -> AuditChange | None:
+def decode_change(
+    event: Mapping[str, Any], prior: Mapping[str, Any] | None, prior_version: str | None = None
+) -> AuditChange | None:
     """The effect of one aws-auth audit event; None for reads, for stages before the response, and
     for a deletecollection whose selector or response rules aws-auth out.
 
@@ -345,14 +436,16 @@ def decode_change(event: Mapping[str, Any], prior: Mapping[str, Any] | None) -> 
         "request_uri": request_uri,
         "replaced_version": _replaced_version(verb, request_object),
     }
-    dry_run = is_dry_run(request_uri)
+    dry_run: bool | None = is_dry_run(request_uri)
+    if verb in ("delete", "deletecollection"):
+        dry_run = _delete_dry_run(event, request_object, bool(dry_run))
     failed = code is not None and not 200 <= code < 300
     if verb == "deletecollection":
         selector, matches = _selector_verdict(query)
         listed = _deletes_aws_auth(response_object)
         if listed is False or (listed is None and matches is False):
             return None  # the logged response (what the server did) wins over our reading of the selector
-        sure = bool(listed) or bool(matches)
+        sure = (bool(listed) or bool(matches)) and dry_run is not None
         effect: Effect = "failed" if failed else "dry_run" if dry_run else "deleted" if sure else "possibly_deleted"
         return AuditChange(effect=effect, write_form="deletecollection", selector=selector, **common)
     if stage == "Panic":
@@ -363,7 +456,14 @@ def decode_change(event: Mapping[str, Any], prior: Mapping[str, Any] | None) -> 
             **common,
         )
     if verb == "delete":
-        effect = "failed" if failed else "dry_run" if dry_run else "deleted" if code is not None else "unknown"
+        if failed:
+            effect = "failed"
+        elif dry_run:
+            effect = "dry_run"
+        elif dry_run is None:
+            effect = "possibly_deleted"  # ?dryRun=All, but a DeleteOptions body (not logged) would win
+        else:
+            effect = "deleted" if code is not None else "unknown"
         return AuditChange(
             effect=effect,
             write_form="delete",
@@ -372,7 +472,7 @@ def decode_change(event: Mapping[str, Any], prior: Mapping[str, Any] | None) -> 
             **common,
         )
     if verb in ("create", "update", "patch"):
-        form, replayed, why, notes = _replay(verb, request_object, request_uri, prior)
+        form, replayed, why, notes = _replay(verb, request_object, request_uri, prior, prior_version)
     else:
         form, replayed, why, notes = verb or "unknown", None, f"verb {verb or '(none)'} is not a known write", ()
     response_data = _configmap_data(response_object)

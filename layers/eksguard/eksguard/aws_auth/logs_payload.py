@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import hashlib
 import json
 import re
 import zlib
@@ -96,6 +97,17 @@ class AuditRecord:
     @property
     def truncated(self) -> bool:
         return self.event is None
+
+    @property
+    def key(self) -> str:
+        """Identity of this log line for redelivery checks and alert ids. Not the auditID: the API
+        server takes it from the client's Audit-ID header, so a caller can reuse one on purpose."""
+        return entry_key(self.log_event)
+
+
+def entry_key(log_event: LogEvent) -> str:
+    material = f"{log_event.id}\x1f{log_event.message}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(material).hexdigest()[:32]
 
 
 def cluster_from_log_group(log_group: str | None) -> str | None:
@@ -294,6 +306,8 @@ def truncated_fields(message: str) -> dict[str, str | None] | None:
         "username": _string_field(head, "username"),
         "userAgent": _string_field(head, "userAgent"),
         "requestURI": request_uri,
+        # a dryRun seen in a requestURI cut by the truncation is no proof (the rest may drop it)
+        "requestURIComplete": "yes" if _string_field(visible, "requestURI") is not None else "no",
         "target": target,
         "matchedBy": matched_by,
     }
@@ -309,8 +323,12 @@ def audit_records(batch: LogBatch) -> Iterator[AuditRecord]:
             continue
         try:
             parsed = json.loads(message)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError) as exc:
+            # Not JSON (truncated), or JSON Python cannot load (nesting beyond its recursion limit,
+            # an integer of thousands of digits) that the API server wrote anyway: read what we can.
             fields = truncated_fields(message)
+            if fields is not None and not message.endswith(TRUNCATION_MARKER):
+                fields["unreadable"] = f"JSON eksguard cannot load ({type(exc).__name__})"
             if fields is not None:
                 collection = fields["target"] == TARGET_COLLECTION
                 yield AuditRecord(log_event=log_event, event=None, truncated_fields=fields, collection=collection)

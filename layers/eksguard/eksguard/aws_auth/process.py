@@ -2,7 +2,8 @@
 
 Alerts are published before the state is written: if publishing fails the invocation fails and is
 retried with nothing remembered; if the state write fails after publishing, the retry produces the
-same alert ids (auditID based) and the notifier drops the repeats.
+same alert ids (derived from the log line, not from the auditID a client may choose) and the notifier
+drops the repeats.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from eksguard.alerts import Alert
-from eksguard.aws_auth.decode import AuditChange, decode_change, is_dry_run
+from eksguard.aws_auth.decode import AuditChange, decode_change, is_dry_run, replay_disagrees
 from eksguard.aws_auth.logs_payload import AuditRecord, LogBatch, PayloadError, audit_records
 from eksguard.aws_auth.mapping import AwsAuthContent, parse_aws_auth
 from eksguard.aws_auth.state import StateStore, Status, StoredState, Version, is_newer, is_older
@@ -135,6 +136,7 @@ class _Run:
             account=self.batch.owner or None,
             log_event_id=record.log_event.id,
             log_event_time=_iso_from_millis(record.log_event.timestamp),
+            entry_key=record.key,
         )
 
     def remember(self, audit_id: str) -> None:
@@ -163,13 +165,14 @@ class _Run:
         if verb in READ_VERBS:
             self.result.ignored += 1
             return
-        audit_id = fields.get("auditID") or f"log-event:{record.log_event.id}"
+        audit_id = record.key
         if self.seen(audit_id):
             return
         self.result.alerts.append(judge_truncated(fields, self.cluster, self.location(record), why))
         timestamp = _ms_to_timestamp(record.log_event.timestamp)
         code = fields.get("code") or ""
-        persisted = not is_dry_run(fields.get("requestURI")) and not (code and not code.startswith("2"))
+        dry_run = fields.get("requestURIComplete") == "yes" and is_dry_run(fields.get("requestURI"))
+        persisted = not dry_run and not (code and not code.startswith("2"))
         complete = fields.get("stage") in (None, "ResponseComplete")
         if persisted and complete and not is_older(None, timestamp, self.state):
             self.advance(
@@ -202,10 +205,11 @@ class _Run:
 
     def _parsed(self, record: AuditRecord) -> None:
         event = record.event or {}
-        audit_id = str(event.get("auditID") or f"log-event:{record.log_event.id}")
+        audit_id = record.key  # the log line's identity: a client can reuse an auditID on purpose
         if self.seen(audit_id):
             return
-        change = decode_change(event, _prior_data(self.state))
+        prior_version = self.state.resource_version if self.state and self.state.status == "present" else None
+        change = decode_change(event, _prior_data(self.state), prior_version)
         if change is None:
             self.result.ignored += 1
             return
@@ -215,6 +219,13 @@ class _Run:
         if late:
             self.result.late += 1
             replaced = self.state.version(change.replaced_version) if self.state else None
+            if replaced is None and self.state is not None and not change.replaced_version:
+                replaced = self.state.version_before(change.resource_version)
+                if replaced is not None:
+                    blame = (
+                        f"diffed against resourceVersion {replaced.resource_version}, the newest earlier version "
+                        "eksguard knows; this write does not name the version it replaced"
+                    )
             if replaced is not None:
                 # The version this late write replaced is still known: diff against it, exact blame.
                 change = decode_change(event, replaced.data if replaced.status == "present" else {}) or change
@@ -227,6 +238,13 @@ class _Run:
         else:
             prior = prior_of(self.state)
             blame = uncertain_blame(change, self.state)
+            if blame is None and not change.replaced_version and self.state is not None:
+                if self.state.status == "present" and replay_disagrees(event, self.state.data or {}, prior_version):
+                    blame = (
+                        f"after resourceVersion {self.state.resource_version} (last seen by eksguard): this write's "
+                        "logged result does not follow from it, so another write sits between them and part of "
+                        "the change may be another writer's"
+                    )
         alert = judge_change(change, self.cluster, prior, self.expected, self.location(record), late=late, blame=blame)
         if alert is not None:
             self.result.alerts.append(alert)
@@ -284,7 +302,7 @@ def process_batch(
     run = _Run(batch, cluster, expected, region, loaded, result)
     for record in records:
         if record.truncated:
-            run.truncated(record)
+            run.truncated(record, (record.truncated_fields or {}).get("unreadable"))
         else:
             run.parsed(record)
     if result.alerts:

@@ -55,6 +55,17 @@ class StoredState:
             return Version(resource_version, self.status, self.data)
         return next((v for v in self.history if v.resource_version == resource_version), None)
 
+    def version_before(self, resource_version: str | None) -> Version | None:
+        """The newest known version older than `resource_version` (numeric resourceVersions only)."""
+        limit = numeric_rv(resource_version)
+        if limit is None:
+            return None
+        known = list(self.history)
+        if self.resource_version and self.status != "unknown":
+            known.append(Version(self.resource_version, self.status, self.data))
+        older = [v for v in known if (numeric_rv(v.resource_version) or -1) < limit and numeric_rv(v.resource_version)]
+        return max(older, key=lambda v: numeric_rv(v.resource_version) or 0, default=None)
+
     def with_version(self, version: Version) -> StoredState:
         """Remember an extra version (a late entry's result), ordered by resourceVersion, bounded."""
         kept = {v.resource_version: v for v in self.history}

@@ -35,6 +35,7 @@ class LogLocation:
     account: str | None = None
     log_event_id: str | None = None
     log_event_time: str | None = None  # ISO-8601 UTC of the log line (CloudWatch timestamp)
+    entry_key: str | None = None  # identity of the log line (AuditRecord.key): alert ids derive from it
 
     def source_ref(self) -> SourceRef:
         return SourceRef(
@@ -137,7 +138,13 @@ def judge_change(
             facts.append(Fact("Ignored by the authenticator", "; ".join(d.describe() for d in content.dropped)))
     facts.extend(Fact("Note", n) for n in notes)
     return _alert(
-        findings, cluster, change.audit_id or location.log_event_id, actor, location, facts, when=change.stage_timestamp
+        findings,
+        cluster,
+        location.entry_key or change.audit_id or location.log_event_id,
+        actor,
+        location,
+        facts,
+        when=change.stage_timestamp,
     )
 
 
@@ -162,7 +169,7 @@ def judge_truncated(
         if why is None
         else "audit entry could not be decoded"
     )
-    dry_run = is_dry_run(fields.get("requestURI"))
+    dry_run = fields.get("requestURIComplete") == "yes" and is_dry_run(fields.get("requestURI"))
     if verb == "deletecollection" and not dry_run:
         finding = Finding(
             "aws_auth_possibly_deleted",
@@ -198,7 +205,7 @@ def judge_truncated(
     return _alert(
         [finding],
         cluster,
-        fields.get("auditID") or location.log_event_id,
+        location.entry_key or fields.get("auditID") or location.log_event_id,
         actor,
         location,
         facts,
