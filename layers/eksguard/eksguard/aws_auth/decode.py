@@ -66,6 +66,9 @@ class AuditChange:
     replaced_version: str | None = None  # the resourceVersion an update/patch said it replaced
     selector: str | None = None  # deletecollection: the selectors it was given
     notes: tuple[str, ...] = field(default=())
+    # Replaying the request on the prior it was decoded with does not give the logged result: that
+    # prior is not the version this write was applied to (another write sits between them).
+    replay_differs: bool = False
 
     @property
     def applied(self) -> bool:
@@ -246,28 +249,15 @@ def go_query(request_uri: object) -> dict[str, list[str]]:
     return result
 
 
-def replay_disagrees(event: Mapping[str, Any], prior: Mapping[str, Any], prior_version: str | None) -> bool:
-    """True when replaying the request on `prior` does not give the logged result: `prior` is not the
-    version this write was applied to (another write sits between them)."""
-    logged = _configmap_data(event.get("responseObject"))
-    if logged is None or event.get("verb") not in ("update", "patch"):
-        return False
-    request_object = event.get("requestObject")
-    uri = event.get("requestURI") if isinstance(event.get("requestURI"), str) else None
-    form = patch_form(request_object, uri) if event.get("verb") == "patch" else "update"
-    if form == APPLY_PATCH:
-        return False  # replayed without managedFields: too approximate to accuse anyone
-    _, replayed, _, _ = _replay(str(event.get("verb")), request_object, uri, prior, prior_version)
-    return replayed is not None and replayed != logged
-
-
-def _query(request_uri: object) -> dict[str, list[str]]:
-    return go_query(request_uri)
+def truncated_is_dry_run(fields: Mapping[str, str | None]) -> bool:
+    """A truncated line is a dry run only when its requestURI was read whole: the cut-off rest of a
+    query may void a `dryRun` (Go drops a pair holding `;`)."""
+    return fields.get("requestURIComplete") == "yes" and is_dry_run(fields.get("requestURI"))
 
 
 def is_dry_run(request_uri: object) -> bool:
     """A server-side dry run: the API server validates and admits the request, then persists nothing."""
-    values = _query(request_uri).get("dryRun")
+    values = go_query(request_uri).get("dryRun")
     # The API server accepts only "All"; any other value fails the request (then it is not applied).
     if not values:
         return False
@@ -425,7 +415,7 @@ def decode_change(
     request_object = event.get("requestObject")
     response_object = event.get("responseObject")
     request_uri = event.get("requestURI") if isinstance(event.get("requestURI"), str) else None
-    query = _query(request_uri)
+    query = go_query(request_uri)
     common: dict[str, Any] = {
         "audit_id": str(event.get("auditID") or ""),
         "verb": verb or "unknown verb",
@@ -490,11 +480,16 @@ def decode_change(
         return AuditChange(effect="unknown", write_form=form, unknown_reason=why, notes=notes, **common)
     if code is None:
         notes = (*notes, "no response status was logged: judged on the body the entry carries")
+    # An apply patch is replayed without managedFields: too approximate to accuse anyone with it.
+    replay_differs = (
+        response_data is not None and replayed is not None and form != APPLY_PATCH and replayed != response_data
+    )
     return AuditChange(
         effect="changed",
         write_form=form,
         data=data,
         resource_version=_resource_version(response_object),
         notes=notes,
+        replay_differs=replay_differs,
         **common,
     )

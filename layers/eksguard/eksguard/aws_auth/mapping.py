@@ -108,11 +108,6 @@ class MapEntry:
         return ("user", self.arn)
 
     @property
-    def match_key(self) -> str:
-        """What a caller's canonical ARN is compared with (case-insensitively)."""
-        return self.sso.arn_like() if self.sso else self.arn.lower()
-
-    @property
     def identity(self) -> str:
         """The principal or pattern, as shown in alerts."""
         return self.sso.describe() if self.sso else self.arn
@@ -124,10 +119,6 @@ class MapEntry:
             partition = self.sso.partition or "aws"
             return f"arn:{partition}:iam::{self.sso.account}:role/AWSReservedSSO_{self.sso.permission_set}_*"
         return self.arn
-
-    @property
-    def is_pattern(self) -> bool:
-        return self.sso is not None
 
     @property
     def masters_groups(self) -> tuple[str, ...]:
@@ -149,9 +140,9 @@ class MapEntry:
         return tuple(g for g in self.groups if g != MASTERS_GROUP and _near_masters(g))
 
     def matches(self, canonical_arn: str) -> bool:
-        """`Matches()`: EqualFold on the ARN, ArnLike for a wildcard rolearn or an SSO pattern."""
-        if self.is_pattern:
-            return arn_like(canonical_arn, self.match_key)
+        """`Matches()`: EqualFold on the ARN, ArnLike for an SSO pattern."""
+        if self.sso is not None:
+            return arn_like(canonical_arn, self.sso.arn_like())
         return go_equal_fold(self.arn, canonical_arn)
 
     @property
@@ -459,6 +450,11 @@ class _Number(str):
     """A YAML int/float: only its type matters (every field we read is a string or a list)."""
 
 
+def _is_text(value: Any) -> bool:
+    """A JSON string for Go's decoder (a YAML number is not, though we keep its text)."""
+    return isinstance(value, str) and not isinstance(value, _Number)
+
+
 def _binary(text: str) -> str:
     """yaml.v2 decodes a `!!binary` scalar (base64.StdEncoding ignores line breaks)."""
     try:
@@ -618,7 +614,7 @@ def _decode_struct(obj: Mapping[str, Any], fields: Mapping[str, str], into: dict
             continue
         kind = fields[name]
         if kind == "string":
-            if isinstance(value, str) and not isinstance(value, _Number):
+            if _is_text(value):
                 into[name] = str(value)
             elif value is not None:
                 skipped.append(f"{key}: a {_type_name(value)}, not a string (ignored)")
@@ -628,7 +624,7 @@ def _decode_struct(obj: Mapping[str, Any], fields: Mapping[str, str], into: dict
             elif isinstance(value, list):
                 items: list[str] = []
                 for item in value:
-                    if isinstance(item, str) and not isinstance(item, _Number):
+                    if _is_text(item):
                         items.append(str(item))
                     else:
                         items.append("")

@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from eksguard.alerts import Alert
-from eksguard.aws_auth.decode import AuditChange, decode_change, is_dry_run, replay_disagrees
+from eksguard.aws_auth.decode import AuditChange, decode_change, truncated_is_dry_run
 from eksguard.aws_auth.logs_payload import AuditRecord, LogBatch, PayloadError, audit_records
 from eksguard.aws_auth.mapping import AwsAuthContent, parse_aws_auth
 from eksguard.aws_auth.state import StateStore, Status, StoredState, Version, is_newer, is_older
@@ -171,8 +171,7 @@ class _Run:
         self.result.alerts.append(judge_truncated(fields, self.cluster, self.location(record), why))
         timestamp = _ms_to_timestamp(record.log_event.timestamp)
         code = fields.get("code") or ""
-        dry_run = fields.get("requestURIComplete") == "yes" and is_dry_run(fields.get("requestURI"))
-        persisted = not dry_run and not (code and not code.startswith("2"))
+        persisted = not truncated_is_dry_run(fields) and not (code and not code.startswith("2"))
         complete = fields.get("stage") in (None, "ResponseComplete")
         if persisted and complete and not is_older(None, timestamp, self.state):
             self.advance(
@@ -239,7 +238,7 @@ class _Run:
             prior = prior_of(self.state)
             blame = uncertain_blame(change, self.state)
             if blame is None and not change.replaced_version and self.state is not None:
-                if self.state.status == "present" and replay_disagrees(event, self.state.data or {}, prior_version):
+                if self.state.status == "present" and change.replay_differs:
                     blame = (
                         f"after resourceVersion {self.state.resource_version} (last seen by eksguard): this write's "
                         "logged result does not follow from it, so another write sits between them and part of "

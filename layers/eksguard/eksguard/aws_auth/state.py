@@ -47,24 +47,28 @@ class StoredState:
     def rv_number(self) -> int | None:
         return numeric_rv(self.resource_version)
 
+    @property
+    def current(self) -> Version | None:
+        """This state as a version, when its content is known."""
+        if self.resource_version and self.status != "unknown":
+            return Version(self.resource_version, self.status, self.data)
+        return None
+
+    def known_versions(self) -> tuple[Version, ...]:
+        return self.history + ((self.current,) if self.current else ())
+
     def version(self, resource_version: str | None) -> Version | None:
         """The content at `resource_version`, when it is the current one or still in the history."""
-        if not resource_version:
-            return None
-        if resource_version == self.resource_version and self.status != "unknown":
-            return Version(resource_version, self.status, self.data)
-        return next((v for v in self.history if v.resource_version == resource_version), None)
+        return next(
+            (v for v in self.known_versions() if resource_version and v.resource_version == resource_version), None
+        )
 
     def version_before(self, resource_version: str | None) -> Version | None:
         """The newest known version older than `resource_version` (numeric resourceVersions only)."""
         limit = numeric_rv(resource_version)
-        if limit is None:
-            return None
-        known = list(self.history)
-        if self.resource_version and self.status != "unknown":
-            known.append(Version(self.resource_version, self.status, self.data))
-        older = [v for v in known if (numeric_rv(v.resource_version) or -1) < limit and numeric_rv(v.resource_version)]
-        return max(older, key=lambda v: numeric_rv(v.resource_version) or 0, default=None)
+        numbered = [(numeric_rv(v.resource_version), v) for v in self.known_versions()]
+        older = [(rv, v) for rv, v in numbered if rv is not None and limit is not None and rv < limit]
+        return max(older, key=lambda pair: pair[0], default=(None, None))[1]
 
     def with_version(self, version: Version) -> StoredState:
         """Remember an extra version (a late entry's result), ordered by resourceVersion, bounded."""
@@ -75,9 +79,7 @@ class StoredState:
 
     def succeeded_by(self, new: StoredState) -> StoredState:
         """`new` as the current state, with this one pushed into the history."""
-        history = self.history
-        if self.resource_version and self.status != "unknown":
-            history = self.with_version(Version(self.resource_version, self.status, self.data)).history
+        history = self.with_version(self.current).history if self.current else self.history
         return replace(new, history=history)
 
     def seen(self, audit_id: str | None) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 from eksguard.alerts import Actor, Alert, Fact, SourceRef, alert_id, utc_now_iso
 from eksguard.arns import principal_arn, session_name_of
-from eksguard.aws_auth.decode import AuditChange, AuditUser, field_manager, is_dry_run
+from eksguard.aws_auth.decode import AuditChange, AuditUser, field_manager, truncated_is_dry_run
 from eksguard.aws_auth.diff import diff_contents
 from eksguard.aws_auth.logs_payload import log_stream_url
 from eksguard.aws_auth.mapping import MASTERS_GROUP, AwsAuthContent, parse_aws_auth
@@ -169,7 +169,7 @@ def judge_truncated(
         if why is None
         else "audit entry could not be decoded"
     )
-    dry_run = fields.get("requestURIComplete") == "yes" and is_dry_run(fields.get("requestURI"))
+    dry_run = truncated_is_dry_run(fields)
     if verb == "deletecollection" and not dry_run:
         finding = Finding(
             "aws_auth_possibly_deleted",
