@@ -93,10 +93,10 @@ invoke-eks-api: local-template
 	$(LOCAL_INVOKE) EksApiAlertFunction --event events/$(or $(EVENT),eks_api_cluster_admin_granted.json)
 
 invoke-aws-auth: local-template
-	$(LOCAL_INVOKE) AwsAuthAlertFunction --event events/$(or $(EVENT),aws_auth_masters_backdoor.json)
+	$(LOCAL_INVOKE) AuditLogAlertFunction --event events/$(or $(EVENT),aws_auth_masters_backdoor.json)
 
 invoke-enrol: local-template
-	$(LOCAL_INVOKE) AwsAuthEnrolFunction --event events/aws_auth_enrol_schedule.json
+	$(LOCAL_INVOKE) AuditLogEnrolFunction --event events/audit_log_enrol_schedule.json
 
 invoke-notifier: local-template
 	$(LOCAL_INVOKE) SlackNotifierFunction --event events/slack_notifier_sqs.json

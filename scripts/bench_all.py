@@ -247,8 +247,8 @@ def bench_diff(sizes: list[int], repeat: int) -> str:
 HANDLERS = {
     "stop_instances_handler": "functions/stop_instances",
     "eks_api_alert_handler": "functions/eks_api_alert",
-    "aws_auth_alert_handler": "functions/aws_auth_alert",
-    "aws_auth_enrol_handler": "functions/aws_auth_enrol",
+    "audit_log_alert_handler": "functions/audit_log_alert",
+    "audit_log_enrol_handler": "functions/audit_log_enrol",
     "slack_notifier_handler": "functions/slack_notifier",
 }
 

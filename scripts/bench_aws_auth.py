@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "layers" / "eksguard"))
 sys.path.insert(0, str(ROOT))
 
 from eksguard.alerts import Alert  # noqa: E402
-from eksguard.aws_auth.logs_payload import decode_awslogs  # noqa: E402
+from eksguard.audit_log.payload import decode_awslogs  # noqa: E402
 from eksguard.aws_auth.process import process_batch  # noqa: E402
 from eksguard.aws_auth.state import InMemoryStateStore  # noqa: E402
 from eksguard.expected_admins import ExpectedAdmins  # noqa: E402

@@ -6,7 +6,7 @@ handlers with the sample events in events/:
 
   1. the evening schedule fires      -> StopInstancesFunction stops the idle kubectl instances
   2. CloudTrail EKS access changes   -> EksApiAlertFunction queues alerts
-  3. aws-auth edits in the audit log -> AwsAuthAlertFunction queues alerts
+  3. aws-auth edits in the audit log -> AuditLogAlertFunction queues alerts
   4. the alert queue is drained      -> SlackNotifierFunction posts Block Kit to the stand-in
 
 Prints a transcript, checks every expected outcome and exits non-zero when one is missing.
@@ -176,7 +176,7 @@ def configure_environment(endpoint: str, world: World) -> None:
             "KEEP_ALIVE_TAG_KEY": KEEP_ALIVE_TAG_KEY,
             "DRY_RUN": "false",
             "EXPECTED_CLUSTER_ADMIN_ARNS": EXPECTED_ADMINS,
-            "AWS_AUTH_STATE_TABLE": world.aws_auth_state_table,
+            "AUDIT_STATE_TABLE": world.audit_state_table,
             "ALERT_MIN_SEVERITY": "INFO",
             "SLACK_WEBHOOK_SECRET_ARN": world.secret_arn,
             "SLACK_CRITICAL_MENTION": "<!here>",
@@ -223,7 +223,7 @@ def queued_alerts(world: World) -> list[dict[str, Any]]:
 
 
 def forget_aws_auth_state(world: World) -> None:
-    client("dynamodb", world.endpoint).delete_item(TableName=world.aws_auth_state_table, Key={"cluster": {"S": "prod"}})
+    client("dynamodb", world.endpoint).delete_item(TableName=world.audit_state_table, Key={"cluster": {"S": "prod"}})
 
 
 def sqs_event(world: World, messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -338,7 +338,7 @@ def run(log_file: TextIO, log_path: Path) -> Checks:
 
         stop = import_handler("stop_instances_handler")
         eks = import_handler("eks_api_alert_handler")
-        aws_auth = import_handler("aws_auth_alert_handler")
+        aws_auth = import_handler("audit_log_alert_handler")
         notifier = import_handler("slack_notifier_handler")
 
         say("\n1. EventBridge Scheduler fires the evening stop (events/stop_schedule.json)")
@@ -365,13 +365,13 @@ def run(log_file: TextIO, log_path: Path) -> Checks:
                 f"{name} queues a {severity} alert, got {answer.get('status')}/{answer.get('severity')}",
             )
 
-        say("\n3. aws-auth edits arrive from the EKS audit log (subscription -> AwsAuthAlertFunction)")
+        say("\n3. aws-auth edits arrive from the EKS audit log (subscription -> AuditLogAlertFunction)")
         # One peek after all cases: every receive counts towards the queue's redrive limit.
         answers = []
         for name, severities in AWS_AUTH_CASES:
             forget_aws_auth_state(world)
             answers.append(
-                (name, severities, aws_auth.lambda_handler(load_event(name), FakeContext("eksguard-AwsAuthAlert")))
+                (name, severities, aws_auth.lambda_handler(load_event(name), FakeContext("eksguard-AuditLogAlert")))
             )
         by_id = {a["id"]: a for a in queued_alerts(world)}
         for name, severities, answer in answers:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fuzz every handler with mutated real events and print what happened.
 
-    .venv/bin/python scripts/fuzz.py --examples 10000 [--handler aws_auth_alert] [--seed 0]
+    .venv/bin/python scripts/fuzz.py --examples 10000 [--handler audit_log_alert] [--seed 0]
 
 Same strategies and properties as tests/fuzz (see tests/fuzz/harness.py): each case is classified
 accepted, rejected (with the reason the handler gave and logged), retry (a designed retry exception for

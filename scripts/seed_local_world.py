@@ -41,9 +41,9 @@ KEEP_ALIVE_TAG_KEY = "KeepAliveUntil"
 QUEUE_NAME = "eksguard-alerts"
 DEAD_LETTER_QUEUE_NAME = "eksguard-alerts-dlq"
 IDEMPOTENCY_TABLE = "eksguard-idempotency"
-AWS_AUTH_STATE_TABLE = "eksguard-aws-auth-state"
+AUDIT_STATE_TABLE = "eksguard-aws-auth-state"
 SECRET_NAME = "eksguard/slack-webhook"
-AUDIT_FUNCTION_NAME = "eksguard-AwsAuthAlertFunction"
+AUDIT_FUNCTION_NAME = "eksguard-AuditLogAlertFunction"
 CLUSTERS = ("dev", "prod")
 AMI_ID = "ami-12c6146b"  # registered by moto in every region
 SESSION_OWNER = f"arn:aws:sts::{ACCOUNT}:assumed-role/Ops/alice"
@@ -69,7 +69,7 @@ class World:
     queue_arn: str
     dead_letter_queue_url: str
     idempotency_table: str
-    aws_auth_state_table: str
+    audit_state_table: str
     secret_arn: str
     audit_function_arn: str
     boxes: list[KubectlBox] = field(default_factory=list)
@@ -167,7 +167,7 @@ def seed_world(endpoint: str, webhook_url: str, now: datetime | None = None) -> 
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     dynamodb = client("dynamodb", endpoint)
-    for table, key in ((IDEMPOTENCY_TABLE, "id"), (AWS_AUTH_STATE_TABLE, "cluster")):
+    for table, key in ((IDEMPOTENCY_TABLE, "id"), (AUDIT_STATE_TABLE, "cluster")):
         dynamodb.create_table(
             TableName=table,
             BillingMode="PAY_PER_REQUEST",
@@ -268,7 +268,7 @@ def seed_world(endpoint: str, webhook_url: str, now: datetime | None = None) -> 
         queue_arn=queue_arn,
         dead_letter_queue_url=dlq_url,
         idempotency_table=IDEMPOTENCY_TABLE,
-        aws_auth_state_table=AWS_AUTH_STATE_TABLE,
+        audit_state_table=AUDIT_STATE_TABLE,
         secret_arn=secret_arn,
         audit_function_arn=audit_function_arn,
         boxes=boxes,

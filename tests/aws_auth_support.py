@@ -131,6 +131,6 @@ def delivery(
 
 def entry_keys(delivery_event: dict[str, Any]) -> list[str]:
     """The identities eksguard remembers for the lines of a delivery (not their auditIDs)."""
-    from eksguard.aws_auth.logs_payload import decode_awslogs, entry_key
+    from eksguard.audit_log.payload import decode_awslogs, entry_key
 
     return [entry_key(e) for e in decode_awslogs(delivery_event).events]

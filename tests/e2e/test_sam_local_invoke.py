@@ -89,10 +89,10 @@ def function_for(event: str) -> str:
         return "StopInstancesFunction"
     if event.startswith("eks_api_"):
         return "EksApiAlertFunction"
-    if event.startswith("aws_auth_enrol"):
-        return "AwsAuthEnrolFunction"
+    if event.startswith("audit_log_enrol"):
+        return "AuditLogEnrolFunction"
     if event.startswith("aws_auth_"):
-        return "AwsAuthAlertFunction"
+        return "AuditLogAlertFunction"
     if event.startswith("slack_notifier"):
         return "SlackNotifierFunction"
     raise AssertionError(f"{event}: no function takes this event; name it after its function")
@@ -130,7 +130,7 @@ def _env_file(event: str, base: dict[str, Any], directory: Path) -> Path:
     """events/env.local.json with this event's own queue (and aws-auth state table)."""
     env = json.loads(json.dumps(base))
     env["Parameters"]["ALERT_QUEUE_URL"] = f"{MOTO_IN_NETWORK}/{ACCOUNT}/{slug(event)}"
-    env.setdefault("AwsAuthAlertFunction", {})["AWS_AUTH_STATE_TABLE"] = slug(event)
+    env.setdefault("AuditLogAlertFunction", {})["AUDIT_STATE_TABLE"] = slug(event)
     path = directory / f"{slug(event)}.env.json"
     path.write_text(json.dumps(env), encoding="utf-8")
     return path
@@ -181,7 +181,7 @@ def _prepare_resources(stack: local_stack.Stack) -> dict[str, str]:
     queues = {}
     for event in EVENT_FILES:
         queues[event] = sqs.create_queue(QueueName=slug(event))["QueueUrl"]
-        if function_for(event) == "AwsAuthAlertFunction":
+        if function_for(event) == "AuditLogAlertFunction":
             dynamodb.create_table(
                 TableName=slug(event),
                 BillingMode="PAY_PER_REQUEST",
@@ -259,7 +259,7 @@ def test_every_event_has_an_expectation() -> None:
     handled = (
         set(EKS_API_SEVERITY)
         | set(AWS_AUTH_SEVERITIES)
-        | {"stop_schedule.json", "slack_notifier_sqs.json", "aws_auth_enrol_schedule.json"}
+        | {"stop_schedule.json", "slack_notifier_sqs.json", "audit_log_enrol_schedule.json"}
     )
     assert set(EVENT_FILES) == handled, "add the new sample event to the e2e expectations"
 
@@ -284,14 +284,14 @@ def test_sam_local_invoke(e2e: Session, event: str) -> None:
         alerts = _queued(e2e, event)
         assert [a["severity"] for a in alerts] == [EKS_API_SEVERITY[event]]
         assert response["status"] == "alerted" and response["alert_id"] == alerts[0]["id"]
-    elif function == "AwsAuthAlertFunction":
+    elif function == "AuditLogAlertFunction":
         alerts = _queued(e2e, event)
         assert Counter(a["severity"] for a in alerts) == Counter(AWS_AUTH_SEVERITIES[event]), [
             (a["severity"], a["title"]) for a in alerts
         ]
         if not AWS_AUTH_SEVERITIES[event]:
             assert response["status"] == "ok"
-    elif function == "AwsAuthEnrolFunction":
+    elif function == "AuditLogEnrolFunction":
         assert response["status"] == "ok"
         logs = client("logs", e2e.stack.moto_url)
         for cluster in ("dev", "prod"):

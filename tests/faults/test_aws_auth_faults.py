@@ -1,7 +1,7 @@
-"""AwsAuthAlertFunction when DynamoDB or SQS fail mid-invocation: the alert is never lost and a retry
+"""AuditLogAlertFunction when DynamoDB or SQS fail mid-invocation: the alert is never lost and a retry
 never produces a different alert (ids come from the audit entries).
 
-Reuses the environment of tests/integration/test_aws_auth_alert_handler.py (moto DynamoDB + SQS).
+Reuses the environment of tests/integration/test_audit_log_alert_handler.py (moto DynamoDB + SQS).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from eksguard import aws
 from eksguard.publish import AlertQueueError
 from tests.aws_auth_support import BASE, INTRUDER_YAML, VIEWER_YAML, delivery, update
 from tests.faults.inject import DDB_THROTTLED, Injector, NoBackoff, always, install_no_backoff
-from tests.integration.test_aws_auth_alert_handler import REGION, invoke, queued
+from tests.integration.test_audit_log_alert_handler import REGION, invoke, queued
 
 MAX_ATTEMPTS = 6  # eksguard.aws.RETRY_CONFIG: the first attempt + 5 retries
 
@@ -66,7 +66,7 @@ def test_queue_refusing_some_alerts_raises_and_remembers_nothing(
     """Promise: no half state. SendMessageBatch accepting one alert and refusing the other raises a
     designed retry error (AlertQueueError) before the state is written, so the retry judges the same
     entries again and queues both alerts with the same ids. (Queue missing entirely:
-    tests/integration/test_aws_auth_alert_handler.py::test_queue_failure_raises_and_state_is_not_written.)"""
+    tests/integration/test_audit_log_alert_handler.py::test_queue_failure_raises_and_state_is_not_written.)"""
     event = delivery([update("aud-1", BASE + VIEWER_YAML, 7), update("aud-2", BASE + VIEWER_YAML + INTRUDER_YAML, 8)])
     sqs = aws.client("sqs", REGION)
 

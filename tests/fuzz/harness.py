@@ -36,7 +36,7 @@ for _folder in (
     "layers/eksguard",
     *(
         f"functions/{n}"
-        for n in ("stop_instances", "slack_notifier", "eks_api_alert", "aws_auth_alert", "aws_auth_enrol")
+        for n in ("stop_instances", "slack_notifier", "eks_api_alert", "audit_log_alert", "audit_log_enrol")
     ),
     ".",
 ):
@@ -389,7 +389,7 @@ def _map_roles_paths(source: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 @st.composite
 def awslogs_events(draw: st.DrawFn) -> dict[str, Any]:
-    """A CloudWatch Logs delivery to AwsAuthAlertFunction, damaged at one of several levels."""
+    """A CloudWatch Logs delivery to AuditLogAlertFunction, damaged at one of several levels."""
     sources = audit_sources()
     source = copy.deepcopy(draw(st.sampled_from(sources)))
     level = draw(st.sampled_from(["audit_event", "yaml", "body", "envelope", "bytes", "sample"]))
@@ -545,7 +545,7 @@ def environment(fake: FakeAws) -> dict[str, str]:
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
         "ALERT_QUEUE_URL": QUEUE_URL,
-        "AWS_AUTH_STATE_TABLE": "aws-auth-state",
+        "AUDIT_STATE_TABLE": "aws-auth-state",
         "STOP_REGIONS": REGION,
         "STOP_TAG_KEY": "kubectl-instance",
         "STOP_TAG_VALUE": "*",
@@ -631,12 +631,12 @@ def run_aws_auth(event: Any) -> Outcome:
 
 def run_aws_auth_collecting(event: Any) -> tuple[Outcome, list[dict[str, Any]]]:
     """The outcome plus every alert the handler queued (decoded SQS message bodies)."""
-    import aws_auth_alert_handler
+    import audit_log_alert_handler
 
     fake = FakeAws()
     with patched_aws(fake), captured_logs() as logs:
         outcome = _classify(
-            lambda: aws_auth_alert_handler.lambda_handler(event, Context()),
+            lambda: audit_log_alert_handler.lambda_handler(event, Context()),
             logs,
             lambda r: r.get("reason") if r.get("status") != "ok" else None,
         )
@@ -699,7 +699,7 @@ def run_notifier(event: Any) -> Outcome:
 
 HANDLERS: dict[str, tuple[Callable[[], st.SearchStrategy[Any]], Callable[[Any], Outcome]]] = {
     "eks_api_alert": (eks_api_events, run_eks_api),
-    "aws_auth_alert": (awslogs_events, run_aws_auth),
+    "audit_log_alert": (awslogs_events, run_aws_auth),
     "stop_instances": (stop_cases, run_stop_case),
     "slack_notifier": (sqs_events, run_notifier),
 }

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from eksguard.aws_auth.enrol import FILTER_PATTERN
+from eksguard.audit_log.enrol import FILTER_PATTERN
 from tests.aws_auth_support import (
     ADMIN,
     BASE,
@@ -23,8 +23,8 @@ from tests.aws_auth_support import (
     update,
 )
 from tests.cwl_filter import matches
-from tests.integration import test_aws_auth_alert_handler as handler_tests
-from tests.integration.test_aws_auth_alert_handler import invoke, queued
+from tests.integration import test_audit_log_alert_handler as handler_tests
+from tests.integration.test_audit_log_alert_handler import invoke, queued
 
 env = handler_tests.env  # the same moto fixture: state table + alert queue
 COLLECTION_URI = "/api/v1/namespaces/kube-system/configmaps"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from eksguard.alerts import Alert
-from eksguard.aws_auth.logs_payload import decode_awslogs
+from eksguard.audit_log.payload import decode_awslogs
 from eksguard.aws_auth.process import process_batch
 from eksguard.aws_auth.state import InMemoryStateStore
 from tests.aws_auth_support import ADMIN, BASE, INTRUDER_YAML, delivery, expected_admins, update

@@ -4,16 +4,16 @@ import json
 
 import pytest
 
-from eksguard.aws_auth.decode import (
+from eksguard.audit_log.patches import PatchError, json_patch, strategic_merge_patch
+from eksguard.audit_log.request import (
     APPLY_PATCH,
     JSON_PATCH,
     MERGE_PATCH,
     STRATEGIC_MERGE_PATCH,
-    decode_change,
     normalise_timestamp,
     patch_form,
 )
-from eksguard.aws_auth.patches import PatchError, json_patch, strategic_merge_patch
+from eksguard.aws_auth.decode import decode_change
 from tests.aws_auth_support import ADMIN_YAML, BASE, INTRUDER_YAML, URI, VIEWER_YAML, audit_event, configmap
 
 PRIOR = {"mapRoles": BASE, "mapUsers": ""}

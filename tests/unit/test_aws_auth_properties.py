@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eksguard.alerts import Alert
-from eksguard.aws_auth.logs_payload import decode_awslogs
+from eksguard.audit_log.payload import decode_awslogs
 from eksguard.aws_auth.mapping import parse_aws_auth
 from eksguard.aws_auth.process import process_batch
 from eksguard.aws_auth.state import InMemoryStateStore, StoredState

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from eksguard.alerts import Alert, alert_id
-from eksguard.aws_auth.logs_payload import (
+from eksguard.audit_log.payload import (
     PayloadError,
     audit_records,
     cluster_from_log_group,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from eksguard.aws_auth.enrol import FILTER_PATTERN, EnrolResult, enrol_log_group
-from eksguard.aws_auth.logs_payload import audit_records, decode_awslogs, is_aws_auth_ref
+from eksguard.audit_log.enrol import FILTER_PATTERN, EnrolResult, enrol_log_group
+from eksguard.audit_log.payload import audit_records, decode_awslogs, is_aws_auth_ref
 from scripts.build_awslogs_events import encode_delivery, render_message
 from tests import cwl_filter
 from tests.unit.test_logs_payload_selection import FORWARDED_BUT_NOT_AWS_AUTH, NOISE, WRITE_FORMS

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from eksguard.alerts import Alert
-from eksguard.aws_auth.decode import audit_user_of, field_manager
-from eksguard.aws_auth.logs_payload import PayloadError, decode_awslogs
+from eksguard.audit_log.payload import PayloadError, decode_awslogs
+from eksguard.audit_log.request import audit_user_of, field_manager
 from eksguard.aws_auth.process import process_batch
 from eksguard.aws_auth.state import InMemoryStateStore
 from eksguard.severity import Severity

@@ -39,7 +39,7 @@ LAYER = ROOT / "layers" / "eksguard"
 ALERT_QUEUE = {"Fn::GetAtt": ["AlertQueue", "Arn"]}
 FAILED_EVENTS = {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}
 IDEMPOTENCY_TABLE = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
-STATE_TABLE = {"Fn::GetAtt": ["AwsAuthStateTable", "Arn"]}
+STATE_TABLE = {"Fn::GetAtt": ["AuditStateTable", "Arn"]}
 WEBHOOK_SECRET = {"Ref": "SlackWebhookSecretArn"}
 INSTANCE_PROFILES = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile/*"}
 EKS_LOG_GROUPS = {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/eks/*"}
@@ -65,8 +65,8 @@ EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
             "sqs:SendMessage": ALERT_QUEUE,
         },
     ),
-    "AwsAuthAlertFunction": (
-        "functions/aws_auth_alert/aws_auth_alert_handler.py",
+    "AuditLogAlertFunction": (
+        "functions/audit_log_alert/audit_log_alert_handler.py",
         {
             "dynamodb:GetItem": STATE_TABLE,
             "dynamodb:PutItem": STATE_TABLE,
@@ -75,8 +75,8 @@ EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
             "sqs:SendMessage": ALERT_QUEUE,
         },
     ),
-    "AwsAuthEnrolFunction": (
-        "functions/aws_auth_enrol/aws_auth_enrol_handler.py",
+    "AuditLogEnrolFunction": (
+        "functions/audit_log_enrol/audit_log_enrol_handler.py",
         {
             "logs:DescribeLogGroups": "*",
             "eks:ListClusters": "*",

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from eksguard.aws_auth.logs_payload import (
+from eksguard.audit_log.payload import (
     TRUNCATION_MARKER,
     AuditRecord,
     LogEvent,

@@ -99,7 +99,7 @@ def test_cfn_lint_is_clean():
 
 def test_every_function_runs_python313_with_the_layer(cfn):
     functions = resources_of(cfn, "AWS::Lambda::Function")
-    assert {"StopInstancesFunction", "SlackNotifierFunction", "EksApiAlertFunction", "AwsAuthAlertFunction"} <= set(
+    assert {"StopInstancesFunction", "SlackNotifierFunction", "EksApiAlertFunction", "AuditLogAlertFunction"} <= set(
         functions
     )
     for name, function in functions.items():

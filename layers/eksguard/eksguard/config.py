@@ -27,7 +27,7 @@ ENV_SLACK_WEBHOOK_SECRET_ARN = "SLACK_WEBHOOK_SECRET_ARN"
 ENV_SLACK_CRITICAL_MENTION = "SLACK_CRITICAL_MENTION"
 ENV_IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
 ENV_EXPECTED_ADMIN_ARNS = "EXPECTED_CLUSTER_ADMIN_ARNS"
-ENV_AWS_AUTH_STATE_TABLE = "AWS_AUTH_STATE_TABLE"
+ENV_AUDIT_STATE_TABLE = "AUDIT_STATE_TABLE"
 ENV_AUDIT_DESTINATION_ARN = "AUDIT_LOG_DESTINATION_ARN"
 ENV_AUDIT_FILTER_NAME = "AUDIT_LOG_FILTER_NAME"
 ENV_AWS_REGION = "AWS_REGION"
@@ -94,7 +94,7 @@ class Settings:
     idempotency_table: str | None = None
     # detectors
     expected_admin_arns: tuple[str, ...] = ()
-    aws_auth_state_table: str | None = None
+    audit_state_table: str | None = None
     audit_destination_arn: str | None = None
     audit_filter_name: str = "eksguard-aws-auth"
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -128,7 +128,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         slack_critical_mention=env.get(ENV_SLACK_CRITICAL_MENTION, "<!here>"),
         idempotency_table=env.get(ENV_IDEMPOTENCY_TABLE) or None,
         expected_admin_arns=parse_list(env.get(ENV_EXPECTED_ADMIN_ARNS)),
-        aws_auth_state_table=env.get(ENV_AWS_AUTH_STATE_TABLE) or None,
+        audit_state_table=env.get(ENV_AUDIT_STATE_TABLE) or None,
         audit_destination_arn=env.get(ENV_AUDIT_DESTINATION_ARN) or None,
         audit_filter_name=env.get(ENV_AUDIT_FILTER_NAME, "eksguard-aws-auth").strip() or "eksguard-aws-auth",
     )

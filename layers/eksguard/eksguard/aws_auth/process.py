@@ -16,8 +16,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from eksguard.alerts import Alert
-from eksguard.aws_auth.decode import AuditChange, decode_change, truncated_is_dry_run
-from eksguard.aws_auth.logs_payload import AuditRecord, LogBatch, PayloadError, audit_records
+from eksguard.audit_log.payload import AuditRecord, LogBatch, PayloadError, audit_records
+from eksguard.audit_log.request import truncated_is_dry_run
+from eksguard.aws_auth.decode import AuditChange, decode_change
 from eksguard.aws_auth.mapping import AwsAuthContent, parse_aws_auth
 from eksguard.aws_auth.state import StateStore, Status, StoredState, Version, is_newer, is_older
 from eksguard.aws_auth.verdict import (

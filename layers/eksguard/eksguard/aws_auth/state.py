@@ -1,4 +1,4 @@
-"""Last known aws-auth per cluster, kept in DynamoDB (table AWS_AUTH_STATE_TABLE, hash key `cluster`).
+"""Last known aws-auth per cluster, kept in DynamoDB (table AUDIT_STATE_TABLE, hash key `cluster`).
 
 Ordering policy: audit entries from several API servers arrive on different log streams, so in
 different invocations and possibly out of order. A state write is conditional: it only replaces a

@@ -13,9 +13,10 @@ from typing import Any
 
 from eksguard.alerts import Actor, Alert, Fact, SourceRef, alert_id, utc_now_iso
 from eksguard.arns import principal_arn, session_name_of
-from eksguard.aws_auth.decode import AuditChange, AuditUser, field_manager, truncated_is_dry_run
+from eksguard.audit_log.payload import log_stream_url
+from eksguard.audit_log.request import AuditUser, field_manager, truncated_is_dry_run
+from eksguard.aws_auth.decode import AuditChange
 from eksguard.aws_auth.diff import diff_contents
-from eksguard.aws_auth.logs_payload import log_stream_url
 from eksguard.aws_auth.mapping import MASTERS_GROUP, AwsAuthContent, parse_aws_auth
 from eksguard.aws_auth.rules import ExpectedAdminsLike, VerdictContext, evaluate
 from eksguard.findings import Finding

@@ -1,4 +1,4 @@
-"""AwsAuthEnrolFunction: keep every EKS audit log group of this region subscribed to AwsAuthAlertFunction
+"""AuditLogEnrolFunction: keep every EKS audit log group of this region subscribed to AuditLogAlertFunction
 and report clusters we cannot see (audit logging off, filter slots taken)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksguard import aws
-from eksguard.aws_auth.enrol import account_of_arn, enrol_region, is_relevant_trigger
+from eksguard.audit_log.enrol import account_of_arn, enrol_region, is_relevant_trigger
 from eksguard.config import ConfigError, load_settings
 from eksguard.publish import publish_many
 

@@ -1,4 +1,4 @@
-"""AwsAuthEnrolFunction against moto: CloudWatch Logs subscription filters, Lambda destination, EKS clusters."""
+"""AuditLogEnrolFunction against moto: CloudWatch Logs subscription filters, Lambda destination, EKS clusters."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from eksguard.aws_auth.enrol import FILTER_PATTERN, is_relevant_trigger
+from eksguard.audit_log.enrol import FILTER_PATTERN, is_relevant_trigger
 
 REGION = "eu-west-1"
 FILTER = "eksguard-aws-auth"
@@ -67,7 +67,7 @@ def queued(env: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from aws_auth_enrol_handler import lambda_handler
+    from audit_log_enrol_handler import lambda_handler
 
     result: dict[str, Any] = lambda_handler(event, context)
     return result
@@ -96,7 +96,7 @@ def _cluster(env: dict[str, Any], name: str, audit: bool) -> None:
 def test_subscribes_every_cluster_group_idempotently(env, event_loader, lambda_context) -> None:
     for name in ("/aws/eks/prod/cluster", "/aws/eks/dev/cluster", "/aws/eks/prod/other", "/aws/lambda/x"):
         env["logs"].create_log_group(logGroupName=name)
-    result = invoke(event_loader("aws_auth_enrol_schedule.json"), lambda_context)
+    result = invoke(event_loader("audit_log_enrol_schedule.json"), lambda_context)
     assert sorted(result["subscribed"]) == ["/aws/eks/dev/cluster", "/aws/eks/prod/cluster"]
     (mine,) = filters(env, "/aws/eks/prod/cluster")
     assert (mine["filterName"], mine["filterPattern"], mine["destinationArn"]) == (
@@ -106,7 +106,7 @@ def test_subscribes_every_cluster_group_idempotently(env, event_loader, lambda_c
     )
     assert len(FILTER_PATTERN) <= 1024
     assert filters(env, "/aws/eks/prod/other") == []
-    again = invoke(event_loader("aws_auth_enrol_schedule.json"), lambda_context)
+    again = invoke(event_loader("audit_log_enrol_schedule.json"), lambda_context)
     assert again["subscribed"] == [] and sorted(again["alreadySubscribed"]) == sorted(result["subscribed"])
     assert len(filters(env, "/aws/eks/prod/cluster")) == 1
 

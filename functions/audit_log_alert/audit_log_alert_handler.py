@@ -1,4 +1,4 @@
-"""AwsAuthAlertFunction: EKS audit-log subscription -> aws-auth verdicts -> alert queue.
+"""AuditLogAlertFunction: EKS audit-log subscription -> aws-auth verdicts -> alert queue.
 
 A malformed payload is logged and counted but not raised: an async retry would only fail again.
 AWS failures (DynamoDB state, SQS alert queue) raise, so Lambda retries and then parks the event
@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksguard.alerts import Alert
-from eksguard.aws_auth.logs_payload import PayloadError, decode_awslogs
+from eksguard.audit_log.payload import PayloadError, decode_awslogs
 from eksguard.aws_auth.process import process_batch
 from eksguard.aws_auth.state import DynamoStateStore, InMemoryStateStore, StateStore
 from eksguard.config import Settings, load_settings
@@ -27,11 +27,11 @@ tracer = Tracer()
 
 
 def state_store(settings: Settings) -> StateStore:
-    if settings.aws_auth_state_table:
-        return DynamoStateStore(settings.aws_auth_state_table, settings.region)
+    if settings.audit_state_table:
+        return DynamoStateStore(settings.audit_state_table, settings.region)
     logger.warning(
         "state_not_persisted",
-        extra={"reason": "AWS_AUTH_STATE_TABLE not set; every event is judged on its own content"},
+        extra={"reason": "AUDIT_STATE_TABLE not set; every event is judged on its own content"},
     )
     return InMemoryStateStore()
 

@@ -1,4 +1,4 @@
-"""AwsAuthAlertFunction against moto: DynamoDB state table and SQS alert queue."""
+"""AuditLogAlertFunction against moto: DynamoDB state table and SQS alert queue."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def env(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     )
     sqs = boto3.client("sqs", region_name=REGION)
     queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-    monkeypatch.setenv("AWS_AUTH_STATE_TABLE", "aws-auth-state")
+    monkeypatch.setenv("AUDIT_STATE_TABLE", "aws-auth-state")
     monkeypatch.setenv("ALERT_QUEUE_URL", queue_url)
     monkeypatch.setenv("EXPECTED_CLUSTER_ADMIN_ARNS", f"{ADMIN},arn:aws:iam::111122223333:role/BreakGlass")
     yield {"ddb": ddb, "sqs": sqs, "queue_url": queue_url}
@@ -54,7 +54,7 @@ def queued(env: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from aws_auth_alert_handler import lambda_handler
+    from audit_log_alert_handler import lambda_handler
 
     result: dict[str, Any] = lambda_handler(event, context)
     return result
