@@ -1,4 +1,4 @@
-"""AuditLogAlertFunction: EKS audit-log subscription -> aws-auth verdicts -> alert queue.
+"""AuditLogAlertFunction: EKS audit-log subscription -> aws-auth and RBAC verdicts -> alert queue.
 
 A malformed payload is logged and counted but not raised: an async retry would only fail again.
 AWS failures (DynamoDB state, SQS alert queue) raise, so Lambda retries and then parks the event
@@ -14,12 +14,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksguard.alerts import Alert
+from eksguard.audit_log.dispatch import process_delivery
 from eksguard.audit_log.payload import PayloadError, decode_awslogs
-from eksguard.aws_auth.process import process_batch
 from eksguard.aws_auth.state import DynamoStateStore, InMemoryStateStore, StateStore
 from eksguard.config import Settings, load_settings
 from eksguard.expected_admins import expected_admins_from_settings
 from eksguard.publish import publish_many
+from eksguard.rbac.state import DynamoRbacStore, InMemoryRbacStore, RbacStore
 
 logger = Logger()
 metrics = Metrics()
@@ -34,6 +35,12 @@ def state_store(settings: Settings) -> StateStore:
         extra={"reason": "AUDIT_STATE_TABLE not set; every event is judged on its own content"},
     )
     return InMemoryStateStore()
+
+
+def rbac_store(settings: Settings) -> RbacStore:
+    if settings.audit_state_table:
+        return DynamoRbacStore(settings.audit_state_table, settings.region)
+    return InMemoryRbacStore()
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -56,18 +63,25 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         publish_many(alerts, settings)
 
     try:
-        result = process_batch(
-            batch, expected_admins_from_settings(settings), state_store(settings), settings.region, publish
+        result = process_delivery(
+            batch,
+            expected_admins_from_settings(settings),
+            state_store(settings),
+            rbac_store(settings),
+            settings.region,
+            publish,
         )
     except PayloadError as exc:
         logger.error("malformed_payload", extra={"reason": str(exc), "log_group": batch.log_group})
         metrics.add_metric(name="MalformedPayload", unit=MetricUnit.Count, value=1)
         return {"status": "malformed", "reason": str(exc)}
     summary = result.summary()
-    metrics.add_metric(name="AuditLogEvents", unit=MetricUnit.Count, value=result.log_events)
-    metrics.add_metric(name="AwsAuthEvents", unit=MetricUnit.Count, value=result.aws_auth_events)
-    metrics.add_metric(name="AwsAuthAlerts", unit=MetricUnit.Count, value=len(result.alerts))
-    if result.duplicates:
-        metrics.add_metric(name="AwsAuthDuplicates", unit=MetricUnit.Count, value=result.duplicates)
+    metrics.add_metric(name="AuditLogEvents", unit=MetricUnit.Count, value=result.aws_auth.log_events)
+    metrics.add_metric(name="AwsAuthEvents", unit=MetricUnit.Count, value=result.aws_auth.aws_auth_events)
+    metrics.add_metric(name="AwsAuthAlerts", unit=MetricUnit.Count, value=len(result.aws_auth.alerts))
+    metrics.add_metric(name="RbacEvents", unit=MetricUnit.Count, value=result.rbac.rbac_events)
+    metrics.add_metric(name="RbacAlerts", unit=MetricUnit.Count, value=len(result.rbac.alerts))
+    if result.aws_auth.duplicates:
+        metrics.add_metric(name="AwsAuthDuplicates", unit=MetricUnit.Count, value=result.aws_auth.duplicates)
     logger.info("batch_done", extra=summary)
     return {"status": "ok", **summary}

@@ -19,7 +19,7 @@ from eksguard.audit_log.payload import (
     decode_awslogs,
     is_aws_auth_ref,
     is_configmap_collection_ref,
-    might_be_aws_auth,
+    might_be_selected,
     truncated_fields,
 )
 from tests.aws_auth_support import BASE, URI, audit_event, configmap, delivery, update
@@ -277,9 +277,9 @@ def test_named_reads_of_aws_auth_are_still_selected_for_the_detector_to_ignore()
 
 
 def test_the_fast_path_lets_deletecollection_and_truncated_lines_through() -> None:
-    assert might_be_aws_auth(WRITE_FORMS["deletecollection, no selector"])
-    assert might_be_aws_auth(WRITE_FORMS["deletecollection cut inside requestURI"])
-    assert not might_be_aws_auth(NOISE["pod get"])
+    assert might_be_selected(WRITE_FORMS["deletecollection, no selector"])
+    assert might_be_selected(WRITE_FORMS["deletecollection cut inside requestURI"])
+    assert not might_be_selected(NOISE["pod get"])
 
 
 def test_aws_auth_records_by_name_are_not_collection_records() -> None:

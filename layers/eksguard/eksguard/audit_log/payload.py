@@ -41,6 +41,10 @@ CORE_API_VERSION = "v1"
 DELETECOLLECTION = "deletecollection"
 TRUNCATION_MARKER = "[Truncated...]"
 READ_VERBS = frozenset({"get", "list", "watch"})
+TOPIC_AWS_AUTH = "aws-auth"
+TOPIC_RBAC = "rbac"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+RBAC_RESOURCES = frozenset({"clusterrolebindings", "rolebindings", "clusterroles", "roles"})
 # `target` of a truncated record: what its reference addresses.
 TARGET_OBJECT = f"{AWS_AUTH_NAMESPACE}/{AWS_AUTH_RESOURCE}/{AWS_AUTH_NAME}"
 TARGET_COLLECTION = f"{AWS_AUTH_NAMESPACE}/{AWS_AUTH_RESOURCE}"
@@ -93,6 +97,7 @@ class AuditRecord:
     event: Mapping[str, Any] | None
     truncated_fields: Mapping[str, str | None] | None = None
     collection: bool = False
+    topic: str = "aws-auth"  # which judge reads it: TOPIC_AWS_AUTH or TOPIC_RBAC
 
     @property
     def truncated(self) -> bool:
@@ -179,10 +184,41 @@ def _filter_names(value: object) -> tuple[str, ...]:
     return tuple(str(f) for f in value) if isinstance(value, list) else ()
 
 
-def might_be_aws_auth(message: str) -> bool:
+def might_be_selected(message: str) -> bool:
     """Fast path before `json.loads`: a whole entry about aws-auth names it in `objectRef`, a
-    deletecollection names its verb; a truncated line may show neither, so it always goes on."""
-    return AWS_AUTH_NAME in message or DELETECOLLECTION in message or TRUNCATION_MARKER in message
+    deletecollection names its verb, an RBAC entry names its API group in `objectRef`; a truncated
+    line may show none of them, so it always goes on."""
+    return (
+        AWS_AUTH_NAME in message or DELETECOLLECTION in message or RBAC_GROUP in message or TRUNCATION_MARKER in message
+    )
+
+
+def is_rbac_write(object_ref: Mapping[str, Any] | None, verb: object) -> bool:
+    """A write (anything but get/list/watch, unknown verbs included) of an RBAC binding or role."""
+    if not isinstance(object_ref, Mapping) or verb in READ_VERBS:
+        return False
+    return (
+        object_ref.get("apiGroup") == RBAC_GROUP
+        and object_ref.get("resource") in RBAC_RESOURCES
+        and not object_ref.get("subresource")
+    )
+
+
+def rbac_uri_target(request_uri: str | None, verb: str | None) -> dict[str, str | None] | None:
+    """An RBAC write read from its requestURI path (`/apis/rbac.authorization.k8s.io/<version>/
+    [namespaces/<ns>/]<resource>[/<name>]`), decoded and split as RequestInfo does."""
+    if not request_uri or verb in READ_VERBS:
+        return None
+    parts = unquote(urlsplit(request_uri).path).strip("/").split("/")
+    if len(parts) < 4 or parts[0] != "apis" or parts[1] != RBAC_GROUP:
+        return None
+    rest = parts[3:]
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    if not rest or rest[0] not in RBAC_RESOURCES or len(rest) > 2:
+        return None
+    return {"resource": rest[0], "namespace": namespace, "name": rest[1] if len(rest) == 2 else None}
 
 
 def _is_core_kube_system_configmaps(object_ref: Mapping[str, Any]) -> bool:
@@ -280,18 +316,26 @@ def truncated_fields(message: str) -> dict[str, str | None] | None:
             k: _string_field(body, k)
             for k in ("resource", "namespace", "name", "subresource", "apiGroup", "apiVersion")
         }
+        rbac: dict[str, str | None] | None = None
         if is_aws_auth_ref(object_ref):
             target: str | None = TARGET_OBJECT
         elif is_configmap_collection_ref(object_ref) and _selects_collection(verb):
             target = TARGET_COLLECTION
+        elif is_rbac_write(object_ref, verb):
+            target = TOPIC_RBAC
+            rbac = {k: object_ref[k] for k in ("resource", "namespace", "name")}
         else:
             return None
         head = visible[: ref.start()]
         matched_by = "objectRef"
     else:
         target = uri_target(request_uri, verb)
+        rbac = None
         if target is None:
-            return None
+            rbac = rbac_uri_target(request_uri, verb)
+            if rbac is None:
+                return None
+            target = TOPIC_RBAC
         head = visible
         matched_by = "requestURI"
     code = re.search(r'"responseStatus"\s*:\s*\{[^{}]*(?:\{[^{}]*\}[^{}]*)*"code"\s*:\s*(\d+)', visible)
@@ -310,16 +354,18 @@ def truncated_fields(message: str) -> dict[str, str | None] | None:
         "requestURIComplete": "yes" if _string_field(visible, "requestURI") is not None else "no",
         "target": target,
         "matchedBy": matched_by,
+        **{f"rbac_{k}": v for k, v in (rbac or {}).items()},
     }
 
 
 def audit_records(batch: LogBatch) -> Iterator[AuditRecord]:
-    """aws-auth entries of a batch, in delivery order; everything else is dropped cheaply."""
+    """aws-auth entries and RBAC writes of a batch, in delivery order, each with the topic of the judge
+    that reads it; everything else is dropped cheaply."""
     if batch.is_control:
         return
     for log_event in batch.events:
         message = log_event.message
-        if not might_be_aws_auth(message):
+        if not might_be_selected(message):
             continue
         try:
             parsed = json.loads(message)
@@ -331,7 +377,8 @@ def audit_records(batch: LogBatch) -> Iterator[AuditRecord]:
                 fields["unreadable"] = f"JSON eksguard cannot load ({type(exc).__name__})"
             if fields is not None:
                 collection = fields["target"] == TARGET_COLLECTION
-                yield AuditRecord(log_event=log_event, event=None, truncated_fields=fields, collection=collection)
+                topic = TOPIC_RBAC if fields["target"] == TOPIC_RBAC else TOPIC_AWS_AUTH
+                yield AuditRecord(log_event, None, truncated_fields=fields, collection=collection, topic=topic)
             continue
         if not isinstance(parsed, dict):
             continue
@@ -340,6 +387,8 @@ def audit_records(batch: LogBatch) -> Iterator[AuditRecord]:
             yield AuditRecord(log_event=log_event, event=parsed)
         elif is_configmap_collection_ref(object_ref) and _selects_collection(parsed.get("verb")):
             yield AuditRecord(log_event=log_event, event=parsed, collection=True)
+        elif is_rbac_write(object_ref, parsed.get("verb")):
+            yield AuditRecord(log_event=log_event, event=parsed, topic=TOPIC_RBAC)
 
 
 def log_stream_url(region: str, log_group: str, log_stream: str) -> str:

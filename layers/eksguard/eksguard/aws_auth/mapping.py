@@ -124,7 +124,7 @@ class MapEntry:
     def masters_groups(self) -> tuple[str, ...]:
         """The groups that put a caller in system:masters: the literal group, or a template that a
         caller-chosen session name can render into it."""
-        return tuple(g for g in self.groups if g == MASTERS_GROUP or _template_can_render(g, MASTERS_GROUP))
+        return tuple(g for g in self.groups if g == MASTERS_GROUP or template_can_render(g, MASTERS_GROUP))
 
     @property
     def is_master(self) -> bool:
@@ -185,7 +185,7 @@ class DroppedEntry:
 
     @property
     def wants_masters(self) -> bool:
-        return any(_near_masters(g) or _template_can_render(g, MASTERS_GROUP) for g in self.groups)
+        return any(_near_masters(g) or template_can_render(g, MASTERS_GROUP) for g in self.groups)
 
     @property
     def where(self) -> str:
@@ -270,7 +270,7 @@ def _template_regex(template: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _template_can_render(template: str, target: str) -> bool:
+def template_can_render(template: str, target: str) -> bool:
     """True when a caller-chosen placeholder makes `template` render to `target`."""
     if "{{" not in template or not any(p in template for p in _CALLER_CHOSEN):
         return False

@@ -16,7 +16,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from eksguard.alerts import Alert
-from eksguard.audit_log.payload import AuditRecord, LogBatch, PayloadError, audit_records
+from eksguard.audit_log.evidence import LogLocation
+from eksguard.audit_log.payload import TOPIC_AWS_AUTH, AuditRecord, LogBatch, PayloadError, audit_records
 from eksguard.audit_log.request import truncated_is_dry_run
 from eksguard.aws_auth.decode import AuditChange, decode_change
 from eksguard.aws_auth.mapping import AwsAuthContent, parse_aws_auth
@@ -24,7 +25,6 @@ from eksguard.aws_auth.state import StateStore, Status, StoredState, Version, is
 from eksguard.aws_auth.verdict import (
     UNKNOWN_PRIOR,
     ExpectedAdminsLike,
-    LogLocation,
     Prior,
     judge_change,
     judge_truncated,
@@ -279,9 +279,16 @@ class _Run:
 
 
 def process_batch(
-    batch: LogBatch, expected: ExpectedAdminsLike, store: StateStore, region: str, publish: Publisher
+    batch: LogBatch,
+    expected: ExpectedAdminsLike,
+    store: StateStore,
+    region: str,
+    publish: Publisher,
+    records: list[AuditRecord] | None = None,
 ) -> BatchResult:
-    """Judge every aws-auth entry of one delivery, publish the alerts, then remember the new state."""
+    """Judge every aws-auth entry of one delivery, publish the alerts, then remember the new state.
+
+    `records`: the delivery's aws-auth records when the caller has selected them already."""
     result = BatchResult(
         message_type=batch.message_type,
         log_group=batch.log_group,
@@ -294,7 +301,8 @@ def process_batch(
     if cluster is None:
         raise PayloadError(f"log group {batch.log_group!r} is not an EKS control-plane log group")
     result.cluster = cluster
-    records = list(audit_records(batch))
+    if records is None:
+        records = [r for r in audit_records(batch) if r.topic == TOPIC_AWS_AUTH]
     result.aws_auth_events = len(records)
     if not records:
         return result

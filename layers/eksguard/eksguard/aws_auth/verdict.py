@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from eksguard.alerts import Actor, Alert, Fact, SourceRef, alert_id, utc_now_iso
-from eksguard.arns import principal_arn, session_name_of
-from eksguard.audit_log.payload import log_stream_url
-from eksguard.audit_log.request import AuditUser, field_manager, truncated_is_dry_run
+from eksguard.alerts import Alert, Fact
+from eksguard.audit_log.evidence import LogLocation, alert_actor, build_alert, truncated_actor
+from eksguard.audit_log.request import field_manager, truncated_is_dry_run
 from eksguard.aws_auth.decode import AuditChange
 from eksguard.aws_auth.diff import diff_contents
 from eksguard.aws_auth.mapping import MASTERS_GROUP, AwsAuthContent, parse_aws_auth
@@ -27,26 +26,6 @@ MAX_FINDING_FACTS = 20
 
 
 @dataclass(frozen=True)
-class LogLocation:
-    """Where the evidence lives: the audit log stream (and the line within it)."""
-
-    log_group: str
-    log_stream: str
-    region: str
-    account: str | None = None
-    log_event_id: str | None = None
-    log_event_time: str | None = None  # ISO-8601 UTC of the log line (CloudWatch timestamp)
-    entry_key: str | None = None  # identity of the log line (AuditRecord.key): alert ids derive from it
-
-    def source_ref(self) -> SourceRef:
-        return SourceRef(
-            kind="audit-log",
-            description=f"{self.log_group} / {self.log_stream}",
-            url=log_stream_url(self.region, self.log_group, self.log_stream),
-        )
-
-
-@dataclass(frozen=True)
 class Prior:
     """What was known before the event. `content=None` with `known=True` means an absent/empty ConfigMap."""
 
@@ -56,19 +35,6 @@ class Prior:
 
 
 UNKNOWN_PRIOR = Prior(known=False)
-
-
-def alert_actor(user: AuditUser) -> Actor:
-    arn = principal_arn(user.arn) if user.arn else None
-    if arn is None and user.username and user.username.startswith("arn:"):
-        arn = principal_arn(user.username)
-    return Actor(
-        arn=arn,
-        session_name=user.session_name or session_name_of(user.arn) or session_name_of(user.username),
-        username=user.username,
-        source_ip=", ".join(user.source_ips) or None,
-        user_agent=user.user_agent,
-    )
 
 
 def prior_from_data(data: Mapping[str, Any] | None, known: bool) -> Prior:
@@ -138,7 +104,8 @@ def judge_change(
         if content.dropped:
             facts.append(Fact("Ignored by the authenticator", "; ".join(d.describe() for d in content.dropped)))
     facts.extend(Fact("Note", n) for n in notes)
-    return _alert(
+    return build_alert(
+        KIND,
         findings,
         cluster,
         location.entry_key or change.audit_id or location.log_event_id,
@@ -154,15 +121,8 @@ def judge_truncated(
 ) -> Alert:
     """A truncated (or otherwise unreadable, `why`) aws-auth entry: something was written, the content
     cannot be read from the log."""
+    actor = truncated_actor(fields)
     username = fields.get("username")
-    arn = fields.get("arn") or (username if username and username.startswith("arn:") else None)
-    actor = Actor(
-        arn=principal_arn(arn) if arn else None,
-        session_name=fields.get("sessionName") or session_name_of(arn),
-        username=username,
-        source_ip=fields.get("sourceIP"),
-        user_agent=fields.get("userAgent"),
-    )
     by = actor.display()
     verb = fields.get("verb") or "write"
     cause = (
@@ -203,7 +163,8 @@ def judge_truncated(
     ]
     if why is not None:
         facts.append(Fact("Why unknown", why))
-    return _alert(
+    return build_alert(
+        KIND,
         [finding],
         cluster,
         location.entry_key or fields.get("auditID") or location.log_event_id,
@@ -218,37 +179,3 @@ def _change_label(change: AuditChange) -> str:
     manager = field_manager(change.request_uri)
     label = change.verb if change.write_form == change.verb else f"{change.verb} ({change.write_form})"
     return f"{label}, fieldManager={manager}" if manager else label
-
-
-def _alert(
-    findings: list[Finding],
-    cluster: str,
-    identity: str | None,
-    actor: Actor,
-    location: LogLocation,
-    facts: list[Fact],
-    when: str | None = None,
-) -> Alert:
-    """`when` is the audit stageTimestamp: the alert tells when the change happened, not when it was read."""
-    ordered = sorted(findings, key=lambda f: f.severity, reverse=True)
-    top = ordered[0]
-    extra = len(ordered) - 1
-    title = top.headline + (f" (+{extra} more change{'s' if extra > 1 else ''})" if extra else "")
-    finding_facts = [Fact(f.severity.name, f.detail) for f in ordered[:MAX_FINDING_FACTS]]
-    if len(ordered) > MAX_FINDING_FACTS:
-        finding_facts.append(Fact("More", f"{len(ordered) - MAX_FINDING_FACTS} more findings not listed"))
-    return Alert(
-        id=alert_id(KIND, cluster, identity),
-        kind=KIND,
-        severity=top.severity,
-        title=title,
-        cluster=cluster,
-        principal=top.principal,
-        actor=actor,
-        account=location.account,
-        region=location.region,
-        time=when or location.log_event_time or utc_now_iso(),
-        summary="\n".join(f"[{f.severity.name}] {f.detail}" for f in ordered),
-        facts=tuple(finding_facts + facts),
-        source=location.source_ref(),
-    )

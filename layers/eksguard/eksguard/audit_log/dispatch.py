@@ -1,0 +1,78 @@
+"""One audit-log delivery, every judge: select each entry once, hand it to the judge of its topic.
+
+aws-auth entries go to `aws_auth.process`, RBAC writes to `rbac.process`, in that order: the RBAC
+judge names the principals behind a group or user name from the aws-auth mappings, so it reads them
+after this delivery's aws-auth changes are remembered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eksguard.alerts import Alert
+from eksguard.audit_log.payload import TOPIC_AWS_AUTH, TOPIC_RBAC, LogBatch, PayloadError, audit_records
+from eksguard.aws_auth.mapping import parse_aws_auth
+from eksguard.aws_auth.process import BatchResult, process_batch
+from eksguard.aws_auth.state import StateStore
+from eksguard.rbac import process as rbac_process
+from eksguard.rbac.carriers import Carriers, carriers_from
+from eksguard.rbac.rules import ExpectedAdminsLike
+from eksguard.rbac.state import RbacStore
+
+Publisher = Callable[[list[Alert]], object]
+
+
+@dataclass
+class DeliveryResult:
+    aws_auth: BatchResult
+    rbac: rbac_process.RbacResult
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return self.aws_auth.alerts + self.rbac.alerts
+
+    def summary(self) -> dict[str, Any]:
+        summary = self.aws_auth.summary()
+        summary.update(rbac_process.summary(self.rbac))
+        alerts = self.alerts
+        highest = max((a.severity for a in alerts), default=None)
+        summary["alerts"] = len(alerts)
+        summary["highestSeverity"] = highest.name if highest is not None else None
+        summary["alertIds"] = [a.id for a in alerts]
+        return summary
+
+
+def process_delivery(
+    batch: LogBatch,
+    expected: ExpectedAdminsLike,
+    aws_auth_store: StateStore,
+    rbac_store: RbacStore,
+    region: str,
+    publish: Publisher,
+) -> DeliveryResult:
+    records = [] if batch.is_control else list(audit_records(batch))
+    if records and batch.cluster is None:
+        raise PayloadError(f"log group {batch.log_group!r} is not an EKS control-plane log group")
+    aws_auth = process_batch(
+        batch, expected, aws_auth_store, region, publish, [r for r in records if r.topic == TOPIC_AWS_AUTH]
+    )
+    cluster = batch.cluster or ""
+
+    def carriers() -> Carriers:
+        state = aws_auth_store.load(cluster)
+        content = parse_aws_auth(state.data) if state is not None and state.status == "present" else None
+        return carriers_from(content)
+
+    rbac = rbac_process.process_records(
+        batch,
+        cluster,
+        [r for r in records if r.topic == TOPIC_RBAC],
+        expected,
+        rbac_store,
+        carriers,
+        region,
+        publish,
+    )
+    return DeliveryResult(aws_auth, rbac)

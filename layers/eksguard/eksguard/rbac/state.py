@@ -1,0 +1,211 @@
+"""What eksguard has seen of a cluster's roles and bindings, kept between deliveries.
+
+One DynamoDB item per cluster (key `<cluster>#rbac`, beside the aws-auth item `<cluster>`; EKS
+cluster names cannot hold `#`), gzipped JSON: roles as `RoleFacts` (admin-equivalence reasons,
+labels, aggregation selectors: not the rules), bindings whole (role reference and subjects), and the
+resourceVersion each object was last seen at, so a late delivery never overwrites a newer version.
+
+Writes are optimistic: the item carries a revision, a write succeeds only over the revision it read,
+and on a conflict the caller reloads and reapplies its (idempotent) changes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from eksguard import aws
+from eksguard.rbac.model import Binding, RoleRef, Subject, parse_selector
+from eksguard.rbac.power import RoleFacts
+
+KEY_SUFFIX = "#rbac"
+MAX_ITEM_BYTES = 350_000  # DynamoDB items are capped at 400 KB; keep room for the other attributes
+
+
+@dataclass(frozen=True)
+class Put:
+    key: str
+    resource_version: int | None
+    value: RoleFacts | Binding | None  # None: deleted
+
+
+@dataclass(frozen=True)
+class RbacState:
+    cluster: str
+    roles: Mapping[str, RoleFacts] = field(default_factory=dict)
+    bindings: Mapping[str, Binding] = field(default_factory=dict)
+    versions: Mapping[str, int] = field(default_factory=dict)
+    revision: int = 0
+
+    def apply(self, puts: list[Put]) -> RbacState:
+        roles, bindings, versions = dict(self.roles), dict(self.bindings), dict(self.versions)
+        for put in puts:
+            known = versions.get(put.key)
+            if put.resource_version is not None and known is not None and known >= put.resource_version:
+                continue  # a late delivery of an older version
+            if put.resource_version is not None:
+                versions[put.key] = put.resource_version
+            if isinstance(put.value, RoleFacts):
+                roles[put.key] = put.value
+            elif isinstance(put.value, Binding):
+                bindings[put.key] = put.value
+            else:
+                roles.pop(put.key, None)
+                bindings.pop(put.key, None)
+        return replace(self, roles=roles, bindings=bindings, versions=versions)
+
+
+def binding_to_json(binding: Binding) -> dict[str, Any]:
+    subjects = []
+    for s in binding.subjects:
+        item = {"kind": s.kind, "name": s.name}
+        if s.namespace:
+            item["namespace"] = s.namespace
+        if s.api_group:
+            item["apiGroup"] = s.api_group
+        subjects.append(item)
+    metadata: dict[str, Any] = {"name": binding.name}
+    if binding.namespace:
+        metadata["namespace"] = binding.namespace
+    return {
+        "kind": binding.kind,
+        "metadata": metadata,
+        "roleRef": {
+            "kind": binding.role_ref.kind,
+            "name": binding.role_ref.name,
+            "apiGroup": binding.role_ref.api_group,
+        },
+        "subjects": subjects,
+    }
+
+
+def _role_to_json(facts: RoleFacts) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": facts.kind, "name": facts.name, "own": list(facts.own), "source": facts.source}
+    if facts.namespace:
+        out["namespace"] = facts.namespace
+    if facts.labels:
+        out["labels"] = dict(facts.labels)
+    if facts.aggregation is not None:
+        out["aggregation"] = [s.to_json() for s in facts.aggregation]
+    return out
+
+
+def _role_from_json(raw: Mapping[str, Any]) -> RoleFacts:
+    aggregation = raw.get("aggregation")
+    return RoleFacts(
+        kind=raw["kind"],
+        name=raw["name"],
+        namespace=raw.get("namespace"),
+        own=tuple(raw.get("own") or ()),
+        labels=tuple(sorted((raw.get("labels") or {}).items())),
+        aggregation=None if aggregation is None else tuple(parse_selector(s) for s in aggregation),
+        source=raw.get("source", "seen"),
+    )
+
+
+def _binding_from_json(raw: Mapping[str, Any]) -> Binding:
+    ref = raw["roleRef"]
+    metadata = raw.get("metadata") or {}
+    return Binding(
+        kind=raw["kind"],
+        name=metadata.get("name", ""),
+        namespace=metadata.get("namespace"),
+        role_ref=RoleRef(ref["kind"], ref["name"], ref.get("apiGroup", "")),
+        subjects=tuple(
+            Subject(s["kind"], s["name"], s.get("namespace"), s.get("apiGroup")) for s in raw.get("subjects") or []
+        ),
+    )
+
+
+def encode(state: RbacState) -> bytes:
+    document = {
+        "roles": {k: _role_to_json(v) for k, v in sorted(state.roles.items())},
+        "bindings": {k: binding_to_json(v) for k, v in sorted(state.bindings.items())},
+        "versions": dict(sorted(state.versions.items())),
+    }
+    return gzip.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"), mtime=0)
+
+
+def decode(cluster: str, packed: bytes, revision: int) -> RbacState:
+    document = json.loads(gzip.decompress(packed))
+    return RbacState(
+        cluster=cluster,
+        roles={k: _role_from_json(v) for k, v in document.get("roles", {}).items()},
+        bindings={k: _binding_from_json(v) for k, v in document.get("bindings", {}).items()},
+        versions={k: int(v) for k, v in document.get("versions", {}).items()},
+        revision=revision,
+    )
+
+
+class RbacStore(Protocol):
+    def load(self, cluster: str) -> RbacState: ...
+
+    def save(self, state: RbacState) -> bool:
+        """Write `state` over revision `state.revision`; False when another writer came first."""
+        ...
+
+
+class InMemoryRbacStore:
+    def __init__(self) -> None:
+        self.items: dict[str, RbacState] = {}
+
+    def load(self, cluster: str) -> RbacState:
+        return self.items.get(cluster) or RbacState(cluster=cluster)
+
+    def save(self, state: RbacState) -> bool:
+        current = self.items.get(state.cluster)
+        if (current.revision if current else 0) != state.revision:
+            return False
+        self.items[state.cluster] = replace(state, revision=state.revision + 1)
+        return True
+
+
+class DynamoRbacStore:
+    def __init__(self, table_name: str, region: str) -> None:
+        self.table_name = table_name
+        self.region = region
+
+    @property
+    def _client(self) -> Any:
+        return aws.client("dynamodb", self.region)
+
+    def load(self, cluster: str) -> RbacState:
+        response = self._client.get_item(
+            TableName=self.table_name, Key={"cluster": {"S": cluster + KEY_SUFFIX}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        if not item:
+            return RbacState(cluster=cluster)
+        return decode(cluster, item["rbac_gz"]["B"], int(item["revision"]["N"]))
+
+    def save(self, state: RbacState) -> bool:
+        packed = encode(state)
+        if len(packed) > MAX_ITEM_BYTES:
+            raise ValueError(
+                f"RBAC state of {state.cluster} is {len(packed)} bytes gzipped, over the {MAX_ITEM_BYTES} kept for it"
+            )
+        item = {
+            "cluster": {"S": state.cluster + KEY_SUFFIX},
+            "kind": {"S": "rbac"},
+            "rbac_gz": {"B": packed},
+            "revision": {"N": str(state.revision + 1)},
+            "objects": {"N": str(len(state.roles) + len(state.bindings))},
+        }
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(#c) OR revision = :rev",
+                ExpressionAttributeNames={"#c": "cluster"},
+                ExpressionAttributeValues={":rev": {"N": str(state.revision)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
