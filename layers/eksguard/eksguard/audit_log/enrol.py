@@ -1,13 +1,19 @@
-r"""Subscribe the aws-auth alert function to every EKS control-plane log group of this region.
+r"""Subscribe the audit-log alert function to every EKS control-plane log group of this region.
 
-The filter pattern, `%aws-auth|deletecollection.*configmaps|\[Truncated\.\.\.\]%`, is a regex
-searched anywhere in the line (case-sensitive). It forwards a line that:
+The filter pattern,
+`%aws-auth|deletecollection.*configmaps|verb.:.[cdpu].*rbac\.authorization\.k8s\.io|\[Truncated\.\.\.\]%`,
+is a regex searched anywhere in the line (case-sensitive). It forwards a line that:
 * names aws-auth: every write of it by name (create, update, patch, delete, dry runs, Metadata or
   RequestResponse level) carries `"name":"aws-auth"` in `objectRef`, and its `requestURI` path does too;
 * is a deletecollection of ConfigMaps: deletecollection deletes aws-auth without naming it (no name in
   `objectRef`, `/api/v1/namespaces/kube-system/configmaps` with any or no selector). The audit entry
   writes `verb` before `objectRef`, whose `"resource":"configmaps"` follows. The old pattern
   `"aws-auth" "kube-system" "configmaps"` missed the selector-less form;
+* is an RBAC write: the API server writes `"verb":"<verb>"` before `objectRef`, whose
+  `"apiGroup":"rbac.authorization.k8s.io"` follows; the write verbs (create, update, patch, delete,
+  deletecollection) start with c, u, p or d and the read verbs (get, list, watch) do not, so
+  `verb.:.[cdpu]` (`.` standing for the quotes the regex subset cannot spell) keeps every write of
+  bindings and roles and drops their reads, the bulk of RBAC lines (every controller watches them);
 * was truncated by CloudWatch Logs (over 256 KB, `[Truncated...]` appended, not JSON). Padding
   `user.extra` (Impersonate-Extra-*) or `sourceIPs` (X-Forwarded-For) can push the cut before
   `objectRef`, and a percent-encoded path (`aws%2Dauth`) hides the name from a substring test, so
@@ -22,9 +28,11 @@ Why not the alternatives: a JSON pattern (`{ $.objectRef.name = "aws-auth" }`) o
 parse as JSON, so it never forwards a truncated one. Matching the collection path
 `kube-system/configmaps` would forward every kubelet watch of coredns/kube-proxy; the regex subset has
 no parentheses and no `"` to say "the verb field is deletecollection", hence `deletecollection.*configmaps`.
-Only documented regex characters are used (letters, `-`, `|`, `.`, `*`, `\`, `[`, `]`), 59 of the 1024
-allowed characters. A log group takes at most 5 filter patterns that contain a regex (metric and
-subscription filters together); beyond that the put fails and the group is reported blind.
+Only documented regex characters are used (letters, `-`, `:`, `|`, `.`, `*`, `\`, `[`, `]`), 103 of the
+1024 allowed characters. One filter carries both judges' lines, so eksguard uses one of the two
+subscription filters a log group allows and leaves the other to the user. A log group takes at most 5
+filter patterns that contain a regex (metric and subscription filters together); beyond that the put
+fails and the group is reported blind.
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/regex-expressions.html
 
@@ -54,7 +62,9 @@ from eksguard.severity import Severity
 logger = Logger(child=True)
 
 KIND = "aws-auth-coverage"
-FILTER_PATTERN = r"%aws-auth|deletecollection.*configmaps|\[Truncated\.\.\.\]%"
+FILTER_PATTERN = (
+    r"%aws-auth|deletecollection.*configmaps|verb.:.[cdpu].*rbac\.authorization\.k8s\.io|\[Truncated\.\.\.\]%"
+)
 # A foreign filter with one of these patterns forwards everything ours would.
 _COVERING_PATTERNS = frozenset({FILTER_PATTERN, ""})
 MAX_FILTERS_PER_GROUP = 2

@@ -22,6 +22,9 @@ STRATEGIC_MERGE_PATCH = "strategic-merge-patch"
 JSON_PATCH = "json-patch"
 APPLY_PATCH = "apply-patch"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# kubectl commands that always send a strategic-merge patch (`kubectl patch` sends any type under one
+# manager, `kubectl label`/`annotate` send merge patches).
+STRATEGIC_MANAGERS = frozenset({"kubectl-edit", "kubectl-client-side-apply", "kubectl-set"})
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def patch_form(request_object: object, request_uri: str | None) -> str:
         and not manager.startswith(("kubectl-", "before-first-apply"))
     ):
         return APPLY_PATCH
-    if _has_directive(request_object) or manager in ("kubectl-edit", "kubectl-client-side-apply"):
+    if _has_directive(request_object) or manager in STRATEGIC_MANAGERS:
         return STRATEGIC_MERGE_PATCH
     metadata = request_object.get("metadata") if isinstance(request_object, dict) else None
     if isinstance(metadata, dict) and LAST_APPLIED in (metadata.get("annotations") or {}):

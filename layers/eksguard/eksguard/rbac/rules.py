@@ -185,13 +185,18 @@ class RbacContext:
         if binding is None:
             return []
         prior = self.bindings.get(binding.key)
-        already = set(prior.subjects) if prior is not None and prior.role_ref == binding.role_ref else set()
+        already = (
+            {_identity(s, prior) for s in prior.subjects}
+            if prior is not None and prior.role_ref == binding.role_ref
+            else set()
+        )
         reasons = self.reasons_for(binding)
-        return [
-            Grant(binding, self.view(subject, binding), reasons)
-            for subject in dict.fromkeys(binding.subjects)
-            if subject not in already
-        ]
+        grants: dict[tuple[str, str, str | None], Grant] = {}
+        for subject in binding.subjects:
+            identity = _identity(subject, binding)
+            if identity not in already and identity not in grants:
+                grants[identity] = Grant(binding, self.view(subject, binding), reasons)
+        return list(grants.values())
 
     def escalations(self) -> list[Escalation]:
         """Roles the changed role makes admin-equivalent: itself, and roles that aggregate it."""
@@ -232,6 +237,14 @@ class RbacContext:
         if change.effect == "dry_run":
             return "server-side dry run, nothing persisted"
         return f"denied: {change.status_code} {change.status_reason or ''}".strip()
+
+
+def _identity(subject: Subject, binding: Binding) -> tuple[str, str, str | None]:
+    """Who a subject is to the authorizer (apiGroup plays no part; a service account without a
+    namespace in a RoleBinding is the binding's namespace's)."""
+    if subject.kind == "ServiceAccount":
+        return (subject.kind, subject.name, subject.namespace or binding.namespace)
+    return (subject.kind, subject.name, None)
 
 
 def _aggregation_closure(book: RoleBook, start: RoleFacts) -> list[tuple[RoleFacts, str]]:
