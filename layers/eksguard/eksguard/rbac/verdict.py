@@ -95,7 +95,7 @@ def judge_truncated(
         "clusterroles": "ClusterRole",
         "roles": "Role",
     }.get(fields.get("rbac_resource") or "", "RBAC object")
-    name = fields.get("rbac_name") or "(collection)"
+    name = fields.get("rbac_name") or ("(collection)" if verb == "deletecollection" else "(name not visible)")
     namespace = fields.get("rbac_namespace")
     what = f"{kind} {name}" + (f" in namespace {namespace}" if namespace else "")
     cause = "audit entry over 256 KB was truncated by CloudWatch Logs" if why is None else "audit entry unreadable"

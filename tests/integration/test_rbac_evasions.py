@@ -1,0 +1,156 @@
+"""Ways around the RBAC alerts, tried as someone on the kubectl instance (or with a stolen token) would,
+each through the real handler against moto (DynamoDB state, SQS queue), each line first checked against
+the installed subscription filter pattern: what CloudWatch Logs would not forward never reaches eksguard."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from eksguard.audit_log.enrol import FILTER_PATTERN
+from tests.aws_auth_support import ADMIN, INTRUDER, delivery, role, update
+from tests.cwl_filter import matches
+from tests.integration import test_audit_log_alert_handler as handler_tests
+from tests.integration.test_audit_log_alert_handler import invoke, queued
+from tests.rbac_support import KUBECTL_ROLE, admin_session, audit_entry, recorded_write, user
+
+env = handler_tests.env  # the same moto fixture: state table + alert queue
+NOISE = [
+    {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Metadata",
+        "auditID": f"noise-{i}",
+        "stage": "ResponseComplete",
+        "requestURI": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings?watch=true",
+        "verb": "watch",
+        "user": {"username": "system:kube-controller-manager"},
+        "objectRef": {"resource": "clusterrolebindings", "apiGroup": "rbac.authorization.k8s.io", "apiVersion": "v1"},
+        "responseStatus": {"metadata": {}, "code": 200},
+    }
+    for i in range(3)
+]
+
+
+def send(events: list[Any], context: Any, stream: str = "kube-apiserver-audit-bbbb") -> dict[str, Any]:
+    """Deliver what the subscription filter forwards of `events`, as CloudWatch Logs would."""
+    lines = [e if isinstance(e, str) else json.dumps(e, separators=(",", ":")) for e in events]
+    forwarded = [line for line in lines if matches(FILTER_PATTERN, line)]
+    return invoke(delivery(list(forwarded), log_stream=stream), context)
+
+
+def rbac_alerts(env: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a for a in queued(env) if a["kind"] == "rbac"]
+
+
+def with_body(command: str, **changes: Any) -> dict[str, Any]:
+    write = copy.deepcopy(recorded_write(command))
+    for obj in (write["body"], write["response"]):
+        for key, value in changes.items():
+            obj[key] = copy.deepcopy(value)
+    return write
+
+
+def test_the_kubectl_instance_backdoor_is_critical_and_remembered(env, lambda_context) -> None:
+    result = send([*NOISE, audit_entry(recorded_write("crb_create_user"))], lambda_context)
+    assert result["status"] == "ok" and result["rbacEvents"] == 1 and result["rbacStateWritten"]
+    (alert,) = rbac_alerts(env)
+    assert alert["severity"] == "CRITICAL" and alert["principal"] == "viewer"
+    assert alert["actor"]["arn"] == KUBECTL_ROLE
+    item = env["ddb"].get_item(TableName="aws-auth-state", Key={"cluster": {"S": "prod#rbac"}})["Item"]
+    assert item["objects"]["N"] == "1"
+    # redelivered: the binding is known now, nothing new is granted
+    send([audit_entry(recorded_write("crb_create_user"))], lambda_context)
+    assert rbac_alerts(env) == []
+
+
+def test_padding_the_entry_past_256_kb_still_alerts(env, lambda_context) -> None:
+    entry = audit_entry(recorded_write("crb_create_user"))
+    entry["user"]["extra"]["padding"] = ["x" * 300_000]
+    text = json.dumps(entry, separators=(",", ":"))
+    send([text[:262_000] + "[Truncated...]"], lambda_context)
+    (alert,) = rbac_alerts(env)
+    assert alert["severity"] == "HIGH" and "content unknown" in alert["title"]
+    # the cut came before objectRef; a create names its object only in the body
+    assert alert["title"].startswith("ClusterRoleBinding (name not visible) written by")
+
+
+def test_patch_instead_of_create_on_a_known_binding(env, lambda_context) -> None:
+    seed = with_body(
+        "crb_apply_create",
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": ADMIN}],
+    )
+    send([audit_entry(seed, "s1", actor=admin_session())], lambda_context)
+    queued(env)
+    send([audit_entry(recorded_write("crb_patch_json"), "p1", response=None)], lambda_context)
+    (alert,) = rbac_alerts(env)
+    assert alert["severity"] == "CRITICAL" and "attacker" in alert["summary"]
+
+
+def test_a_renamed_copy_of_cluster_admin_is_judged_by_its_rules(env, lambda_context) -> None:
+    role_write = with_body("cr_create_wildcard", metadata={"name": "monitoring-reader"})
+    bind = with_body(
+        "crb_create_user",
+        metadata={"name": "monitoring"},
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "monitoring-reader"},
+    )
+    send([audit_entry(role_write, "r1"), audit_entry(bind, "b1")], lambda_context)
+    severities = sorted(a["severity"] for a in rbac_alerts(env))
+    assert severities == ["CRITICAL", "HIGH"]
+
+
+def test_aggregation_into_view_makes_every_viewer_admin(env, lambda_context) -> None:
+    view_binding = with_body(
+        "crb_apply_create",
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+    )
+    send([audit_entry(view_binding, "v1", actor=admin_session())], lambda_context)
+    queued(env)
+    send([audit_entry(recorded_write("cr_apply_aggregated"), "a1")], lambda_context)
+    (alert,) = rbac_alerts(env)
+    assert alert["severity"] == "CRITICAL"
+    assert "ClusterRole view became admin-equivalent through aggregation of ClusterRole sneaky" in alert["title"]
+
+
+def test_rolebinding_in_kube_system_rather_than_a_clusterrolebinding(env, lambda_context) -> None:
+    send([audit_entry(recorded_write("rb_create_kube_system"))], lambda_context)
+    (alert,) = rbac_alerts(env)
+    assert alert["severity"] == "CRITICAL" and "in namespace kube-system" in alert["title"]
+
+
+def test_impersonating_an_eks_component_does_not_buy_trust(env, lambda_context) -> None:
+    write = with_body("crb_create_sa", metadata={"name": "eks:node-manager-extra"})
+    send([audit_entry(write, impersonated="eks:node-manager", actor=user())], lambda_context)
+    (alert,) = rbac_alerts(env)
+    assert alert["severity"] == "CRITICAL" and "(impersonated)" in alert["title"]
+
+
+def test_binding_the_expected_admins_arn_while_aws_auth_maps_it_to_an_intruder(env, lambda_context) -> None:
+    send([update("aa-1", role(INTRUDER, "viewers", username=ADMIN), 500)], lambda_context)
+    queued(env)
+    write = with_body(
+        "crb_create_user", subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": ADMIN}]
+    )
+    send([audit_entry(write)], lambda_context)
+    (alert,) = rbac_alerts(env)
+    assert alert["severity"] == "CRITICAL" and INTRUDER in alert["summary"]
+
+
+def test_dry_run_probe_then_real_write(env, lambda_context) -> None:
+    send([audit_entry(recorded_write("crb_create_dry_run"), "d1")], lambda_context)
+    (probe,) = rbac_alerts(env)
+    assert probe["severity"] == "MEDIUM"
+    probe_name = with_body("crb_create_user", metadata={"name": "probe"})
+    send([audit_entry(probe_name, "d2")], lambda_context)
+    (real,) = rbac_alerts(env)
+    assert real["severity"] == "CRITICAL"
+
+
+def test_one_unreadable_entry_does_not_hide_the_backdoor_in_the_same_delivery(env, lambda_context) -> None:
+    odd = audit_entry(recorded_write("crb_create_group"), "o1")
+    odd["requestObject"] = odd["responseObject"] = {"kind": "ClusterRoleBinding", "roleRef": "cluster-admin"}
+    send([odd, audit_entry(recorded_write("crb_create_user"), "b1")], lambda_context)
+    severities = sorted(a["severity"] for a in rbac_alerts(env))
+    assert severities == ["CRITICAL", "MEDIUM"]
