@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksguard.access_entries import DynamoAccessEntryReader
 from eksguard.alerts import Alert
 from eksguard.audit_log.dispatch import process_delivery
 from eksguard.audit_log.payload import PayloadError, decode_awslogs
@@ -35,6 +36,12 @@ def state_store(settings: Settings) -> StateStore:
         extra={"reason": "AUDIT_STATE_TABLE not set; every event is judged on its own content"},
     )
     return InMemoryStateStore()
+
+
+def access_entries(settings: Settings) -> DynamoAccessEntryReader | None:
+    if settings.audit_state_table:
+        return DynamoAccessEntryReader(settings.audit_state_table, settings.region)
+    return None
 
 
 def rbac_store(settings: Settings) -> RbacStore:
@@ -70,6 +77,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             rbac_store(settings),
             settings.region,
             publish,
+            DynamoAccessEntryReader(settings.audit_state_table, settings.region)
+            if settings.audit_state_table
+            else None,
         )
     except PayloadError as exc:
         logger.error("malformed_payload", extra={"reason": str(exc), "log_group": batch.log_group})

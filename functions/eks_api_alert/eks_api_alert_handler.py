@@ -14,13 +14,35 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksguard import eks_api
-from eksguard.config import load_settings
+from eksguard.config import Settings, load_settings
+from eksguard.eks_api.access_entry_log import DynamoAccessEntryStore
+from eksguard.eks_api.change import EksChange
 from eksguard.expected_admins import expected_admins_from_settings
 from eksguard.publish import publish
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
+
+
+ACCESS_ENTRY_WRITES = frozenset({"CreateAccessEntry", "UpdateAccessEntry"})
+
+
+def remember_access_entry(change: EksChange | None, settings: Settings) -> None:
+    """Keep the groups and user name of access entries for the RBAC judge (after the alert is queued:
+    a failure here retries the invocation, and the repeated alert is dropped by the notifier)."""
+    if change is None or change.failed or not change.cluster or not change.principal:
+        return
+    if not settings.audit_state_table:
+        return
+    store = DynamoAccessEntryStore(settings.audit_state_table, settings.region)
+    if change.event_name in ACCESS_ENTRY_WRITES:
+        store.record(change.cluster, change.principal, change.username, change.groups)
+    elif change.event_name == "DeleteAccessEntry":
+        store.forget(change.cluster, change.principal)
+    else:
+        return
+    logger.info("access_entry_remembered", extra={"cluster": change.cluster, "event": change.event_name})
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -54,6 +76,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     message_id = publish(alert, settings)
     metrics.add_metric(name=f"EksApiAlerts{alert.severity.name.title()}", unit=MetricUnit.Count, value=1)
     logger.info("alert_sent", extra={"alert_id": alert.id, "message_id": message_id})
+    remember_access_entry(assessment.change, settings)
     return {
         "status": "alerted",
         "alert_id": alert.id,

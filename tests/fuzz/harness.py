@@ -113,6 +113,16 @@ class FakeDynamo:
         self.items[json.dumps({"cluster": Item["cluster"]}, sort_keys=True)] = copy.deepcopy(Item)
         return {}
 
+    def update_item(self, TableName: str, Key: dict[str, Any], UpdateExpression: str, **kwargs: Any) -> dict[str, Any]:  # noqa: N803
+        """The two forms eksguard sends: `SET #e = :v` and `REMOVE #e` on one attribute."""
+        item = self.items.setdefault(json.dumps(Key, sort_keys=True), copy.deepcopy(Key))
+        name = kwargs["ExpressionAttributeNames"]["#e"]
+        if UpdateExpression.startswith("SET"):
+            item[name] = copy.deepcopy(kwargs["ExpressionAttributeValues"][":v"])
+        else:
+            item.pop(name, None)
+        return {}
+
 
 class _Paginator:
     def __init__(self, pages: list[dict[str, Any]]) -> None:

@@ -154,3 +154,37 @@ def test_one_unreadable_entry_does_not_hide_the_backdoor_in_the_same_delivery(en
     send([odd, audit_entry(recorded_write("crb_create_user"), "b1")], lambda_context)
     severities = sorted(a["severity"] for a in rbac_alerts(env))
     assert severities == ["CRITICAL", "MEDIUM"]
+
+
+def test_access_entry_groups_recorded_from_cloudtrail_name_the_carrier(env, event_loader, lambda_context) -> None:
+    """The detour AWS recommends after aws-auth: an access entry with `kubernetesGroups`, then a binding
+    of that group. The EKS API detector records the entry; the RBAC alert names the principal."""
+    from eks_api_alert_handler import lambda_handler as eks_api_handler
+
+    created = eks_api_handler(event_loader("eks_api_access_entry_custom_groups.json"), lambda_context)
+    assert created["status"] == "alerted"
+    queued(env)
+    write = with_body(
+        "crb_create_group", subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "data-admins"}]
+    )
+    send([audit_entry(write)], lambda_context)
+    (alert,) = rbac_alerts(env)
+    assert alert["severity"] == "CRITICAL"
+    assert "arn:aws:iam::111122223333:role/data-team (access entry)" in alert["summary"]
+
+
+def test_a_deleted_access_entry_no_longer_carries_the_group(env, event_loader, lambda_context) -> None:
+    from eks_api_alert_handler import lambda_handler as eks_api_handler
+
+    eks_api_handler(event_loader("eks_api_access_entry_custom_groups.json"), lambda_context)
+    deleted = copy.deepcopy(event_loader("eks_api_delete_access_entry.json"))
+    deleted["detail"]["requestParameters"]["principalArn"] = "arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Fdata-team"
+    deleted["detail"]["requestParameters"]["name"] = "prod"
+    eks_api_handler(deleted, lambda_context)
+    queued(env)
+    write = with_body(
+        "crb_create_group", subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "data-admins"}]
+    )
+    send([audit_entry(write)], lambda_context)
+    (alert,) = rbac_alerts(env)
+    assert "no IAM principal known to eksguard carries it" in alert["summary"]

@@ -60,6 +60,8 @@ EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
     "EksApiAlertFunction": (
         "functions/eks_api_alert/eks_api_alert_handler.py",
         {
+            "dynamodb:GetItem": STATE_TABLE,
+            "dynamodb:UpdateItem": STATE_TABLE,
             "ec2:DescribeInstances": "*",
             "iam:GetInstanceProfile": INSTANCE_PROFILES,
             "sqs:SendMessage": ALERT_QUEUE,

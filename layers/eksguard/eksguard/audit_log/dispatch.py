@@ -1,8 +1,9 @@
 """One audit-log delivery, every judge: select each entry once, hand it to the judge of its topic.
 
 aws-auth entries go to `aws_auth.process`, RBAC writes to `rbac.process`, in that order: the RBAC
-judge names the principals behind a group or user name from the aws-auth mappings, so it reads them
-after this delivery's aws-auth changes are remembered.
+judge names the principals behind a group or user name from the aws-auth mappings (and the access
+entries the EKS API detector recorded), so it reads them after this delivery's aws-auth changes are
+remembered.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from eksguard.access_entries import AccessEntrySource
 from eksguard.alerts import Alert
 from eksguard.audit_log.payload import TOPIC_AWS_AUTH, TOPIC_RBAC, LogBatch, PayloadError, audit_records
 from eksguard.aws_auth.mapping import parse_aws_auth
@@ -51,6 +53,7 @@ def process_delivery(
     rbac_store: RbacStore,
     region: str,
     publish: Publisher,
+    access_entries: AccessEntrySource | None = None,
 ) -> DeliveryResult:
     records = [] if batch.is_control else list(audit_records(batch))
     if records and batch.cluster is None:
@@ -63,7 +66,7 @@ def process_delivery(
     def carriers() -> Carriers:
         state = aws_auth_store.load(cluster)
         content = parse_aws_auth(state.data) if state is not None and state.status == "present" else None
-        return carriers_from(content)
+        return carriers_from(content, access_entries.load(cluster) if access_entries is not None else None)
 
     rbac = rbac_process.process_records(
         batch,

@@ -29,6 +29,7 @@ class Assessment:
     alert: Alert
     findings: tuple[Finding, ...]
     lookup_error: str | None = None
+    change: EksChange | None = None
 
     @property
     def severity(self) -> Severity:
@@ -141,7 +142,7 @@ def assess(record: CloudTrailRecord, expected_admins: ExpectedAdmins | None = No
             url=cloudtrail_console_url(record.region, record.event_id),
         ),
     )
-    return Assessment(alert=alert, findings=tuple(findings), lookup_error=_lookup_error(ctx))
+    return Assessment(alert=alert, findings=tuple(findings), lookup_error=_lookup_error(ctx), change=change)
 
 
 def classify(record: CloudTrailRecord, expected_admins: ExpectedAdmins | None = None) -> Alert:
