@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Build the CloudWatch Logs subscription events in events/ from the readable sources in events/src/aws_auth/.
+"""Build the CloudWatch Logs subscription events in events/ from the readable sources in events/src/<topic>/.
+
+events/src/aws_auth/X.json becomes events/aws_auth_X.json, events/src/rbac/X.json events/rbac_X.json.
 
 Each source file is the decoded delivery (`messageType`, `owner`, `logGroup`, `logStream`,
 `subscriptionFilters`, `logEvents`). A log event `message` may be an object (a Kubernetes audit
@@ -25,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE_DIR = ROOT / "events" / "src" / "aws_auth"
+SOURCE_ROOT = ROOT / "events" / "src"
+TOPICS = ("aws_auth", "rbac")
 EVENTS_DIR = ROOT / "events"
-PREFIX = "aws_auth_"
 TRUNCATION_MARKER = "[Truncated...]"
 
 
@@ -52,9 +54,10 @@ def encode_delivery(source: dict[str, Any]) -> dict[str, Any]:
 
 def build(check: bool) -> int:
     stale: list[str] = []
-    for source_path in sorted(SOURCE_DIR.glob("*.json")):
+    sources = [(topic, path) for topic in TOPICS for path in sorted((SOURCE_ROOT / topic).glob("*.json"))]
+    for topic, source_path in sources:
         source = json.loads(source_path.read_text(encoding="utf-8"))
-        target = EVENTS_DIR / f"{PREFIX}{source_path.stem}.json"
+        target = EVENTS_DIR / f"{topic}_{source_path.stem}.json"
         text = json.dumps(encode_delivery(source), indent=2) + "\n"
         if check:
             if not target.exists() or target.read_text(encoding="utf-8") != text:

@@ -62,7 +62,7 @@ EKS_API_SEVERITY = {
     "eks_api_update_access_entry_groups.json": "MEDIUM",
     "eks_api_view_policy.json": "INFO",
 }
-AWS_AUTH_SEVERITIES = {
+AUDIT_LOG_SEVERITIES = {
     "aws_auth_apply_patch.json": ["INFO", "INFO"],
     "aws_auth_control_message.json": [],
     "aws_auth_create_metadata.json": ["MEDIUM"],
@@ -81,6 +81,21 @@ AWS_AUTH_SEVERITIES = {
     "aws_auth_node_role_removed.json": ["INFO", "CRITICAL"],
     "aws_auth_strategic_merge.json": ["INFO", "INFO"],
     "aws_auth_truncated.json": ["MEDIUM"],
+    "rbac_aggregated_into_view.json": ["CRITICAL"],
+    "rbac_binding_deleted.json": ["INFO"],
+    "rbac_cluster_admin_backdoor.json": ["CRITICAL"],
+    "rbac_denied.json": ["MEDIUM"],
+    "rbac_dry_run.json": ["MEDIUM"],
+    "rbac_eks_owned.json": ["INFO"],
+    "rbac_expected_admin.json": ["INFO"],
+    "rbac_group_binding.json": ["CRITICAL"],
+    "rbac_json_patch.json": ["INFO", "CRITICAL"],
+    "rbac_kube_system_rolebinding.json": ["CRITICAL"],
+    "rbac_metadata_only.json": ["MEDIUM"],
+    "rbac_namespace_admin.json": ["MEDIUM"],
+    "rbac_role_became_admin.json": ["HIGH"],
+    "rbac_truncated.json": ["HIGH"],
+    "rbac_unknown_role.json": ["MEDIUM"],
 }
 
 
@@ -91,7 +106,7 @@ def function_for(event: str) -> str:
         return "EksApiAlertFunction"
     if event.startswith("audit_log_enrol"):
         return "AuditLogEnrolFunction"
-    if event.startswith("aws_auth_"):
+    if event.startswith(("aws_auth_", "rbac_")):
         return "AuditLogAlertFunction"
     if event.startswith("slack_notifier"):
         return "SlackNotifierFunction"
@@ -258,7 +273,7 @@ def _queued(session: Session, event: str) -> list[dict[str, Any]]:
 def test_every_event_has_an_expectation() -> None:
     handled = (
         set(EKS_API_SEVERITY)
-        | set(AWS_AUTH_SEVERITIES)
+        | set(AUDIT_LOG_SEVERITIES)
         | {"stop_schedule.json", "slack_notifier_sqs.json", "audit_log_enrol_schedule.json"}
     )
     assert set(EVENT_FILES) == handled, "add the new sample event to the e2e expectations"
@@ -286,10 +301,10 @@ def test_sam_local_invoke(e2e: Session, event: str) -> None:
         assert response["status"] == "alerted" and response["alert_id"] == alerts[0]["id"]
     elif function == "AuditLogAlertFunction":
         alerts = _queued(e2e, event)
-        assert Counter(a["severity"] for a in alerts) == Counter(AWS_AUTH_SEVERITIES[event]), [
+        assert Counter(a["severity"] for a in alerts) == Counter(AUDIT_LOG_SEVERITIES[event]), [
             (a["severity"], a["title"]) for a in alerts
         ]
-        if not AWS_AUTH_SEVERITIES[event]:
+        if not AUDIT_LOG_SEVERITIES[event]:
             assert response["status"] == "ok"
     elif function == "AuditLogEnrolFunction":
         assert response["status"] == "ok"

@@ -386,7 +386,8 @@ def yaml_text(draw: st.DrawFn, original: str) -> str:
 
 
 def audit_sources() -> list[dict[str, Any]]:
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((EVENTS / "src" / "aws_auth").glob("*.json"))]
+    paths = sorted((EVENTS / "src" / "aws_auth").glob("*.json")) + sorted((EVENTS / "src" / "rbac").glob("*.json"))
+    return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
 
 def _map_roles_paths(source: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -423,7 +424,7 @@ def awslogs_events(draw: st.DrawFn) -> dict[str, Any]:
         return draw(mutated(encode_delivery(source)))
     if level == "bytes":
         return draw(broken_bytes(encode_delivery(source)))
-    return draw(mutated(load(draw(st.sampled_from(sample_names("aws_auth_"))))))
+    return draw(mutated(load(draw(st.sampled_from(sample_names("aws_auth_") + sample_names("rbac_"))))))
 
 
 @st.composite
