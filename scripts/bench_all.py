@@ -6,6 +6,8 @@ Sections (each says how to reproduce it on its own):
 - stop run against a linear in-memory EC2/SSM (N = 500, 2,000, 5,000, 20,000; DescribeInstances pages of
   1,000, DescribeSessions pages of 200): eksguard's own cost, without moto's quadratic DescribeInstances;
 - aws-auth audit batch of 10,000 events vs the floor, via scripts/bench_aws_auth.py;
+- the subscription filter on a realistic audit-log mix and the cost per forwarded line, via
+  scripts/bench_audit_mix.py;
 - aws-auth diff scaling (mapRoles / mapAccounts of 1k..16k entries): eksguard's own growth;
 - cold import time of each handler module vs `import boto3` alone (fresh interpreter each, median);
 - notifier throughput against the Slack stand-in on 127.0.0.1 answering some 429s.
@@ -208,6 +210,17 @@ def bench_stop_moto(sizes: list[int]) -> str:
 def bench_aws_auth() -> str:
     result = subprocess.run(
         [PY, str(ROOT / "scripts" / "bench_aws_auth.py"), "--no-write"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def bench_audit_mix() -> str:
+    result = subprocess.run(
+        [PY, str(ROOT / "scripts" / "bench_audit_mix.py"), "--no-write"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -422,6 +435,11 @@ def main() -> int:
         ),
     )
     section("aws-auth audit batch", ".venv/bin/python scripts/bench_aws_auth.py", bench_aws_auth)
+    section(
+        "Audit-log mix: forwarded fraction and cost per forwarded line",
+        ".venv/bin/python scripts/bench_audit_mix.py",
+        bench_audit_mix,
+    )
     section(
         "aws-auth diff scaling",
         ".venv/bin/python scripts/bench_all.py --no-moto --no-write",

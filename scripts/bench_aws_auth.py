@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Benchmark: one CloudWatch Logs delivery of 10,000 audit lines (1% about aws-auth) through the
-aws-auth handler path, against the floor of gunzip + json.loads of every line.
+audit-log handler path (aws-auth and RBAC dispatch), against the floor of gunzip + json.loads of every line.
 
 Handler path = decode_awslogs + fast-path filter + json.loads of candidates + replay/diff/verdict,
 with the state in the in-process InMemoryStateStore and publishing stubbed (a list append): this
@@ -29,10 +29,11 @@ sys.path.insert(0, str(ROOT / "layers" / "eksguard"))
 sys.path.insert(0, str(ROOT))
 
 from eksguard.alerts import Alert  # noqa: E402
+from eksguard.audit_log.dispatch import process_delivery  # noqa: E402
 from eksguard.audit_log.payload import decode_awslogs  # noqa: E402
-from eksguard.aws_auth.process import process_batch  # noqa: E402
 from eksguard.aws_auth.state import InMemoryStateStore  # noqa: E402
 from eksguard.expected_admins import ExpectedAdmins  # noqa: E402
+from eksguard.rbac.state import InMemoryRbacStore  # noqa: E402
 from tests.aws_auth_support import ADMIN, BASE, VIEWER_YAML, audit_event, role, update  # noqa: E402
 
 HEADING = "## aws-auth audit batch"
@@ -77,8 +78,13 @@ def floor(event: dict[str, Any]) -> int:
 
 def handler_path(event: dict[str, Any]) -> int:
     published: list[Alert] = []
-    result = process_batch(
-        decode_awslogs(event), ExpectedAdmins([ADMIN]), InMemoryStateStore(), "eu-west-1", published.extend
+    result = process_delivery(
+        decode_awslogs(event),
+        ExpectedAdmins([ADMIN]),
+        InMemoryStateStore(),
+        InMemoryRbacStore(),
+        "eu-west-1",
+        published.extend,
     )
     return len(result.alerts)
 
@@ -129,7 +135,7 @@ so DynamoDB/SQS round trips (one GetItem, one PutItem, one SendMessageBatch per 
 | path | median ms | per line µs |
 |---|---:|---:|
 | floor: gunzip + json.loads of every line | {f_med:.1f} | {f_med * 1000 / args.events:.2f} |
-| aws-auth handler path | {p_med:.1f} | {p_med * 1000 / args.events:.2f} |
+| audit-log handler path | {p_med:.1f} | {p_med * 1000 / args.events:.2f} |
 
 Ratio handler/floor: {p_med / f_med:.2f}. Python {platform.python_version()} on {platform.machine()}.
 """

@@ -6,7 +6,7 @@ handlers with the sample events in events/:
 
   1. the evening schedule fires      -> StopInstancesFunction stops the idle kubectl instances
   2. CloudTrail EKS access changes   -> EksApiAlertFunction queues alerts
-  3. aws-auth edits in the audit log -> AuditLogAlertFunction queues alerts
+  3. aws-auth edits and RBAC bindings in the audit log -> AuditLogAlertFunction queues alerts
   4. the alert queue is drained      -> SlackNotifierFunction posts Block Kit to the stand-in
 
 Prints a transcript, checks every expected outcome and exits non-zero when one is missing.
@@ -66,13 +66,15 @@ EKS_API_CASES = (
 )
 # (event file, severities of the alerts the detector must queue, in any order)
 # Each case starts from an empty aws-auth state, as the e2e suite does (one state table per event).
-AWS_AUTH_CASES = (
+AUDIT_LOG_CASES = (
     ("aws_auth_masters_backdoor.json", ("INFO", "CRITICAL")),
     ("aws_auth_node_role_added.json", ("INFO",)),
     ("aws_auth_capital_groups.json", ("INFO", "CRITICAL")),
     ("aws_auth_sso_masters.json", ("INFO", "CRITICAL")),
     ("aws_auth_dry_run.json", ("INFO", "MEDIUM")),
     ("aws_auth_deletecollection.json", ("INFO", "CRITICAL")),
+    ("rbac_cluster_admin_backdoor.json", ("CRITICAL",)),
+    ("rbac_aggregated_into_view.json", ("CRITICAL",)),
 )
 STOP_SUMMARY_SEVERITY = "INFO"
 DRAIN_ROUNDS = 20
@@ -222,8 +224,10 @@ def queued_alerts(world: World) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-def forget_aws_auth_state(world: World) -> None:
-    client("dynamodb", world.endpoint).delete_item(TableName=world.audit_state_table, Key={"cluster": {"S": "prod"}})
+def forget_audit_state(world: World) -> None:
+    """Each sample is judged on its own: forget what the cluster's aws-auth and RBAC looked like."""
+    for key in ("prod", "prod#rbac"):
+        client("dynamodb", world.endpoint).delete_item(TableName=world.audit_state_table, Key={"cluster": {"S": key}})
 
 
 def sqs_event(world: World, messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -365,11 +369,11 @@ def run(log_file: TextIO, log_path: Path) -> Checks:
                 f"{name} queues a {severity} alert, got {answer.get('status')}/{answer.get('severity')}",
             )
 
-        say("\n3. aws-auth edits arrive from the EKS audit log (subscription -> AuditLogAlertFunction)")
+        say("\n3. aws-auth edits and RBAC writes arrive from the EKS audit log (subscription -> AuditLogAlertFunction)")
         # One peek after all cases: every receive counts towards the queue's redrive limit.
         answers = []
-        for name, severities in AWS_AUTH_CASES:
-            forget_aws_auth_state(world)
+        for name, severities in AUDIT_LOG_CASES:
+            forget_audit_state(world)
             answers.append(
                 (name, severities, aws_auth.lambda_handler(load_event(name), FakeContext("eksguard-AuditLogAlert")))
             )

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from eksguard.findings import Finding
 from eksguard.rbac.carriers import Carrier, Carriers
 from eksguard.rbac.decode import RbacChange
-from eksguard.rbac.model import Binding, Role, Subject
+from eksguard.rbac.model import SUBJECT_KINDS, Binding, Role, Subject
 from eksguard.rbac.power import RoleBook, RoleFacts
 from eksguard.severity import Severity
 
@@ -193,6 +193,8 @@ class RbacContext:
         reasons = self.reasons_for(binding)
         grants: dict[tuple[str, str, str | None], Grant] = {}
         for subject in binding.subjects:
+            if subject.kind not in SUBJECT_KINDS:
+                continue  # the authorizer's appliesToUser matches no one for any other kind
             identity = _identity(subject, binding)
             if identity not in already and identity not in grants:
                 grants[identity] = Grant(binding, self.view(subject, binding), reasons)
