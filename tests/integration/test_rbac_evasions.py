@@ -188,3 +188,30 @@ def test_a_deleted_access_entry_no_longer_carries_the_group(env, event_loader, l
     send([audit_entry(write)], lambda_context)
     (alert,) = rbac_alerts(env)
     assert "no IAM principal known to eksguard carries it" in alert["summary"]
+
+
+def test_aws_auth_mapping_to_a_group_rbac_makes_admin_is_critical(env, lambda_context) -> None:
+    """The RBAC door seen from aws-auth: no system:masters anywhere, yet the mapped group is cluster admin."""
+    bound = with_body(
+        "crb_create_group", subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "eks-admins"}]
+    )
+    send([audit_entry(bound, "g1", actor=admin_session())], lambda_context)
+    queued(env)
+    send([update("aa-1", role(INTRUDER, "eks-admins", username="someone"), 500)], lambda_context)
+    (alert,) = [a for a in queued(env) if a["kind"] == "aws-auth"]
+    assert alert["severity"] == "CRITICAL" and alert["principal"] == INTRUDER
+    assert "as cluster admin through RBAC" in alert["title"]
+    assert "ClusterRoleBinding eks-admins binds it to ClusterRole cluster-admin cluster-wide" in alert["summary"]
+
+
+def test_aws_auth_mapping_to_a_user_name_rbac_makes_admin_and_expected_admins_stay_info(env, lambda_context) -> None:
+    send([audit_entry(recorded_write("crb_create_user"), "u1", actor=admin_session())], lambda_context)  # viewer
+    queued(env)
+    send([update("aa-1", role(INTRUDER, "readers", username="viewer"), 500)], lambda_context)
+    (alert,) = [a for a in queued(env) if a["kind"] == "aws-auth"]
+    assert alert["severity"] == "CRITICAL" and "user name viewer" in alert["summary"]
+    send([update("aa-2", role(ADMIN, "readers", username="viewer"), 501)], lambda_context)
+    (replaced,) = [a for a in queued(env) if a["kind"] == "aws-auth"]
+    assert replaced["severity"] == "INFO"  # the expected admin through the same door; the intruder unmapped
+    assert "user name viewer: ClusterRoleBinding backdoor" in replaced["summary"]
+    assert "NOT an expected admin" not in replaced["summary"]

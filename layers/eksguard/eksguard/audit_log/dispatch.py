@@ -3,7 +3,7 @@
 aws-auth entries go to `aws_auth.process`, RBAC writes to `rbac.process`, in that order: the RBAC
 judge names the principals behind a group or user name from the aws-auth mappings (and the access
 entries the EKS API detector recorded), so it reads them after this delivery's aws-auth changes are
-remembered.
+remembered. The aws-auth judge in turn asks which groups and user names RBAC bindings make admin.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from eksguard.aws_auth.mapping import parse_aws_auth
 from eksguard.aws_auth.process import BatchResult, process_batch
 from eksguard.aws_auth.state import StateStore
 from eksguard.rbac import process as rbac_process
+from eksguard.rbac.admins import admin_subjects
 from eksguard.rbac.carriers import Carriers, carriers_from
 from eksguard.rbac.rules import ExpectedAdminsLike
-from eksguard.rbac.state import RbacStore
+from eksguard.rbac.state import RbacState, RbacStore
 
 Publisher = Callable[[list[Alert]], object]
 
@@ -58,10 +59,23 @@ def process_delivery(
     records = [] if batch.is_control else list(audit_records(batch))
     if records and batch.cluster is None:
         raise PayloadError(f"log group {batch.log_group!r} is not an EKS control-plane log group")
-    aws_auth = process_batch(
-        batch, expected, aws_auth_store, region, publish, [r for r in records if r.topic == TOPIC_AWS_AUTH]
-    )
     cluster = batch.cluster or ""
+    loaded: list[RbacState] = []
+
+    def rbac_state() -> RbacState:
+        if not loaded:
+            loaded.append(rbac_store.load(cluster))
+        return loaded[0]
+
+    aws_auth = process_batch(
+        batch,
+        expected,
+        aws_auth_store,
+        region,
+        publish,
+        [r for r in records if r.topic == TOPIC_AWS_AUTH],
+        rbac_admins=lambda: admin_subjects(rbac_state()),
+    )
 
     def carriers() -> Carriers:
         state = aws_auth_store.load(cluster)
@@ -77,5 +91,6 @@ def process_delivery(
         carriers,
         region,
         publish,
+        rbac_state() if any(r.topic == TOPIC_RBAC for r in records) else None,
     )
     return DeliveryResult(aws_auth, rbac)

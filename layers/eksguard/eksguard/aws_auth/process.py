@@ -123,8 +123,10 @@ class _Run:
         region: str,
         loaded: StoredState | None,
         result: BatchResult,
+        rbac_admins: Any = None,
     ) -> None:
         self.batch, self.cluster, self.expected, self.region = batch, cluster, expected, region
+        self.rbac_admins = rbac_admins
         self.loaded = loaded
         self.state = loaded
         self.result = result
@@ -245,7 +247,16 @@ class _Run:
                         "logged result does not follow from it, so another write sits between them and part of "
                         "the change may be another writer's"
                     )
-        alert = judge_change(change, self.cluster, prior, self.expected, self.location(record), late=late, blame=blame)
+        alert = judge_change(
+            change,
+            self.cluster,
+            prior,
+            self.expected,
+            self.location(record),
+            late=late,
+            blame=blame,
+            rbac_admins=self.rbac_admins,
+        )
         if alert is not None:
             self.result.alerts.append(alert)
         logger.info(
@@ -285,10 +296,13 @@ def process_batch(
     region: str,
     publish: Publisher,
     records: list[AuditRecord] | None = None,
+    rbac_admins: Callable[[], Any] | None = None,
 ) -> BatchResult:
     """Judge every aws-auth entry of one delivery, publish the alerts, then remember the new state.
 
-    `records`: the delivery's aws-auth records when the caller has selected them already."""
+    `records`: the delivery's aws-auth records when the caller has selected them already.
+    `rbac_admins`: gives the groups and user names RBAC makes admin (eksguard.rbac.admins), read only
+    when the delivery holds aws-auth records."""
     result = BatchResult(
         message_type=batch.message_type,
         log_group=batch.log_group,
@@ -307,7 +321,7 @@ def process_batch(
     if not records:
         return result
     loaded = store.load(cluster)
-    run = _Run(batch, cluster, expected, region, loaded, result)
+    run = _Run(batch, cluster, expected, region, loaded, result, rbac_admins() if rbac_admins else None)
     for record in records:
         if record.truncated:
             run.truncated(record, (record.truncated_fields or {}).get("unreadable"))

@@ -41,6 +41,7 @@ class VerdictContext:
     content: AwsAuthContent | None = None
     prior_content: AwsAuthContent | None = None
     blame: str | None = None  # set when the actor of the diff is uncertain (versions do not line up)
+    rbac_admins: Any = None  # eksguard.rbac.admins.AdminSubjects: groups and user names RBAC makes admin
     _checks: dict[str, tuple[bool, str]] = field(default_factory=dict)
 
     def expected_admin(self, principal: str) -> tuple[bool, str]:
@@ -162,6 +163,25 @@ def _attempt_word(ctx: VerdictContext) -> str:
     return "dry run, nothing persisted" if ctx.effect == "dry_run" else f"denied: {ctx.status}"
 
 
+def _rbac_admin_entries(ctx: VerdictContext) -> list[tuple[MapEntry, list[str]]]:
+    """Mappings this change gives a group or user name that an RBAC binding makes cluster admin."""
+    if ctx.rbac_admins is None or ctx.effect != "changed":
+        return []
+    diff = _diff(ctx)
+    found = []
+    candidates = [(e, None) for e in diff.added] + [(c.after, c.before) for c in diff.changed]
+    for entry, before in candidates:
+        if entry.is_master or entry.is_node:
+            continue
+        doors = ctx.rbac_admins.doors(entry.username, entry.groups)
+        if before is not None:
+            had = set(ctx.rbac_admins.doors(before.username, before.groups))
+            doors = [d for d in doors if d not in had]
+        if doors:
+            found.append((entry, doors))
+    return found
+
+
 # ---------------------------------------------------------------- the table
 
 RULES: tuple[Rule, ...] = (
@@ -187,6 +207,27 @@ RULES: tuple[Rule, ...] = (
         detail=_masters_detail,
         principal=lambda ctx, e: e.principal,
         rate=_masters_rate,
+        claims=True,
+    ),
+    Rule(
+        name="rbac_admin_mapped",
+        severity=Severity.CRITICAL,
+        why=(
+            "A principal is mapped to a group or user name that an RBAC binding eksguard has seen makes cluster "
+            "admin (a ClusterRoleBinding, or a kube-system RoleBinding, of an admin-equivalent role) and is not "
+            "an expected admin (INFO when it is): system:masters by the RBAC door."
+        ),
+        select=_rbac_admin_entries,
+        headline=lambda ctx, item: (
+            f"{_who(item[0])} {_added(ctx)} aws-auth as cluster admin through RBAC "
+            f"({item[1][0].split(':', 1)[0]}) {ctx.by_phrase}"
+        ),
+        detail=lambda ctx, item: (
+            f"{item[0].describe()}: {'; '.join(item[1])}"
+            + ("" if ctx.expected_admin(item[0].principal)[0] else "; NOT an expected admin")
+        ),
+        principal=lambda ctx, item: item[0].principal,
+        rate=lambda ctx, item, severity: Severity.INFO if ctx.expected_admin(item[0].principal)[0] else severity,
         claims=True,
     ),
     Rule(

@@ -51,6 +51,7 @@ def judge_change(
     location: LogLocation,
     late: bool = False,
     blame: str | None = None,
+    rbac_admins: Any = None,
 ) -> Alert | None:
     """The alert for one decoded audit event, or None when it changed no mapping.
 
@@ -70,6 +71,7 @@ def judge_change(
         content=content,
         prior_content=prior.content if prior.known else None,
         blame=blame,
+        rbac_admins=rbac_admins,
     )
     if content is not None:
         ctx.diff = diff_contents(ctx.prior_content if prior.known else None, content)

@@ -203,11 +203,13 @@ def process_records(
     carriers: Callable[[], Carriers],
     region: str,
     publish: Publisher,
+    loaded: RbacState | None = None,
 ) -> RbacResult:
-    """Judge the RBAC records of one delivery, publish the alerts, then remember what was seen."""
+    """Judge the RBAC records of one delivery, publish the alerts, then remember what was seen.
+    `loaded`: the state as the caller already read it in this invocation."""
     if not records:
         return RbacResult()
-    state = store.load(cluster)
+    state = loaded if loaded is not None else store.load(cluster)
     run = _Run(batch, cluster, region, expected, state, carriers())
     run.result.rbac_events = len(records)
     for record in records:
