@@ -131,9 +131,19 @@ def info_alert(**overrides: object) -> Alert:
     return _apply(alert, overrides)
 
 
+def rbac_alert(**overrides: object) -> Alert:
+    """A real RBAC alert: the kubectl-instance backdoor sample through the judge."""
+    from tests.rbac_harness import World
+    from tests.rbac_support import audit_entry, recorded_write
+
+    (alert,) = World().alerts(audit_entry(recorded_write("crb_create_user")))
+    return _apply(alert, overrides)
+
+
 ALL_KINDS = {
     "eks-api": eks_api_alert,
     "aws-auth": aws_auth_alert,
+    "rbac": rbac_alert,
     "stop-summary": stop_summary_alert,
     "enrolment": enrolment_alert,
 }
