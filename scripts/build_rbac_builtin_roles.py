@@ -47,6 +47,8 @@ def derive(directory: Path, commits: dict[str, str]) -> dict[str, Any]:
                 entry["aggregation"] = [s.to_json() for s in facts.aggregation]
             if facts.own:
                 entry["admin"] = list(facts.own)
+            if facts.own_in_namespace:
+                entry["admin_in_namespace"] = list(facts.own_in_namespace)
             roles.append(entry)
     roles.sort(key=lambda r: (r["kind"], r.get("namespace", ""), r["name"]))
     return {"source": {f: commits.get(f, "unknown") for f in FILES}, "upstream": UPSTREAM, "roles": roles}

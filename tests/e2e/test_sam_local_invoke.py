@@ -146,6 +146,7 @@ def _env_file(event: str, base: dict[str, Any], directory: Path) -> Path:
     env = json.loads(json.dumps(base))
     env["Parameters"]["ALERT_QUEUE_URL"] = f"{MOTO_IN_NETWORK}/{ACCOUNT}/{slug(event)}"
     env.setdefault("AuditLogAlertFunction", {})["AUDIT_STATE_TABLE"] = slug(event)
+    env.setdefault("EksApiAlertFunction", {})["AUDIT_STATE_TABLE"] = slug(event)  # access entries it records
     path = directory / f"{slug(event)}.env.json"
     path.write_text(json.dumps(env), encoding="utf-8")
     return path
@@ -196,7 +197,7 @@ def _prepare_resources(stack: local_stack.Stack) -> dict[str, str]:
     queues = {}
     for event in EVENT_FILES:
         queues[event] = sqs.create_queue(QueueName=slug(event))["QueueUrl"]
-        if function_for(event) == "AuditLogAlertFunction":
+        if function_for(event) in ("AuditLogAlertFunction", "EksApiAlertFunction"):
             dynamodb.create_table(
                 TableName=slug(event),
                 BillingMode="PAY_PER_REQUEST",

@@ -215,3 +215,92 @@ def test_aws_auth_mapping_to_a_user_name_rbac_makes_admin_and_expected_admins_st
     assert replaced["severity"] == "INFO"  # the expected admin through the same door; the intruder unmapped
     assert "user name viewer: ClusterRoleBinding backdoor" in replaced["summary"]
     assert "NOT an expected admin" not in replaced["summary"]
+
+
+def test_borrowing_an_eks_user_name_through_aws_auth_buys_no_trust(env, lambda_context) -> None:
+    """Map the kubectl role to `eks:addon-manager`, then write an `eks:`-named binding as that user."""
+    send([update("aa-1", role(KUBECTL_ROLE, "readers", username="eks:addon-manager"), 500)], lambda_context)
+    (mapping,) = [a for a in queued(env) if a["kind"] == "aws-auth"]
+    assert mapping["severity"] == "HIGH" and "reserved user name eks:addon-manager" in mapping["title"]
+    write = with_body("crb_create_user", metadata={"name": "eks:addon-support"})
+    borrowed = user(username="eks:addon-manager")
+    send([audit_entry(write, actor=borrowed)], lambda_context)
+    (alert,) = rbac_alerts(env)
+    assert alert["severity"] == "CRITICAL"
+
+
+def test_minting_tokens_for_one_named_service_account_counts(env, lambda_context) -> None:
+    """`create serviceaccounts/token` restricted to the aggregation controller's account: that account can
+    escalate any ClusterRole, so the role is admin-equivalent however narrow it looks."""
+    minting = with_body(
+        "cr_create_impersonate",
+        metadata={"name": "sa-token-helper"},
+        rules=[
+            {
+                "apiGroups": [""],
+                "resources": ["serviceaccounts/token"],
+                "verbs": ["create"],
+                "resourceNames": ["clusterrole-aggregation-controller"],
+            }
+        ],
+    )
+    bind = with_body(
+        "crb_create_user",
+        metadata={"name": "token-helper"},
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "sa-token-helper"},
+    )
+    send([audit_entry(minting, "m1"), audit_entry(bind, "m2")], lambda_context)
+    assert sorted(a["severity"] for a in rbac_alerts(env)) == ["CRITICAL", "HIGH"]
+
+
+def test_a_kube_system_rolebinding_that_delegates_bind_on_cluster_admin(env, lambda_context) -> None:
+    """`bind` on clusterroles is checked in the RoleBinding's namespace: in kube-system it delegates admin."""
+    delegator = with_body(
+        "role_create_escalate",
+        metadata={"name": "rbac-delegator", "namespace": "kube-system"},
+        rules=[
+            {
+                "apiGroups": ["rbac.authorization.k8s.io"],
+                "resources": ["clusterroles"],
+                "verbs": ["bind"],
+                "resourceNames": ["cluster-admin"],
+            },
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create"]},
+        ],
+    )
+    bind = with_body(
+        "rb_create_kube_system",
+        metadata={"name": "delegate", "namespace": "kube-system"},
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "rbac-delegator"},
+    )
+    send([audit_entry(delegator, "r1"), audit_entry(bind, "r2")], lambda_context)
+    severities = sorted(a["severity"] for a in rbac_alerts(env))
+    assert severities == ["CRITICAL", "HIGH"], severities
+
+
+def test_a_path_spelling_of_the_expected_admins_arn_is_not_the_expected_admin(env, lambda_context) -> None:
+    spelled = ADMIN.replace(":role/", ":role/x/")
+    write = with_body(
+        "crb_create_user", subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": spelled}]
+    )
+    send([audit_entry(write)], lambda_context)
+    (alert,) = rbac_alerts(env)
+    assert alert["severity"] == "CRITICAL" and "not the expected admin's own user name" in alert["summary"]
+
+
+def test_an_empty_deletecollection_does_not_wipe_what_eksguard_knows(env, lambda_context) -> None:
+    send([audit_entry(recorded_write("cr_create_wildcard"), "c1")], lambda_context)
+    queued(env)
+    wipe = copy.deepcopy(recorded_write("crb_delete"))
+    wipe["path"] = "/apis/rbac.authorization.k8s.io/v1/clusterroles?labelSelector=no-such-label%3Dx"
+    wipe["response"] = {"kind": "ClusterRoleList", "apiVersion": "rbac.authorization.k8s.io/v1", "items": []}
+    send([audit_entry(wipe, "w1")], lambda_context)
+    assert rbac_alerts(env) == []
+    bind = with_body(
+        "crb_create_user",
+        metadata={"name": "later"},
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "pwn"},
+    )
+    send([audit_entry(bind, "b1")], lambda_context)
+    (alert,) = rbac_alerts(env)
+    assert alert["severity"] == "CRITICAL"

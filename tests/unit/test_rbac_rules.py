@@ -298,3 +298,68 @@ def test_the_policy_table_lists_every_rule_once() -> None:
     table = markdown_table()
     for rule in RULES:
         assert table.count(f"`{rule.name}`") == 1
+
+
+# ------------------------------------------------------------------ found by attacking the judge
+
+
+def _cluster_role(name: str, labels: dict[str, str] | None = None, selector: dict[str, str] | None = None) -> Any:
+    write = copy.deepcopy(recorded_write("cr_apply_aggregated"))
+    body: dict[str, Any] = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": labels or {}},
+        "rules": [],
+    }
+    if selector is not None:
+        body["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": selector}]}
+    write["body"] = write["response"] = body
+    write["path"] = write["path"].split("?")[0]
+    return write
+
+
+def test_a_deep_wide_aggregation_graph_is_walked_a_bounded_number_of_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """8 layers of 6 ClusterRoles, each aggregating the whole layer below: a naive walk visits 6^8 paths."""
+    from eksguard.rbac import power
+
+    world = World()
+    layers, width = 8, 6
+    entries = []
+    for layer in range(layers):
+        for i in range(width):
+            selector = {"dag-layer": str(layer - 1)} if layer else None
+            entries.append(
+                audit_entry(_cluster_role(f"l{layer}-{i}", {"dag-layer": str(layer)}, selector), f"d{layer}{i}")
+            )
+    world.deliver(*entries)
+    calls = {"n": 0}
+    original = power.RoleBook.aggregated_from
+
+    def counted(self: Any, facts: Any) -> Any:
+        calls["n"] += 1
+        return original(self, facts)
+
+    monkeypatch.setattr(power.RoleBook, "aggregated_from", counted)
+    bind = copy.deepcopy(recorded_write("crb_create_user"))
+    for obj in (bind["body"], bind["response"]):
+        obj["roleRef"]["name"] = f"l{layers - 1}-0"
+    assert world.alerts(audit_entry(bind)) == []  # none of them grants anything
+    assert calls["n"] <= 2 * layers * width + 10, calls["n"]
+
+
+def test_an_unbound_wildcard_role_in_a_team_namespace_is_medium() -> None:
+    write = copy.deepcopy(recorded_write("role_create_escalate"))
+    for obj in (write["body"], write["response"]):
+        obj["metadata"]["namespace"] = "team-a"
+        obj["rules"] = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
+    write["path"] = write["path"].replace("/kube-system/", "/team-a/")
+    alert = one(World().alerts(audit_entry(write)))
+    assert alert.severity is Severity.MEDIUM and "Role esc created as admin-equivalent" in alert.title
+
+
+def test_a_role_first_seen_in_a_label_patch_is_not_said_to_have_become_admin() -> None:
+    write = copy.deepcopy(recorded_write("cr_label_aggregate"))
+    write["response"]["rules"] = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
+    alert = one(World().alerts(audit_entry(write)))
+    assert alert.severity is Severity.HIGH
+    assert "ClusterRole imp is admin-equivalent (first seen by eksguard, in a patch by" in alert.title

@@ -163,7 +163,28 @@ def _attempt_word(ctx: VerdictContext) -> str:
     return "dry run, nothing persisted" if ctx.effect == "dry_run" else f"denied: {ctx.status}"
 
 
-def _rbac_admin_entries(ctx: VerdictContext) -> list[tuple[MapEntry, list[str]]]:
+# User name prefixes EKS keeps for itself (access entries refuse them); Kubernetes keeps `system:`.
+RESERVED_USERNAME_PREFIXES = ("eks:", "system:", "aws:", "amazon:", "iam:")
+
+
+def _reserved_username_entries(ctx: VerdictContext) -> list[MapEntry]:
+    """Mappings this change gives a user name reserved for EKS or Kubernetes components (nodes aside):
+    whoever uses them writes as `eks:addon-manager` or `system:apiserver` would."""
+    if ctx.effect != "changed":
+        return []
+    diff = _diff(ctx)
+    candidates = [(e, None) for e in diff.added] + [(c.after, c.before) for c in diff.changed]
+    return [
+        entry
+        for entry, before in candidates
+        if not entry.is_node
+        and entry.username
+        and entry.username.startswith(RESERVED_USERNAME_PREFIXES)
+        and (before is None or before.username != entry.username)
+    ]
+
+
+def _rbac_admin_entries(ctx: VerdictContext) -> list[tuple[MapEntry, list[tuple[str, str]]]]:
     """Mappings this change gives a group or user name that an RBAC binding makes cluster admin."""
     if ctx.rbac_admins is None or ctx.effect != "changed":
         return []
@@ -219,16 +240,27 @@ RULES: tuple[Rule, ...] = (
         ),
         select=_rbac_admin_entries,
         headline=lambda ctx, item: (
-            f"{_who(item[0])} {_added(ctx)} aws-auth as cluster admin through RBAC "
-            f"({item[1][0].split(':', 1)[0]}) {ctx.by_phrase}"
+            f"{_who(item[0])} {_added(ctx)} aws-auth as cluster admin through RBAC ({item[1][0][0]}) {ctx.by_phrase}"
         ),
         detail=lambda ctx, item: (
-            f"{item[0].describe()}: {'; '.join(item[1])}"
+            f"{item[0].describe()}: {'; '.join(f'{door}: {how}' for door, how in item[1])}"
             + ("" if ctx.expected_admin(item[0].principal)[0] else "; NOT an expected admin")
         ),
         principal=lambda ctx, item: item[0].principal,
         rate=lambda ctx, item, severity: Severity.INFO if ctx.expected_admin(item[0].principal)[0] else severity,
         claims=True,
+    ),
+    Rule(
+        name="reserved_username_mapped",
+        severity=Severity.HIGH,
+        why=(
+            "A principal is mapped to a user name reserved for EKS or Kubernetes components (`eks:`, `system:` "
+            "other than a node mapping, `aws:`, `amazon:`, `iam:`): its writes would pass for theirs."
+        ),
+        select=_reserved_username_entries,
+        headline=lambda ctx, e: f"{_who(e)} mapped to reserved user name {e.username} {ctx.by_phrase}",
+        detail=lambda ctx, e: f"{e.describe()}: user name {e.username} belongs to EKS or Kubernetes components",
+        principal=lambda ctx, e: e.principal,
     ),
     Rule(
         name="aws_auth_deleted",

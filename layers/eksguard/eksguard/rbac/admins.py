@@ -23,17 +23,18 @@ class AdminSubjects:
     users: dict[str, str] = field(default_factory=dict)
     groups: dict[str, str] = field(default_factory=dict)
 
-    def doors(self, username: str | None, groups: tuple[str, ...]) -> list[str]:
-        """How a caller with this user name (or template) and these groups (or templates) is admin."""
+    def doors(self, username: str | None, groups: tuple[str, ...]) -> list[tuple[str, str]]:
+        """(door, how) for a caller with this user name (or template) and these groups (or templates):
+        door is "group <name>" or "user name <name>"."""
         found = []
         for group in groups:
             for name, how in self.groups.items():
                 if group == name or template_can_render(group, name):
-                    found.append(f"group {name}: {how}")
+                    found.append((f"group {name}", how))
         if username:
             for name, how in self.users.items():
                 if username == name or template_can_render(username, name):
-                    found.append(f"user name {name}: {how}")
+                    found.append((f"user name {name}", how))
         return found
 
 
@@ -44,7 +45,7 @@ def admin_subjects(state: RbacState) -> AdminSubjects:
     for binding in state.bindings.values():
         if binding.kind == "RoleBinding" and binding.namespace != KUBE_SYSTEM:
             continue
-        if not book.power(binding.role_key()):
+        if not book.power(binding.role_key(), namespaced=binding.kind == "RoleBinding"):
             continue
         where = "cluster-wide" if binding.kind == "ClusterRoleBinding" else f"in {binding.namespace}"
         how = f"{binding.kind} {binding.name} binds it to {binding.role_ref.describe()} {where}"

@@ -29,6 +29,7 @@ def builtin_roles() -> dict[str, RoleFacts]:
             name=entry["name"],
             namespace=entry.get("namespace"),
             own=tuple(entry.get("admin") or ()),
+            own_in_namespace=tuple(entry.get("admin_in_namespace") or ()),
             labels=tuple(sorted((entry.get("labels") or {}).items())),
             aggregation=None if aggregation is None else tuple(parse_selector(s) for s in aggregation),
             source="built-in",

@@ -88,6 +88,7 @@ class RbacChange:
     obj: RbacObject | None = None  # the result (changed) or what was tried (failed, dry_run)
     unknown_reason: str | None = None
     notes: tuple[str, ...] = ()
+    deleted: tuple[str, ...] | None = None  # deletecollection: names its logged response lists (None: not logged)
 
     @property
     def applied(self) -> bool:
@@ -161,6 +162,19 @@ def _replay(
     return form, result, None, tuple(notes)
 
 
+def _listed_names(response_object: object) -> tuple[str, ...] | None:
+    """What a deletecollection deleted, from its logged response (a list); None when it was not logged."""
+    if not isinstance(response_object, Mapping) or not isinstance(response_object.get("items"), list):
+        return None
+    names = []
+    for item in response_object["items"]:
+        metadata = item.get("metadata") if isinstance(item, Mapping) else None
+        name = metadata.get("name") if isinstance(metadata, Mapping) else None
+        if isinstance(name, str) and name:
+            names.append(name)
+    return tuple(names)
+
+
 def _impersonated(event: Mapping[str, Any]) -> str | None:
     value = event.get("impersonatedUser")
     if not isinstance(value, Mapping):
@@ -203,7 +217,11 @@ def decode_change(
         dry_run = delete_dry_run(event, request_object, bool(dry_run))
         effect: Effect = "failed" if failed else "dry_run" if dry_run else "deleted"
         return RbacChange(
-            effect=effect, write_form=verb, resource_version=resource_version_of(response_object), **common
+            effect=effect,
+            write_form=verb,
+            resource_version=resource_version_of(response_object),
+            deleted=_listed_names(response_object) if verb == "deletecollection" else None,
+            **common,
         )
     if stage == "Panic":
         return RbacChange(

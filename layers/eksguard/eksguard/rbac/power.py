@@ -35,7 +35,9 @@ from eksguard.rbac.model import RBAC_GROUP, LabelSelector, PolicyRule, Role
 
 ALL = "*"
 CORE_GROUP = ""
-MAX_AGGREGATION_DEPTH = 8
+MAX_AGGREGATION_DEPTH = 16
+MAX_AGGREGATION_VISITS = 500
+MAX_REASONS = 6
 AGGREGATES = "aggregates ClusterRole "
 
 
@@ -61,9 +63,12 @@ def _names(rule: PolicyRule) -> str:
     return f" named {', '.join(rule.resource_names)}" if rule.resource_names else ""
 
 
-def rule_reasons(rule: PolicyRule) -> list[str]:
-    """Why this one rule makes its holder admin-equivalent (empty: it does not)."""
-    reasons: list[str] = []
+def rule_reasons(rule: PolicyRule) -> list[tuple[str, bool]]:
+    """Why this one rule makes its holder admin-equivalent (empty: it does not), each reason with whether
+    it still holds when the role is granted by a RoleBinding (namespaced resources only: escalating a
+    ClusterRole and impersonating users or groups are cluster-scoped checks; `bind` on clusterroles is
+    checked in the binding's namespace, so a RoleBinding may still delegate cluster-admin there)."""
+    reasons: list[tuple[str, bool]] = []
     if (
         ALL in rule.verbs
         and ALL in rule.resources
@@ -72,34 +77,41 @@ def rule_reasons(rule: PolicyRule) -> list[str]:
         and not rule.non_resource_urls
     ):
         groups = ", ".join(repr(g) if g in (ALL, CORE_GROUP) else g for g in rule.api_groups)
-        reasons.append(f"`*` verbs on `*` resources (apiGroups {groups})")
+        reasons.append((f"`*` verbs on `*` resources (apiGroups {groups})", True))
     if api_group_matches(rule, RBAC_GROUP):
         for verb in ("escalate", "bind"):
             if not verb_matches(rule, verb):
                 continue
             for resource in ("clusterroles", "roles"):
                 if resource_matches(rule, resource):
-                    reasons.append(f"`{verb}` on {resource}{_names(rule)}")
+                    in_namespace = resource == "roles" or verb == "bind"
+                    reasons.append((f"`{verb}` on {resource}{_names(rule)}", in_namespace))
     if api_group_matches(rule, CORE_GROUP) and verb_matches(rule, "impersonate"):
         for resource in ("users", "groups", "serviceaccounts"):
             if resource_matches(rule, resource):
-                reasons.append(f"`impersonate` on {resource}{_names(rule)}")
+                reasons.append((f"`impersonate` on {resource}{_names(rule)}", resource == "serviceaccounts"))
     if (
         api_group_matches(rule, CORE_GROUP)
         and verb_matches(rule, "create")
         and resource_matches(rule, "serviceaccounts", "token")
-        and not rule.resource_names
     ):
-        reasons.append("`create` on serviceaccounts/token (mints a token for any service account in scope)")
+        whom = (
+            f"the service accounts named {', '.join(rule.resource_names)}"
+            if rule.resource_names
+            else ("any service account in scope")
+        )
+        reasons.append((f"`create` on serviceaccounts/token (mints a token for {whom})", True))
     return reasons
 
 
-def own_reasons(rules: Iterable[PolicyRule]) -> tuple[str, ...]:
-    """Why a role is admin-equivalent from its own rules, each reason once, in rule order."""
+def own_reasons(rules: Iterable[PolicyRule], namespaced: bool = False) -> tuple[str, ...]:
+    """Why a role is admin-equivalent from its own rules, each reason once, in rule order; `namespaced`:
+    only the reasons that hold when a RoleBinding grants the role."""
     seen: dict[str, None] = {}
     for rule in rules:
-        for reason in rule_reasons(rule):
-            seen.setdefault(reason, None)
+        for reason, in_namespace in rule_reasons(rule):
+            if in_namespace or not namespaced:
+                seen.setdefault(reason, None)
     if any(r.startswith("`*` verbs on `*`") for r in seen):
         # everything else follows from the wildcard; name it alone
         return tuple(r for r in seen if r.startswith("`*` verbs on `*`"))
@@ -114,6 +126,7 @@ class RoleFacts:
     name: str
     namespace: str | None
     own: tuple[str, ...]  # admin-equivalence reasons from its own rules
+    own_in_namespace: tuple[str, ...] = ()  # those that hold when a RoleBinding grants it
     labels: tuple[tuple[str, str], ...] = ()
     aggregation: tuple[LabelSelector, ...] | None = None
     source: str = "seen"  # "built-in" (Kubernetes bootstrap policy) or "seen" (written in the audit log)
@@ -129,6 +142,7 @@ class RoleFacts:
             name=role.name,
             namespace=role.namespace,
             own=own_reasons(role.rules),
+            own_in_namespace=own_reasons(role.rules, namespaced=True),
             labels=role.labels,
             aggregation=role.aggregation,
             source=source,
@@ -140,6 +154,7 @@ class RoleBook:
 
     def __init__(self, roles: Mapping[str, RoleFacts]) -> None:
         self._roles = dict(roles)
+        self._memo: dict[tuple[str, bool], tuple[str, ...]] = {}
 
     def get(self, key: str) -> RoleFacts | None:
         return self._roles.get(key)
@@ -187,24 +202,38 @@ class RoleBook:
                     break
         return found
 
-    def power(self, key: str) -> tuple[str, ...] | None:
-        """Admin-equivalence reasons of a role (empty: not admin-equivalent); None when the role is unknown."""
+    def power(self, key: str, namespaced: bool = False) -> tuple[str, ...] | None:
+        """Admin-equivalence reasons of a role (empty: not admin-equivalent); None when the role is unknown.
+        `namespaced`: as granted by a RoleBinding."""
         facts = self._roles.get(key)
         if facts is None:
             return None
-        return self._power(facts, frozenset(), 0)
+        return self.power_of(facts, namespaced)
 
-    def power_of(self, facts: RoleFacts) -> tuple[str, ...]:
-        return self._power(facts, frozenset(), 0)
+    def power_of(self, facts: RoleFacts, namespaced: bool = False) -> tuple[str, ...]:
+        return self._power(facts, namespaced, set(), [MAX_AGGREGATION_VISITS])
 
-    def _power(self, facts: RoleFacts, visiting: frozenset[str], depth: int) -> tuple[str, ...]:
-        reasons = list(facts.own)
-        if depth >= MAX_AGGREGATION_DEPTH or facts.key in visiting:
-            return tuple(reasons)
-        for source, _selector in self.aggregated_from(facts):
-            for reason in self._power(source, visiting | {facts.key}, depth + 1):
-                if reason.startswith(AGGREGATES):
-                    reasons.append(f"{AGGREGATES}{source.name} > {reason[len(AGGREGATES) :]}")
-                else:
-                    reasons.append(f"{AGGREGATES}{source.name}: {reason}")
-        return tuple(dict.fromkeys(reasons))
+    def _power(self, facts: RoleFacts, namespaced: bool, in_progress: set[str], budget: list[int]) -> tuple[str, ...]:
+        """Own reasons plus those of every aggregated source, each role computed once (memo), a cycle
+        cut where it closes, the walk bounded in depth and in roles visited and each role's reasons
+        capped: a deep, wide graph of aggregating roles cannot make the judge slow."""
+        memo_key = (facts.key, namespaced)
+        if memo_key in self._memo:
+            return self._memo[memo_key]
+        reasons = list(facts.own_in_namespace if namespaced else facts.own)
+        if facts.aggregation is not None and facts.key not in in_progress:
+            in_progress.add(facts.key)
+            for source, _selector in self.aggregated_from(facts):
+                if budget[0] <= 0 or len(in_progress) > MAX_AGGREGATION_DEPTH:
+                    reasons.append(f"{AGGREGATES}(too many aggregated roles to read them all)")
+                    break
+                budget[0] -= 1
+                for reason in self._power(source, namespaced, in_progress, budget):
+                    if reason.startswith(AGGREGATES):
+                        reasons.append(f"{AGGREGATES}{source.name} > {reason[len(AGGREGATES) :]}")
+                    else:
+                        reasons.append(f"{AGGREGATES}{source.name}: {reason}")
+            in_progress.discard(facts.key)
+        result = tuple(dict.fromkeys(reasons))[:MAX_REASONS]
+        self._memo[memo_key] = result
+        return result

@@ -14,7 +14,7 @@ the log line), which the notifier drops as repeats.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,8 +30,8 @@ from eksguard.rbac.decode import RbacChange, decode_change, target_of
 from eksguard.rbac.model import Binding, Role
 from eksguard.rbac.power import RoleBook, RoleFacts
 from eksguard.rbac.rules import ExpectedAdminsLike, RbacContext
-from eksguard.rbac.state import Put, RbacState, RbacStore, binding_to_json
-from eksguard.rbac.verdict import judge_change, judge_truncated
+from eksguard.rbac.state import MAX_ITEM_BYTES, Put, RbacState, RbacStore, binding_to_json, encode, fit
+from eksguard.rbac.verdict import judge_change, judge_truncated, state_full_alert
 
 logger = Logger(child=True)
 
@@ -168,13 +168,12 @@ class _Run:
             self.put(Put(change.obj.key, version, RoleFacts.of(change.obj)))
         elif change.effect == "deleted" and change.target.name is not None:
             self.put(Put(key, version, None))
-        elif change.effect == "deleted":
-            # deletecollection: whatever matched is gone; forget the bindings of that kind and namespace
-            prefix = key[: -len("*")]
-            for known in [k for k in self.bindings if k.startswith(prefix)]:
-                self.put(Put(known, None, None))
-            for known in [k for k, r in self.roles.items() if k.startswith(prefix) and r.source == "seen"]:
-                self.put(Put(known, None, None))
+        elif change.effect == "deleted" and change.deleted is not None:
+            # deletecollection: forget what its logged response lists, nothing else (a selector that
+            # matched nothing must not wipe what eksguard knows)
+            for name in change.deleted:
+                target = replace(change.target, name=name)
+                self.put(Put(target.key, None, None))
         elif change.effect == "unknown" and change.target.name is not None:
             # content unknown: what eksguard held for it no longer holds
             self.put(Put(key, version, None))
@@ -217,6 +216,11 @@ def process_records(
             run.truncated(record, (record.truncated_fields or {}).get("unreadable"))
         else:
             run.parsed(record)
+    if run.puts:
+        _, full = _fitted(state.apply(run.puts))
+        if full:
+            logger.error("rbac_state_full", extra={"cluster": cluster, "reason": full})
+            run.result.alerts.append(state_full_alert(cluster, full, run.location(records[-1])))
     if run.result.alerts:
         publish(run.result.alerts)
     if run.puts:
@@ -224,14 +228,22 @@ def process_records(
     return run.result
 
 
+def _fitted(state: RbacState) -> tuple[RbacState, str | None]:
+    """The state as it will be saved, and why it cannot be saved whole (None: it can)."""
+    fitted, note = fit(state)
+    size = len(encode(fitted))
+    if size > MAX_ITEM_BYTES:
+        return fitted, f"{size} bytes gzipped even without RoleBindings outside kube-system: not saved"
+    return fitted, note
+
+
 def _save(store: RbacStore, cluster: str, state: RbacState, puts: list[Put]) -> bool:
     for _ in range(MAX_SAVE_ATTEMPTS):
-        try:
-            if store.save(state.apply(puts)):
-                return True
-        except ValueError as exc:
-            logger.error("rbac_state_not_saved", extra={"cluster": cluster, "reason": str(exc)})
-            return False
+        fitted, full = _fitted(state.apply(puts))
+        if full and len(encode(fitted)) > MAX_ITEM_BYTES:
+            return False  # alerted before publishing; what eksguard knew stays as it was
+        if store.save(fitted):
+            return True
         state = store.load(cluster)  # another delivery wrote first: reapply our changes over its
     # Alerts are out already; failing lets Lambda retry (same alert ids, dropped as repeats by the notifier).
     raise RbacStateConflict(f"RBAC state of {cluster} changed under {MAX_SAVE_ATTEMPTS} save attempts")

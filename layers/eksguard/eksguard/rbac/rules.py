@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from eksguard.arns import principal_arn
 from eksguard.findings import Finding
 from eksguard.rbac.carriers import Carrier, Carriers
 from eksguard.rbac.decode import RbacChange
@@ -36,8 +37,6 @@ SPECIAL_GROUPS = {
 }
 SPECIAL_USERS = {"system:anonymous": "the anonymous user"}
 BOOTSTRAP_ROLES = frozenset({"cluster-admin", "admin", "edit", "view"})
-# A RoleBinding grants only namespaced resources: these reasons need cluster scope.
-_CLUSTER_SCOPED_REASON = re.compile(r"on (clusterroles|users|groups)( named .*)?$")
 _SA_USER = re.compile(r"^system:serviceaccount:(?P<ns>[^:]+):(?P<name>[^:]+)$")
 
 
@@ -114,6 +113,8 @@ class RbacContext:
     carriers: Carriers = field(default_factory=Carriers)
     by: str = "unknown actor"
     _checks: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    _grants: list[Grant] | None = None
+    _escalations: list[Escalation] | None = None
 
     # ------------------------------------------------------------------ who
     def expected_admin(self, principal: str) -> tuple[bool, str]:
@@ -140,6 +141,10 @@ class RbacContext:
             carriers = self.carriers.of_user(subject.name)
             if subject.name.startswith("arn:"):
                 expected, reason = self.expected_admin(subject.name)
+                canonical = principal_arn(subject.name)
+                if expected and canonical != subject.name and not _is_session_of(subject.name, canonical):
+                    # `role/x/Admin` canonicalises to `role/Admin`, but only a mapping gives anyone that name
+                    expected, reason = False, f"not the expected admin's own user name (that is {canonical})"
                 others = [c for c in carriers if not self.expected_admin(c.principal)[0]]
                 if expected and others:
                     reason = "user name of an expected admin, but also carried by " + ", ".join(
@@ -158,6 +163,9 @@ class RbacContext:
             return None
         user = change.actor.username or ""
         name = change.target.name or ""
+        carried = self.carriers.of_user(user) if user else ()
+        if carried:
+            return None  # an aws-auth mapping or access entry gives a customer principal this user name
         if user.startswith("eks:") and name.startswith("eks:"):
             return f"EKS component {user} on EKS-owned {change.target.kind} {name}"
         if user == "system:apiserver" and (name.startswith("system:") or name in BOOTSTRAP_ROLES):
@@ -174,13 +182,16 @@ class RbacContext:
         return self.change.obj if isinstance(self.change.obj, Role) else None
 
     def reasons_for(self, binding: Binding, book: RoleBook | None = None) -> tuple[str, ...] | None:
-        reasons = (book or self.book).power(binding.role_key())
-        if reasons is None or binding.kind == "ClusterRoleBinding":
-            return reasons
-        return tuple(r for r in reasons if not _CLUSTER_SCOPED_REASON.search(r))
+        """The role's admin-equivalence as this binding grants it (a RoleBinding: namespaced rules only)."""
+        return (book or self.book).power(binding.role_key(), namespaced=binding.kind == "RoleBinding")
 
     def grants(self) -> list[Grant]:
         """Subjects the binding (as written, or as attempted) newly binds, with the role's power."""
+        if self._grants is None:
+            self._grants = self._compute_grants()
+        return self._grants
+
+    def _compute_grants(self) -> list[Grant]:
         binding = self.binding
         if binding is None:
             return []
@@ -202,6 +213,11 @@ class RbacContext:
 
     def escalations(self) -> list[Escalation]:
         """Roles the changed role makes admin-equivalent: itself, and roles that aggregate it."""
+        if self._escalations is None:
+            self._escalations = self._compute_escalations()
+        return self._escalations
+
+    def _compute_escalations(self) -> list[Escalation]:
         role = self.role
         if role is None:
             return []
@@ -210,8 +226,9 @@ class RbacContext:
         candidates = [(facts, None)] + [(t, facts.name) for t, _ in _aggregation_closure(after, facts)]
         found = []
         for candidate, via in candidates:
-            power_after = after.power(candidate.key) or ()
-            power_before = self.book.power(candidate.key) or ()
+            namespaced = candidate.kind == "Role"  # a Role grants namespaced resources only
+            power_after = after.power(candidate.key, namespaced) or ()
+            power_before = self.book.power(candidate.key, namespaced) or ()
             if power_after and not power_before:
                 found.append(Escalation(candidate, power_after, via, self._bound(candidate.key, after)))
         return found
@@ -239,6 +256,11 @@ class RbacContext:
         if change.effect == "dry_run":
             return "server-side dry run, nothing persisted"
         return f"denied: {change.status_code} {change.status_reason or ''}".strip()
+
+
+def _is_session_of(name: str, canonical: str | None) -> bool:
+    """`arn:aws:sts::<acct>:assumed-role/<role>/<session>`: the user name EKS gives a role's session."""
+    return bool(canonical) and ":assumed-role/" in name and name.count("/") == 2
 
 
 def _identity(subject: Subject, binding: Binding) -> tuple[str, str, str | None]:
@@ -331,15 +353,25 @@ def _grant_principal(ctx: RbacContext, grant: Grant) -> str | None:
 
 
 def _escalation_rate(ctx: RbacContext, escalation: Escalation, severity: Severity) -> Severity:
-    return Severity.CRITICAL if escalation.bound else severity
+    if escalation.bound:
+        return Severity.CRITICAL
+    role = escalation.role
+    if role.kind == "Role" and role.namespace != KUBE_SYSTEM:
+        return Severity.MEDIUM  # admin of one namespace, bound to no one yet
+    return severity
 
 
 def _escalation_headline(ctx: RbacContext, escalation: Escalation) -> str:
     role = escalation.role
     how = f" through aggregation of ClusterRole {escalation.via}" if escalation.via else ""
-    verb = "created as" if ctx.change.verb == "create" and not escalation.via else "became"
     bound = f", already bound to {len(escalation.bound)} non-expected subject(s)" if escalation.bound else ""
-    return f"{role.kind} {role.name} {verb} admin-equivalent{how} by {ctx.by}{bound}"
+    if ctx.change.verb == "create" and not escalation.via:
+        return f"{role.kind} {role.name} created as admin-equivalent by {ctx.by}{bound}"
+    if not escalation.via and ctx.book.get(role.key) is None:
+        # eksguard never saw this role before: it may have been admin-equivalent all along
+        first = f"first seen by eksguard, in a {ctx.change.verb} by {ctx.by}"
+        return f"{role.kind} {role.name} is admin-equivalent ({first}){bound}"
+    return f"{role.kind} {role.name} became admin-equivalent{how} by {ctx.by}{bound}"
 
 
 def _escalation_detail(ctx: RbacContext, escalation: Escalation) -> str:
@@ -399,18 +431,31 @@ def _removed(ctx: RbacContext) -> list[RbacChange]:
     if change.effect != "deleted":
         return []
     if change.target.name is None:
-        return [change]
+        if change.deleted is None:
+            return [change]  # what it deleted was not logged
+        gone = [replace(change.target, name=name).key for name in change.deleted]
+        relevant = [
+            k
+            for k in gone
+            if (k in ctx.bindings and ctx.reasons_for(ctx.bindings[k]) != ())
+            or (k not in ctx.bindings and change.target.is_binding)
+            or ctx.book.power(k)
+        ]
+        return [change] if relevant else []
     prior_binding = ctx.bindings.get(change.target.key)
     if prior_binding is not None:
         return [change] if ctx.reasons_for(prior_binding) != () else []
     if not change.target.is_binding:
-        return [change] if ctx.book.power(change.target.key) != () else []
+        return [change] if ctx.book.power(change.target.key) else []
     return [change]  # a binding eksguard never saw: it may have granted anything
 
 
 def _removed_headline(ctx: RbacContext, change: RbacChange) -> str:
     if change.target.name is None:
-        return f"{change.target.kind}s in {change.target.namespace or 'the cluster'} deleted by {ctx.by} (collection)"
+        where = change.target.namespace or "the cluster"
+        if change.deleted is None:
+            return f"deletecollection of {change.target.kind}s in {where} by {ctx.by} (what it deleted was not logged)"
+        return f"{len(change.deleted)} {change.target.kind}(s) in {where} deleted by {ctx.by} (deletecollection)"
     return f"{change.target.describe()} deleted by {ctx.by}"
 
 
@@ -420,7 +465,9 @@ def _removed_detail(ctx: RbacContext, change: RbacChange) -> str:
         subjects = ", ".join(s.describe() for s in prior.subjects[:10]) or "no subjects"
         return f"{change.target.describe()} bound {prior.role_ref.describe()} to {subjects}; now deleted"
     if change.target.name is None:
-        return f"deletecollection of {change.target.kind}s: every matching binding or role is gone"
+        if change.deleted is None:
+            return f"deletecollection of {change.target.kind}s: what matched is gone, eksguard keeps what it knew"
+        return f"deletecollection of {change.target.kind}s deleted {', '.join(change.deleted[:20]) or 'nothing'}"
     return f"{change.target.describe()} deleted (its content was not known to eksguard)"
 
 
@@ -457,7 +504,7 @@ RULES: tuple[Rule, ...] = (
         why=(
             "A Role or ClusterRole is created or edited to be admin-equivalent, itself or through aggregation "
             "labels (a built-in `system:*` role rewritten to `*` included); CRITICAL when it is already bound "
-            "to subjects that are not expected admins."
+            "to subjects that are not expected admins, MEDIUM for an unbound Role outside kube-system."
         ),
         select=lambda ctx: ctx.escalations() if ctx.change.effect == "changed" and not ctx.trusted_writer else [],
         headline=_escalation_headline,
@@ -564,6 +611,12 @@ LINE_RULES: dict[str, LineRule] = {
             "truncated_removed",
             Severity.INFO,
             "A truncated or unreadable delete or deletecollection of bindings or roles.",
+        ),
+        LineRule(
+            "state_full",
+            Severity.HIGH,
+            "The roles and bindings eksguard remembers no longer fit its state (RoleBindings outside kube-system "
+            "are dropped first): later verdicts may say 'role unknown' where they would have said CRITICAL.",
         ),
     )
 }

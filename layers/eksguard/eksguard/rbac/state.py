@@ -25,6 +25,7 @@ from eksguard.rbac.power import RoleFacts
 
 KEY_SUFFIX = "#rbac"
 MAX_ITEM_BYTES = 350_000  # DynamoDB items are capped at 400 KB; keep room for the other attributes
+MAX_TOMBSTONES = 1_000  # versions kept for deleted objects (late deliveries of them stay ordered)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,30 @@ class RbacState:
         return replace(self, roles=roles, bindings=bindings, versions=versions)
 
 
+def fit(state: RbacState) -> tuple[RbacState, str | None]:
+    """`state` within the item size, and what had to be left out (None: nothing).
+
+    First the oldest tombstones go (versions of deleted objects beyond MAX_TOMBSTONES), then, if still
+    too large, the RoleBindings outside kube-system: no CRITICAL verdict depends on them (a namespace's
+    grant is MEDIUM, and forgetting one only means its subjects are reported again). What does not fit
+    after that is not saved, and the caller raises an alert: eksguard's knowledge stops growing."""
+    live = set(state.roles) | set(state.bindings)
+    tombstones = sorted((v, k) for k, v in state.versions.items() if k not in live)
+    if len(tombstones) > MAX_TOMBSTONES:
+        dropped = {k for _, k in tombstones[: len(tombstones) - MAX_TOMBSTONES]}
+        state = replace(state, versions={k: v for k, v in state.versions.items() if k not in dropped})
+    if len(encode(state)) <= MAX_ITEM_BYTES:
+        return state, None
+    versions = {k: v for k, v in state.versions.items() if k in live}
+    bindings = {
+        k: b for k, b in state.bindings.items() if b.kind == "ClusterRoleBinding" or b.namespace == "kube-system"
+    }
+    kept = len(bindings)
+    state = replace(state, versions=versions, bindings=bindings)
+    note = f"RoleBindings outside kube-system no longer remembered ({len(live) - len(state.roles) - kept} left out)"
+    return state, note
+
+
 def binding_to_json(binding: Binding) -> dict[str, Any]:
     subjects = []
     for s in binding.subjects:
@@ -85,7 +110,13 @@ def binding_to_json(binding: Binding) -> dict[str, Any]:
 
 
 def _role_to_json(facts: RoleFacts) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": facts.kind, "name": facts.name, "own": list(facts.own), "source": facts.source}
+    out: dict[str, Any] = {
+        "kind": facts.kind,
+        "name": facts.name,
+        "own": list(facts.own),
+        "own_ns": list(facts.own_in_namespace),
+        "source": facts.source,
+    }
     if facts.namespace:
         out["namespace"] = facts.namespace
     if facts.labels:
@@ -102,6 +133,7 @@ def _role_from_json(raw: Mapping[str, Any]) -> RoleFacts:
         name=raw["name"],
         namespace=raw.get("namespace"),
         own=tuple(raw.get("own") or ()),
+        own_in_namespace=tuple(raw.get("own_ns") or ()),
         labels=tuple(sorted((raw.get("labels") or {}).items())),
         aggregation=None if aggregation is None else tuple(parse_selector(s) for s in aggregation),
         source=raw.get("source", "seen"),

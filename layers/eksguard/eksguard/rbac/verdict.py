@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from eksguard.alerts import Alert, Fact
+from eksguard.alerts import Actor, Alert, Fact
 from eksguard.audit_log.evidence import LogLocation, alert_actor, build_alert, truncated_actor
 from eksguard.audit_log.request import field_manager, truncated_is_dry_run
 from eksguard.findings import Finding
@@ -158,3 +158,17 @@ def judge_truncated(
         facts,
         when=fields.get("stageTimestamp"),
     )
+
+
+def state_full_alert(cluster: str, why: str, location: LogLocation) -> Alert:
+    """eksguard can no longer remember every role and binding it sees: later verdicts know less."""
+    rule = LINE_RULES["state_full"]
+    finding = Finding(
+        rule.name,
+        rule.severity,
+        f"RBAC knowledge of {cluster} is incomplete: the roles and bindings eksguard remembers outgrew its state",
+        f"{why}; later bindings of roles it forgets are judged as 'role unknown', and the live inventory is "
+        "the way to settle them. Many short-lived RoleBindings (or someone creating them on purpose) cause this.",
+    )
+    day = (location.log_event_time or "")[:10]  # one alert per cluster and day, however many deliveries
+    return build_alert(KIND, [finding], cluster, f"state-full:{day}", Actor(), location, [])
