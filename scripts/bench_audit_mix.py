@@ -23,7 +23,6 @@ import gzip
 import json
 import platform
 import random
-import re
 import statistics
 import sys
 import time
@@ -40,12 +39,12 @@ from eksguard.audit_log.payload import decode_awslogs  # noqa: E402
 from eksguard.aws_auth.state import InMemoryStateStore  # noqa: E402
 from eksguard.expected_admins import ExpectedAdmins  # noqa: E402
 from eksguard.rbac.state import InMemoryRbacStore  # noqa: E402
+from scripts.bench_doc import DOC, write_section  # noqa: E402
 from tests import cwl_filter  # noqa: E402
 from tests.aws_auth_support import ADMIN, BASE, update  # noqa: E402
 from tests.rbac_support import _recording, audit_entry, recorded_writes, user  # noqa: E402
 
 HEADING = "## Audit-log mix: forwarded fraction and cost per forwarded line"
-DOC = ROOT / "docs" / "benchmarks.md"
 DELIVERY_LINES = 500  # CloudWatch batches subscription deliveries (up to 1 MB); a few hundred lines at most here
 
 
@@ -216,16 +215,6 @@ def judge_all(events: list[dict[str, Any]]) -> tuple[int, int, int]:
     return judged, alerts, len(published)
 
 
-def write_section(text: str) -> None:
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    section = f"{HEADING}\n\n{text.strip()}\n\n"
-    updated = (
-        pattern.sub(lambda _: section, current) if pattern.search(current) else current.rstrip("\n") + "\n\n" + section
-    )
-    DOC.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description="audit-log mix: filter and handler cost")
     parser.add_argument("--lines", type=int, default=200_000)
@@ -281,7 +270,7 @@ Python {platform.python_version()} on {platform.machine()}.
 """
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(HEADING, text)
         print(f"updated {DOC.relative_to(ROOT)}")
     return 0
 

@@ -17,7 +17,6 @@ import base64
 import gzip
 import json
 import platform
-import re
 import statistics
 import sys
 import time
@@ -34,10 +33,10 @@ from eksguard.audit_log.payload import decode_awslogs  # noqa: E402
 from eksguard.aws_auth.state import InMemoryStateStore  # noqa: E402
 from eksguard.expected_admins import ExpectedAdmins  # noqa: E402
 from eksguard.rbac.state import InMemoryRbacStore  # noqa: E402
+from scripts.bench_doc import DOC, write_section  # noqa: E402
 from tests.aws_auth_support import ADMIN, BASE, VIEWER_YAML, audit_event, role, update  # noqa: E402
 
 HEADING = "## aws-auth audit batch"
-DOC = ROOT / "docs" / "benchmarks.md"
 
 
 def build_delivery(total: int, share: float) -> dict[str, Any]:
@@ -98,19 +97,6 @@ def timed(fn: Any, event: dict[str, Any], repeat: int) -> list[float]:
     return samples
 
 
-def write_section(text: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    section = f"{HEADING}\n\n{text.strip()}\n\n"
-    updated = (
-        pattern.sub(lambda _: section, current)
-        if pattern.search(current)
-        else (current.rstrip("\n") + "\n\n" + section)
-    )
-    DOC.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description="aws-auth audit batch benchmark")
     parser.add_argument("--events", type=int, default=10_000)
@@ -141,7 +127,7 @@ Ratio handler/floor: {p_med / f_med:.2f}. Python {platform.python_version()} on 
 """
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(HEADING, text)
         print(f"updated {DOC.relative_to(ROOT)}")
     return 0
 

@@ -18,10 +18,10 @@ from eksguard.audit_log.payload import TOPIC_AWS_AUTH, TOPIC_RBAC, LogBatch, Pay
 from eksguard.aws_auth.mapping import parse_aws_auth
 from eksguard.aws_auth.process import BatchResult, process_batch
 from eksguard.aws_auth.state import StateStore
+from eksguard.findings import ExpectedAdminsLike
 from eksguard.rbac import process as rbac_process
 from eksguard.rbac.admins import admin_subjects
 from eksguard.rbac.carriers import Carriers, carriers_from
-from eksguard.rbac.rules import ExpectedAdminsLike
 from eksguard.rbac.state import RbacState, RbacStore
 
 Publisher = Callable[[list[Alert]], object]

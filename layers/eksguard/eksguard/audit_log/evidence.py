@@ -61,6 +61,24 @@ def truncated_actor(fields: Mapping[str, str | None]) -> Actor:
     )
 
 
+def truncated_facts(fields: Mapping[str, str | None], location: LogLocation, why: str | None, by: str) -> list[Fact]:
+    """The facts an entry that could not be decoded still shows."""
+    facts = [
+        Fact("Change", fields.get("verb") or "write"),
+        Fact("Actor", by),
+        Fact("Kubernetes user", fields.get("username") or "unknown"),
+        Fact("Source IP", fields.get("sourceIP") or "unknown"),
+        Fact("User agent", fields.get("userAgent") or "unknown"),
+        Fact("Status", fields.get("code") or "unknown"),
+        Fact("Audit ID", fields.get("auditID") or "unknown"),
+        Fact("Request URI", fields.get("requestURI") or "unknown"),
+        Fact("Log event", location.log_event_id or "unknown"),
+    ]
+    if why is not None:
+        facts.append(Fact("Why unknown", why))
+    return facts
+
+
 def build_alert(
     kind: str,
     findings: list[Finding],

@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from eksguard.audit_log.request import APPLY_PATCH, JSON_PATCH, STRATEGIC_MERGE_PATCH
+
 
 class PatchError(ValueError):
     """A patch that cannot be replayed on the data we hold (our state is stale or missing)."""
@@ -167,3 +169,17 @@ def apply_patch(target: object, intent: object) -> object:
     if not isinstance(intent, dict):
         raise PatchError("apply-patch body is not an object")
     return merge_patch(target, {k: v for k, v in intent.items() if v is not None})
+
+
+def replay(form: str, document: object, body: object, lenient: bool = False) -> object:
+    """Apply a patch body of the named form (audit_log.request: json-patch, apply-patch,
+    strategic-merge-patch, anything else a merge patch); PatchError when it does not apply."""
+    if form == JSON_PATCH:
+        if not isinstance(body, list):
+            raise PatchError("a JSON patch is a list of operations")
+        return json_patch(document, body, lenient=lenient)
+    if form == APPLY_PATCH:
+        return apply_patch(document, body)
+    if form == STRATEGIC_MERGE_PATCH:
+        return strategic_merge_patch(document, body)
+    return merge_patch(document, body)

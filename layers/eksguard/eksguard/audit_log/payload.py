@@ -391,6 +391,28 @@ def audit_records(batch: LogBatch) -> Iterator[AuditRecord]:
             yield AuditRecord(log_event=log_event, event=parsed, topic=TOPIC_RBAC)
 
 
+# What a judge may raise on an entry of a shape it does not expect; the entry is then reported as unreadable.
+DECODE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError)
+
+
+def unreadable_fields(record: AuditRecord) -> dict[str, str | None]:
+    """What a judge that failed on a parsed entry can still say about it: the fields a truncated line
+    would show (string values only), the object reference for RBAC, and an auditID to name it by."""
+    event = record.event or {}
+
+    def text(container: object, name: str) -> str | None:
+        value = container.get(name) if isinstance(container, Mapping) else None
+        return value if isinstance(value, str) else None
+
+    fields = {name: text(event, name) for name in ("auditID", "verb", "stage", "requestURI", "userAgent")}
+    fields["stageTimestamp"] = text(event, "stageTimestamp")
+    fields["username"] = text(event.get("user"), "username")
+    for key in ("resource", "namespace", "name"):
+        fields[f"rbac_{key}"] = text(event.get("objectRef"), key)
+    fields["auditID"] = fields["auditID"] or f"log-event:{record.log_event.id}"
+    return fields
+
+
 def log_stream_url(region: str, log_group: str, log_stream: str) -> str:
     """CloudWatch console deep link to a log stream (the console's own double-escaped fragment form)."""
 

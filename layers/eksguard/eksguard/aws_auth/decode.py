@@ -15,12 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from eksguard.audit_log.patches import PatchError, apply_patch, json_patch, merge_patch, strategic_merge_patch
+from eksguard.audit_log.patches import PatchError, replay
 from eksguard.audit_log.request import (
     APPLY_PATCH,
-    JSON_PATCH,
     READ_VERBS,
-    STRATEGIC_MERGE_PATCH,
     AuditUser,
     audit_user_of,
     delete_dry_run,
@@ -107,16 +105,9 @@ def _replay(
         metadata["resourceVersion"] = prior_version
     document: dict[str, Any] = {"metadata": metadata, "data": dict(prior or {})}
     try:
-        if form == JSON_PATCH:
-            assert isinstance(request_object, list)
-            result = json_patch(document, request_object, lenient=prior is None)
-        elif form == APPLY_PATCH:
-            result = apply_patch(document, request_object)
+        result = replay(form, document, request_object, lenient=prior is None)
+        if form == APPLY_PATCH:
             notes.append("server-side apply replayed without managedFields: keys this manager dropped are not seen")
-        elif form == STRATEGIC_MERGE_PATCH:
-            result = strategic_merge_patch(document, request_object)
-        else:
-            result = merge_patch(document, request_object)
     except PatchError as exc:
         return form, None, f"{form} could not be replayed on the last known state ({exc})", tuple(notes)
     data = result.get("data") if isinstance(result, dict) else None

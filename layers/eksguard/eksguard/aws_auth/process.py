@@ -17,7 +17,15 @@ from aws_lambda_powertools import Logger
 
 from eksguard.alerts import Alert
 from eksguard.audit_log.evidence import LogLocation
-from eksguard.audit_log.payload import TOPIC_AWS_AUTH, AuditRecord, LogBatch, PayloadError, audit_records
+from eksguard.audit_log.payload import (
+    DECODE_ERRORS,
+    TOPIC_AWS_AUTH,
+    AuditRecord,
+    LogBatch,
+    PayloadError,
+    audit_records,
+    unreadable_fields,
+)
 from eksguard.audit_log.request import truncated_is_dry_run
 from eksguard.aws_auth.decode import AuditChange, decode_change
 from eksguard.aws_auth.mapping import AwsAuthContent, parse_aws_auth
@@ -189,21 +197,14 @@ class _Run:
         alerts_before = len(self.result.alerts)
         try:
             self._parsed(record)
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+        except DECODE_ERRORS as exc:
             why = f"{type(exc).__name__}: {str(exc)[:200]}"
             logger.error(
                 "audit_entry_unreadable",
                 extra={"reason": why, "cluster": self.cluster, "log_event_id": record.log_event.id},
             )
             del self.result.alerts[alerts_before:]
-            event = record.event or {}
-            fields = {
-                name: _text_field(event, name) for name in ("auditID", "verb", "stage", "requestURI", "userAgent")
-            }
-            user = event.get("user")
-            fields["username"] = _text_field(user, "username") if isinstance(user, Mapping) else None
-            fields["auditID"] = fields["auditID"] or f"log-event:{record.log_event.id}"
-            self.truncated(AuditRecord(record.log_event, None, fields), why)
+            self.truncated(AuditRecord(record.log_event, None, unreadable_fields(record)), why)
 
     def _parsed(self, record: AuditRecord) -> None:
         event = record.event or {}

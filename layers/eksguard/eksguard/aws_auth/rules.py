@@ -14,18 +14,15 @@ that entered system:masters is not also reported as "mapped").
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 from eksguard.aws_auth.decode import AuditChange
 from eksguard.aws_auth.diff import AwsAuthDiff, DeadMapping, diff_contents
 from eksguard.aws_auth.mapping import MASTERS_GROUP, AwsAuthContent, MapEntry, parse_aws_auth
-from eksguard.findings import Finding
+from eksguard.findings import ExpectedAdminsLike, ExpectedVerdicts, Finding
+from eksguard.findings import Rule as GenericRule
 from eksguard.severity import Severity
-
-
-class ExpectedAdminsLike(Protocol):
-    def check(self, cluster: str | None, principal: str | None) -> Any: ...
 
 
 @dataclass
@@ -42,17 +39,12 @@ class VerdictContext:
     prior_content: AwsAuthContent | None = None
     blame: str | None = None  # set when the actor of the diff is uncertain (versions do not line up)
     rbac_admins: Any = None  # eksguard.rbac.admins.AdminSubjects: groups and user names RBAC makes admin
-    _checks: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    _checks: ExpectedVerdicts | None = None
 
     def expected_admin(self, principal: str) -> tuple[bool, str]:
-        if principal not in self._checks:
-            match = self.expected.check(self.cluster, principal)
-            reason = str(getattr(match, "reason", "") or "")
-            lookup_error = getattr(match, "lookup_error", None)
-            if lookup_error:
-                reason = f"{reason}; lookup failed: {lookup_error}"
-            self._checks[principal] = (bool(getattr(match, "expected", False)), reason)
-        return self._checks[principal]
+        if self._checks is None:
+            self._checks = ExpectedVerdicts(self.expected, self.cluster)
+        return self._checks(principal)
 
     @property
     def by_phrase(self) -> str:
@@ -75,20 +67,7 @@ class VerdictContext:
 
 
 Select = Callable[[VerdictContext], Iterable[Any]]
-Words = Callable[[VerdictContext, Any], str]
-
-
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    severity: Severity
-    why: str  # the policy in words (docs and README are checked against this table)
-    select: Select
-    headline: Words
-    detail: Words
-    principal: Callable[[VerdictContext, Any], str | None] = lambda ctx, subject: None
-    rate: Callable[[VerdictContext, Any, Severity], Severity] | None = None
-    claims: bool = False
+Rule = GenericRule[VerdictContext]
 
 
 # ---------------------------------------------------------------- wording helpers

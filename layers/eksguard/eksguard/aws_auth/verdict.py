@@ -12,13 +12,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from eksguard.alerts import Alert, Fact
-from eksguard.audit_log.evidence import LogLocation, alert_actor, build_alert, truncated_actor
+from eksguard.audit_log.evidence import LogLocation, alert_actor, build_alert, truncated_actor, truncated_facts
 from eksguard.audit_log.request import field_manager, truncated_is_dry_run
 from eksguard.aws_auth.decode import AuditChange
 from eksguard.aws_auth.diff import diff_contents
 from eksguard.aws_auth.mapping import MASTERS_GROUP, AwsAuthContent, parse_aws_auth
-from eksguard.aws_auth.rules import ExpectedAdminsLike, VerdictContext, evaluate
-from eksguard.findings import Finding
+from eksguard.aws_auth.rules import VerdictContext, evaluate
+from eksguard.findings import ExpectedAdminsLike, Finding
 from eksguard.severity import Severity
 
 KIND = "aws-auth"
@@ -152,19 +152,7 @@ def judge_truncated(
             else f"unreadable audit entry: {why}",
             actor.arn or username,
         )
-    facts = [
-        Fact("Change", verb),
-        Fact("Actor", by),
-        Fact("Kubernetes user", username or "unknown"),
-        Fact("Source IP", fields.get("sourceIP") or "unknown"),
-        Fact("User agent", fields.get("userAgent") or "unknown"),
-        Fact("Status", fields.get("code") or "unknown"),
-        Fact("Audit ID", fields.get("auditID") or "unknown"),
-        Fact("Request URI", fields.get("requestURI") or "unknown"),
-        Fact("Log event", location.log_event_id or "unknown"),
-    ]
-    if why is not None:
-        facts.append(Fact("Why unknown", why))
+    facts = truncated_facts(fields, location, why, by)
     return build_alert(
         KIND,
         [finding],

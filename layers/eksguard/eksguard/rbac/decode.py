@@ -13,12 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from eksguard.audit_log.patches import PatchError, apply_patch, json_patch, merge_patch, strategic_merge_patch
+from eksguard.audit_log.patches import PatchError, replay
 from eksguard.audit_log.request import (
-    APPLY_PATCH,
-    JSON_PATCH,
     READ_VERBS,
-    STRATEGIC_MERGE_PATCH,
     AuditUser,
     audit_user_of,
     delete_dry_run,
@@ -148,15 +145,7 @@ def _replay(
     if prior is None:
         notes.append("no earlier version known to eksguard: judged on what this patch sets")
     try:
-        if form == JSON_PATCH:
-            assert isinstance(request_object, list)
-            result = json_patch(document, request_object, lenient=prior is None)
-        elif form == APPLY_PATCH:
-            result = apply_patch(document, request_object)
-        elif form == STRATEGIC_MERGE_PATCH:
-            result = strategic_merge_patch(document, request_object)
-        else:
-            result = merge_patch(document, request_object)
+        result = replay(form, document, request_object, lenient=prior is None)
     except PatchError as exc:
         return form, None, f"{form} could not be replayed ({exc})", tuple(notes)
     return form, result, None, tuple(notes)

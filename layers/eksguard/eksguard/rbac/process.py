@@ -13,7 +13,7 @@ the log line), which the notifier drops as repeats.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -22,14 +22,15 @@ from aws_lambda_powertools import Logger
 
 from eksguard.alerts import Alert
 from eksguard.audit_log.evidence import LogLocation
-from eksguard.audit_log.payload import AuditRecord, LogBatch
+from eksguard.audit_log.payload import DECODE_ERRORS, AuditRecord, LogBatch, unreadable_fields
 from eksguard.audit_log.request import READ_VERBS
+from eksguard.findings import ExpectedAdminsLike
 from eksguard.rbac.builtin import builtin_roles
 from eksguard.rbac.carriers import Carriers
 from eksguard.rbac.decode import RbacChange, decode_change, target_of
 from eksguard.rbac.model import Binding, Role
 from eksguard.rbac.power import RoleBook, RoleFacts
-from eksguard.rbac.rules import ExpectedAdminsLike, RbacContext
+from eksguard.rbac.rules import RbacContext
 from eksguard.rbac.state import MAX_ITEM_BYTES, Put, RbacState, RbacStore, binding_to_json, encode, fit
 from eksguard.rbac.verdict import judge_change, judge_truncated, state_full_alert
 
@@ -102,26 +103,14 @@ class _Run:
         before = len(self.result.alerts)
         try:
             self._parsed(record)
-        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+        except DECODE_ERRORS as exc:
             why = f"{type(exc).__name__}: {str(exc)[:200]}"
             logger.error(
                 "rbac_entry_unreadable",
                 extra={"reason": why, "cluster": self.cluster, "log_event_id": record.log_event.id},
             )
             del self.result.alerts[before:]
-            event = record.event or {}
-            ref = event.get("objectRef") if isinstance(event.get("objectRef"), Mapping) else {}
-            assert isinstance(ref, Mapping)
-            fields: dict[str, str | None] = {
-                name: event.get(name) if isinstance(event.get(name), str) else None
-                for name in ("auditID", "verb", "stage", "requestURI", "userAgent", "stageTimestamp")
-            }
-            for key in ("resource", "namespace", "name"):
-                fields[f"rbac_{key}"] = ref.get(key) if isinstance(ref.get(key), str) else None
-            user = event.get("user")
-            username = user.get("username") if isinstance(user, Mapping) else None
-            fields["username"] = username if isinstance(username, str) else None
-            self.truncated(AuditRecord(record.log_event, None, fields, topic=record.topic), why)
+            self.truncated(AuditRecord(record.log_event, None, unreadable_fields(record), topic=record.topic), why)
 
     def _parsed(self, record: AuditRecord) -> None:
         event = record.event or {}

@@ -18,10 +18,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from eksguard.arns import principal_arn
-from eksguard.findings import Finding
+from eksguard.findings import ExpectedAdminsLike, ExpectedVerdicts, Finding
+from eksguard.findings import Rule as GenericRule
 from eksguard.rbac.carriers import Carrier, Carriers
 from eksguard.rbac.decode import RbacChange
 from eksguard.rbac.model import SUBJECT_KINDS, Binding, Role, Subject
@@ -38,10 +39,6 @@ SPECIAL_GROUPS = {
 SPECIAL_USERS = {"system:anonymous": "the anonymous user"}
 BOOTSTRAP_ROLES = frozenset({"cluster-admin", "admin", "edit", "view"})
 _SA_USER = re.compile(r"^system:serviceaccount:(?P<ns>[^:]+):(?P<name>[^:]+)$")
-
-
-class ExpectedAdminsLike(Protocol):
-    def check(self, cluster: str | None, principal: str | None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -112,20 +109,15 @@ class RbacContext:
     bindings: Mapping[str, Binding]  # bindings as known before the change
     carriers: Carriers = field(default_factory=Carriers)
     by: str = "unknown actor"
-    _checks: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    _checks: ExpectedVerdicts | None = None
     _grants: list[Grant] | None = None
     _escalations: list[Escalation] | None = None
 
     # ------------------------------------------------------------------ who
     def expected_admin(self, principal: str) -> tuple[bool, str]:
-        if principal not in self._checks:
-            match = self.expected.check(self.cluster, principal)
-            reason = str(getattr(match, "reason", "") or "")
-            lookup_error = getattr(match, "lookup_error", None)
-            if lookup_error:
-                reason = f"{reason}; lookup failed: {lookup_error}"
-            self._checks[principal] = (bool(getattr(match, "expected", False)), reason)
-        return self._checks[principal]
+        if self._checks is None:
+            self._checks = ExpectedVerdicts(self.expected, self.cluster)
+        return self._checks(principal)
 
     def view(self, subject: Subject, binding: Binding) -> SubjectView:
         namespace = subject.namespace or (binding.namespace if subject.kind == "ServiceAccount" else None)
@@ -288,19 +280,7 @@ def _aggregation_closure(book: RoleBook, start: RoleFacts) -> list[tuple[RoleFac
 
 
 Select = Callable[[RbacContext], Iterable[Any]]
-Words = Callable[[RbacContext, Any], str]
-
-
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    severity: Severity
-    why: str  # the policy in words (docs and README are checked against this table)
-    select: Select
-    headline: Words
-    detail: Words
-    principal: Callable[[RbacContext, Any], str | None] = lambda ctx, subject: None
-    rate: Callable[[RbacContext, Any, Severity], Severity] | None = None
+Rule = GenericRule[RbacContext]
 
 
 # ---------------------------------------------------------------- selections and words

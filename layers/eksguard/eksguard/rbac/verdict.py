@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from eksguard.alerts import Actor, Alert, Fact
-from eksguard.audit_log.evidence import LogLocation, alert_actor, build_alert, truncated_actor
+from eksguard.audit_log.evidence import LogLocation, alert_actor, build_alert, truncated_actor, truncated_facts
 from eksguard.audit_log.request import field_manager, truncated_is_dry_run
 from eksguard.findings import Finding
 from eksguard.rbac.decode import RbacChange
@@ -134,20 +134,7 @@ def judge_truncated(
             ),
             actor.arn or fields.get("username"),
         )
-    facts = [
-        Fact("Object", what),
-        Fact("Change", verb),
-        Fact("Actor", by),
-        Fact("Kubernetes user", fields.get("username") or "unknown"),
-        Fact("Source IP", fields.get("sourceIP") or "unknown"),
-        Fact("User agent", fields.get("userAgent") or "unknown"),
-        Fact("Status", code or "unknown"),
-        Fact("Audit ID", fields.get("auditID") or "unknown"),
-        Fact("Request URI", fields.get("requestURI") or "unknown"),
-        Fact("Log event", location.log_event_id or "unknown"),
-    ]
-    if why is not None:
-        facts.append(Fact("Why unknown", why))
+    facts = [Fact("Object", what), *truncated_facts(fields, location, why, by)]
     return build_alert(
         KIND,
         [finding],
