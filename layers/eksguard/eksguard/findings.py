@@ -39,6 +39,29 @@ class Rule(Generic[Ctx]):
     rate: Callable[[Ctx, Any, Severity], Severity] | None = None
     claims: bool = False
 
+    def finding(self, ctx: Ctx, subject: Any) -> Finding:
+        severity = self.rate(ctx, subject, self.severity) if self.rate else self.severity
+        return Finding(
+            self.name, severity, self.headline(ctx, subject), self.detail(ctx, subject), self.principal(ctx, subject)
+        )
+
+
+class DocumentedRule(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def severity(self) -> Severity: ...
+    @property
+    def why(self) -> str: ...
+
+
+def markdown_table(rules: Iterable[DocumentedRule]) -> str:
+    """A verdict table as README.md and docs/ carry it (tests keep them equal), highest severity first."""
+    lines = ["| Severity | Rule | When |", "|---|---|---|"]
+    for rule in sorted(rules, key=lambda r: -r.severity):
+        lines.append(f"| {rule.severity.name} | `{rule.name}` | {rule.why} |")
+    return "\n".join(lines)
+
 
 class ExpectedAdminsLike(Protocol):
     def check(self, cluster: str | None, principal: str | None) -> Any: ...

@@ -22,6 +22,7 @@ from eksguard.aws_auth.diff import AwsAuthDiff, DeadMapping, diff_contents
 from eksguard.aws_auth.mapping import MASTERS_GROUP, AwsAuthContent, MapEntry, parse_aws_auth
 from eksguard.findings import ExpectedAdminsLike, ExpectedVerdicts, Finding
 from eksguard.findings import Rule as GenericRule
+from eksguard.findings import markdown_table as documented_table
 from eksguard.severity import Severity
 
 
@@ -460,16 +461,7 @@ def evaluate(ctx: VerdictContext, rules: tuple[Rule, ...] = RULES) -> list[Findi
                 continue
             if rule.name == "write_attempt" and any(f.rule == "masters_attempt" for f in findings):
                 continue
-            severity = rule.rate(ctx, subject, rule.severity) if rule.rate else rule.severity
-            findings.append(
-                Finding(
-                    rule.name,
-                    severity,
-                    rule.headline(ctx, subject),
-                    rule.detail(ctx, subject),
-                    rule.principal(ctx, subject),
-                )
-            )
+            findings.append(rule.finding(ctx, subject))
             if rule.claims and key is not None:
                 claimed.add(key)
     return sorted(findings, key=lambda f: -f.severity)
@@ -477,7 +469,4 @@ def evaluate(ctx: VerdictContext, rules: tuple[Rule, ...] = RULES) -> list[Findi
 
 def markdown_table(rules: tuple[Rule, ...] = RULES) -> str:
     """The policy as the Markdown table README.md and docs/aws-auth-alerts.md carry (a test keeps them equal)."""
-    lines = ["| Severity | Rule | When |", "|---|---|---|"]
-    for rule in sorted(rules, key=lambda r: -r.severity):
-        lines.append(f"| {rule.severity.name} | `{rule.name}` | {rule.why} |")
-    return "\n".join(lines)
+    return documented_table(rules)

@@ -23,6 +23,7 @@ from typing import Any
 from eksguard.arns import principal_arn
 from eksguard.findings import ExpectedAdminsLike, ExpectedVerdicts, Finding
 from eksguard.findings import Rule as GenericRule
+from eksguard.findings import markdown_table as documented_table
 from eksguard.rbac.carriers import Carrier, Carriers
 from eksguard.rbac.decode import RbacChange
 from eksguard.rbac.model import SUBJECT_KINDS, Binding, Role, Subject
@@ -606,24 +607,10 @@ def evaluate(ctx: RbacContext, rules: tuple[Rule, ...] = RULES) -> list[Finding]
     """Every finding, highest severity first (table order breaks ties)."""
     findings: list[Finding] = []
     for rule in rules:
-        for subject in rule.select(ctx):
-            severity = rule.rate(ctx, subject, rule.severity) if rule.rate else rule.severity
-            findings.append(
-                Finding(
-                    rule.name,
-                    severity,
-                    rule.headline(ctx, subject),
-                    rule.detail(ctx, subject),
-                    rule.principal(ctx, subject),
-                )
-            )
+        findings.extend(rule.finding(ctx, subject) for subject in rule.select(ctx))
     return sorted(findings, key=lambda f: -f.severity)
 
 
 def markdown_table(rules: tuple[Rule, ...] = RULES) -> str:
     """The policy as the Markdown table README.md and docs/rbac-alerts.md carry (a test keeps them equal)."""
-    lines = ["| Severity | Rule | When |", "|---|---|---|"]
-    every: list[Rule | LineRule] = [*rules, *LINE_RULES.values()]
-    for rule in sorted(every, key=lambda r: -r.severity):
-        lines.append(f"| {rule.severity.name} | `{rule.name}` | {rule.why} |")
-    return "\n".join(lines)
+    return documented_table([*rules, *LINE_RULES.values()])
