@@ -80,6 +80,10 @@ def samples() -> dict[str, dict[str, Any]]:
     patched["response"]["subjects"].append({"apiGroup": RBAC, "kind": "User", "name": "attacker"})
     padded = audit_entry(recorded_write("crb_create_user"), "c0ffee00-0000-4000-8000-00000000000b")
     padded["user"]["extra"]["padding"] = ["p" * 3000]
+    denied_padded = audit_entry(recorded_write("crb_create_user"), "c0ffee00-0000-4000-8000-000000000012", code=403)
+    denied_padded["requestObject"]["metadata"]["annotations"] = {"note": "p" * 3000}
+    delete_padded = audit_entry(recorded_write("crb_delete"), "c0ffee00-0000-4000-8000-000000000013")
+    delete_padded["user"]["extra"]["padding"] = ["p" * 3000]
     unknown_role = reshaped(
         "crb_create_user",
         metadata={"name": "legacy-ops"},
@@ -115,6 +119,9 @@ def samples() -> dict[str, dict[str, Any]]:
         "denied": delivery("denied", [audit_entry(recorded_write("crb_create_user"), f"{aid}09", code=403)]),
         "dry_run": delivery("dryrun", [audit_entry(recorded_write("crb_create_dry_run"), f"{aid}0a")]),
         "truncated": delivery("truncated", [padded], truncate={0: 1500}),
+        # cut inside the padded body: the object reference and the 403 are visible
+        "truncated_denied": delivery("truncated-denied", [denied_padded], truncate={0: 2600}),
+        "truncated_delete": delivery("truncated-delete", [delete_padded], truncate={0: 1500}),
         "metadata_only": delivery(
             "metadata", [audit_entry(recorded_write("crb_create_user"), f"{aid}0c", level="Metadata")]
         ),

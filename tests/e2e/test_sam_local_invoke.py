@@ -81,6 +81,7 @@ AUDIT_LOG_SEVERITIES = {
     "aws_auth_node_role_removed.json": ["INFO", "CRITICAL"],
     "aws_auth_strategic_merge.json": ["INFO", "INFO"],
     "aws_auth_truncated.json": ["MEDIUM"],
+    "aws_auth_reserved_username.json": ["HIGH"],
     "rbac_aggregated_into_view.json": ["CRITICAL"],
     "rbac_binding_deleted.json": ["INFO"],
     "rbac_cluster_admin_backdoor.json": ["CRITICAL"],
@@ -95,6 +96,8 @@ AUDIT_LOG_SEVERITIES = {
     "rbac_namespace_admin.json": ["MEDIUM"],
     "rbac_role_became_admin.json": ["HIGH"],
     "rbac_truncated.json": ["HIGH"],
+    "rbac_truncated_delete.json": ["INFO"],
+    "rbac_truncated_denied.json": ["MEDIUM"],
     "rbac_unknown_role.json": ["MEDIUM"],
 }
 

@@ -204,3 +204,22 @@ def test_an_unexpected_error_while_delivering_keeps_the_alert_and_logs_why(monke
     problems = logs.problems()
     assert ("alert_failed_unexpected", "TypeError: unsupported operand") in problems
     assert any(event == "alert_retry" for event, _ in problems)
+
+
+def test_an_rbac_entry_with_a_list_for_its_resource_or_verb_is_dropped_not_a_crash() -> None:
+    """Found by the fuzz suite: `objectRef.resource` (or `verb`) holding a list made a set lookup raise."""
+    from eksguard.audit_log.payload import audit_records, decode_awslogs
+    from tests.aws_auth_support import delivery
+
+    for field, value in (("resource", ["clusterrolebindings"]), ("verb", ["create"])):
+        entry: dict[str, Any] = {
+            "kind": "Event",
+            "verb": "delete",
+            "objectRef": {"resource": "clusterrolebindings", "apiGroup": "rbac.authorization.k8s.io", "name": "b"},
+        }
+        if field == "verb":
+            entry["verb"] = value
+        else:
+            entry["objectRef"]["resource"] = value
+        records = list(audit_records(decode_awslogs(delivery([entry]))))
+        assert [r.topic for r in records] == ([] if field == "resource" else ["rbac"])

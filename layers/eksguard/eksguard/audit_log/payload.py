@@ -195,13 +195,20 @@ def might_be_selected(message: str) -> bool:
 
 def is_rbac_write(object_ref: Mapping[str, Any] | None, verb: object) -> bool:
     """A write (anything but get/list/watch, unknown verbs included) of an RBAC binding or role."""
-    if not isinstance(object_ref, Mapping) or verb in READ_VERBS:
+    if not isinstance(object_ref, Mapping) or is_read(verb):
         return False
+    resource = object_ref.get("resource")
     return (
         object_ref.get("apiGroup") == RBAC_GROUP
-        and object_ref.get("resource") in RBAC_RESOURCES
+        and isinstance(resource, str)
+        and resource in RBAC_RESOURCES
         and not object_ref.get("subresource")
     )
+
+
+def is_read(verb: object) -> bool:
+    """get/list/watch; any other value (a missing, unknown or oddly typed verb too) may be a write."""
+    return isinstance(verb, str) and verb in READ_VERBS
 
 
 def rbac_uri_target(request_uri: str | None, verb: str | None) -> dict[str, str | None] | None:
@@ -247,7 +254,7 @@ def is_configmap_collection_ref(object_ref: Mapping[str, Any] | None) -> bool:
 
 def _selects_collection(verb: object) -> bool:
     """Reads of the collection cannot change aws-auth; anything else (unknown or missing verb too) might."""
-    return verb not in READ_VERBS
+    return not is_read(verb)
 
 
 def _string_field(text: str, name: str) -> str | None:

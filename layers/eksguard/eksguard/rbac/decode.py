@@ -96,7 +96,9 @@ def target_of(object_ref: object) -> Target | None:
     if not isinstance(object_ref, Mapping):
         return None
     resource = object_ref.get("resource")
-    if resource not in RBAC_RESOURCES or object_ref.get("apiGroup") != RBAC_GROUP or object_ref.get("subresource"):
+    if not isinstance(resource, str) or resource not in RBAC_RESOURCES:
+        return None
+    if object_ref.get("apiGroup") != RBAC_GROUP or object_ref.get("subresource"):
         return None
     name = object_ref.get("name")
     namespace = object_ref.get("namespace")
