@@ -304,3 +304,12 @@ def test_an_empty_deletecollection_does_not_wipe_what_eksguard_knows(env, lambda
     send([audit_entry(bind, "b1")], lambda_context)
     (alert,) = rbac_alerts(env)
     assert alert["severity"] == "CRITICAL"
+
+
+def test_an_eks_user_name_on_the_customers_own_iam_principal_is_not_eks(env, lambda_context) -> None:
+    """The mapping to `eks:addon-manager` was made before eksguard watched: the entry still shows the
+    kubectl role's ARN in `user.extra`, and that is not an EKS component."""
+    write = with_body("crb_create_user", metadata={"name": "eks:addon-support"})
+    send([audit_entry(write, actor=user(username="eks:addon-manager"))], lambda_context)
+    (alert,) = rbac_alerts(env)
+    assert alert["severity"] == "CRITICAL"

@@ -131,6 +131,7 @@ class _Run:
             book=RoleBook(self.roles),
             bindings=self.bindings,
             carriers=self.carriers,
+            account=self.batch.owner or None,
         )
         alert = judge_change(ctx, self.location(record))
         if alert is not None:

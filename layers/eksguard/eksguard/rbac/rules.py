@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from eksguard.arns import principal_arn
+from eksguard.arns import account_of, principal_arn
 from eksguard.findings import ExpectedAdminsLike, ExpectedVerdicts, Finding
 from eksguard.findings import Rule as GenericRule
 from eksguard.findings import markdown_table as documented_table
@@ -110,6 +110,7 @@ class RbacContext:
     bindings: Mapping[str, Binding]  # bindings as known before the change
     carriers: Carriers = field(default_factory=Carriers)
     by: str = "unknown actor"
+    account: str | None = None  # the cluster's AWS account (the log group owner)
     _checks: ExpectedVerdicts | None = None
     _grants: list[Grant] | None = None
     _escalations: list[Escalation] | None = None
@@ -159,6 +160,8 @@ class RbacContext:
         carried = self.carriers.of_user(user) if user else ()
         if carried:
             return None  # an aws-auth mapping or access entry gives a customer principal this user name
+        if self.account and change.actor.arn and account_of(change.actor.arn) == self.account:
+            return None  # an IAM principal of the customer's own account, whatever user name it was given
         if user.startswith("eks:") and name.startswith("eks:"):
             return f"EKS component {user} on EKS-owned {change.target.kind} {name}"
         if user == "system:apiserver" and (name.startswith("system:") or name in BOOTSTRAP_ROLES):
