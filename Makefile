@@ -8,7 +8,7 @@ SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: help install install-sam lint typecheck template-lint unit build check-layer test e2e e2e-run bench demo clean \
-	local-image local-up local-down local-template invoke-stop invoke-eks-api invoke-aws-auth invoke-enrol invoke-notifier
+	local-image local-up local-down local-template invoke-stop invoke-eks-api invoke-audit-log invoke-aws-auth invoke-enrol invoke-notifier
 
 help:
 	@echo "make test    - create the venv, install pinned dev deps, ruff, mypy, cfn-lint, pytest, sam build"
@@ -91,6 +91,9 @@ invoke-stop: local-template
 
 invoke-eks-api: local-template
 	$(LOCAL_INVOKE) EksApiAlertFunction --event events/$(or $(EVENT),eks_api_cluster_admin_granted.json)
+
+invoke-audit-log: local-template
+	$(LOCAL_INVOKE) AuditLogAlertFunction --event events/$(or $(EVENT),rbac_cluster_admin_backdoor.json)
 
 invoke-aws-auth: local-template
 	$(LOCAL_INVOKE) AuditLogAlertFunction --event events/$(or $(EVENT),aws_auth_masters_backdoor.json)

@@ -55,7 +55,7 @@ def rbac_store(settings: Settings) -> RbacStore:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings()
-    metrics.add_metric(name="AwsAuthInvocations", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="AuditLogInvocations", unit=MetricUnit.Count, value=1)
     try:
         batch = decode_awslogs(event)
     except PayloadError as exc:
