@@ -313,3 +313,17 @@ def test_an_eks_user_name_on_the_customers_own_iam_principal_is_not_eks(env, lam
     send([audit_entry(write, actor=user(username="eks:addon-manager"))], lambda_context)
     (alert,) = rbac_alerts(env)
     assert alert["severity"] == "CRITICAL"
+
+
+def test_a_session_name_group_template_reaching_an_rbac_admin_group_is_critical(env, lambda_context) -> None:
+    """Other spelling of the same door: the group is `{{SessionName}}`, and the caller picks the session
+    name `eks-admins`, a group a ClusterRoleBinding makes cluster admin."""
+    bound = with_body(
+        "crb_create_group", subjects=[{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "eks-admins"}]
+    )
+    send([audit_entry(bound, "g1", actor=admin_session())], lambda_context)
+    queued(env)
+    templated = f"- rolearn: {INTRUDER}\n  username: someone\n  groups:\n    - '{{{{SessionName}}}}'\n"
+    send([update("aa-1", templated, 500)], lambda_context)
+    (alert,) = [a for a in queued(env) if a["kind"] == "aws-auth"]
+    assert alert["severity"] == "CRITICAL" and "through RBAC (group eks-admins)" in alert["title"]

@@ -78,7 +78,8 @@ def process_delivery(
     )
 
     def carriers() -> Carriers:
-        state = aws_auth_store.load(cluster)
+        # aws-auth as the aws-auth judge just left it, read again only when it did not read it
+        state = aws_auth.state if aws_auth.state is not None else aws_auth_store.load(cluster)
         content = parse_aws_auth(state.data) if state is not None and state.status == "present" else None
         return carriers_from(content, access_entries.load(cluster) if access_entries is not None else None)
 

@@ -267,3 +267,40 @@ def response_status(event: Mapping[str, Any]) -> tuple[int | None, str | None]:
     code_int = int(code) if isinstance(code, int | str) and not isinstance(code, bool) and str(code).isdigit() else None
     reason = status.get("reason") or status.get("message")
     return code_int, reason if isinstance(reason, str) else None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The request parts of an audit entry every judge reads (odd shapes read as absent)."""
+
+    verb: str  # "" when missing or not a string
+    stage: object
+    code: int | None
+    reason: str | None
+    request_object: object
+    response_object: object
+    request_uri: str | None
+
+    @property
+    def judged(self) -> bool:
+        """A write at its final stage: reads and the stages logged before the response say nothing yet."""
+        return self.verb not in READ_VERBS and self.stage not in ("RequestReceived", "ResponseStarted")
+
+    @property
+    def failed(self) -> bool:
+        return self.code is not None and not 200 <= self.code < 300
+
+
+def entry_of(event: Mapping[str, Any]) -> Entry:
+    raw_verb = event.get("verb")
+    code, reason = response_status(event)
+    request_uri = event.get("requestURI")
+    return Entry(
+        verb=raw_verb if isinstance(raw_verb, str) else "",
+        stage=event.get("stage"),
+        code=code,
+        reason=reason,
+        request_object=event.get("requestObject"),
+        response_object=event.get("responseObject"),
+        request_uri=request_uri if isinstance(request_uri, str) else None,
+    )

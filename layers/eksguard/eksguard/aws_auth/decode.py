@@ -18,10 +18,10 @@ from typing import Any, Literal
 from eksguard.audit_log.patches import PatchError, replay
 from eksguard.audit_log.request import (
     APPLY_PATCH,
-    READ_VERBS,
     AuditUser,
     audit_user_of,
     delete_dry_run,
+    entry_of,
     field_selector_terms,
     go_query,
     is_dry_run,
@@ -29,7 +29,6 @@ from eksguard.audit_log.request import (
     patch_form,
     replaced_version,
     resource_version_of,
-    response_status,
     text_of,
 )
 
@@ -162,15 +161,11 @@ def decode_change(
     `prior` is the last known ConfigMap data (None when unknown); it is only used when the event
     carries no `responseObject`.
     """
-    raw_verb = event.get("verb")
-    verb = raw_verb if isinstance(raw_verb, str) and raw_verb else ""
-    stage = event.get("stage")
-    if verb in READ_VERBS or stage in ("RequestReceived", "ResponseStarted"):
+    entry = entry_of(event)
+    if not entry.judged:
         return None
-    code, reason = response_status(event)
-    request_object = event.get("requestObject")
-    response_object = event.get("responseObject")
-    request_uri = event.get("requestURI") if isinstance(event.get("requestURI"), str) else None
+    verb, stage, code, reason = entry.verb, entry.stage, entry.code, entry.reason
+    request_object, response_object, request_uri = entry.request_object, entry.response_object, entry.request_uri
     query = go_query(request_uri)
     common: dict[str, Any] = {
         "audit_id": str(event.get("auditID") or ""),
@@ -185,7 +180,7 @@ def decode_change(
     dry_run: bool | None = is_dry_run(request_uri)
     if verb in ("delete", "deletecollection"):
         dry_run = delete_dry_run(event, request_object, bool(dry_run))
-    failed = code is not None and not 200 <= code < 300
+    failed = entry.failed
     if verb == "deletecollection":
         selector, matches = _selector_verdict(query)
         listed = _deletes_aws_auth(response_object)

@@ -17,14 +17,13 @@ from aws_lambda_powertools import Logger
 
 from eksguard.alerts import Alert
 from eksguard.audit_log.evidence import LogLocation
+from eksguard.audit_log.guard import judge_guarded
 from eksguard.audit_log.payload import (
-    DECODE_ERRORS,
     TOPIC_AWS_AUTH,
     AuditRecord,
     LogBatch,
     PayloadError,
     audit_records,
-    unreadable_fields,
 )
 from eksguard.audit_log.request import truncated_is_dry_run
 from eksguard.aws_auth.decode import AuditChange, decode_change
@@ -59,6 +58,8 @@ class BatchResult:
     late: int = 0
     state_written: bool = False
     state_superseded: bool = False
+    # aws-auth as this delivery left it (None: not read, or another writer's newer state won)
+    state: StoredState | None = field(default=None, repr=False, compare=False)
     alerts: list[Alert] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -194,17 +195,7 @@ class _Run:
     def parsed(self, record: AuditRecord) -> None:
         """Judge one entry; an entry the decoder cannot handle is reported as content unknown instead of
         failing the delivery (and hiding the other entries of the batch)."""
-        alerts_before = len(self.result.alerts)
-        try:
-            self._parsed(record)
-        except DECODE_ERRORS as exc:
-            why = f"{type(exc).__name__}: {str(exc)[:200]}"
-            logger.error(
-                "audit_entry_unreadable",
-                extra={"reason": why, "cluster": self.cluster, "log_event_id": record.log_event.id},
-            )
-            del self.result.alerts[alerts_before:]
-            self.truncated(AuditRecord(record.log_event, None, unreadable_fields(record)), why)
+        judge_guarded(record, self._parsed, self.truncated, self.result.alerts, self.cluster)
 
     def _parsed(self, record: AuditRecord) -> None:
         event = record.event or {}
@@ -343,6 +334,8 @@ def process_batch(
                     "reason": "a newer aws-auth state or a concurrent delivery was written first",
                 },
             )
+    if not result.state_superseded:
+        result.state = run.state
     return result
 
 

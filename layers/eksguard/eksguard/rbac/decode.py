@@ -15,15 +15,14 @@ from typing import Any, Literal
 
 from eksguard.audit_log.patches import PatchError, replay
 from eksguard.audit_log.request import (
-    READ_VERBS,
     AuditUser,
     audit_user_of,
     delete_dry_run,
+    entry_of,
     is_dry_run,
     normalise_timestamp,
     patch_form,
     resource_version_of,
-    response_status,
     text_of,
 )
 from eksguard.rbac.model import (
@@ -182,15 +181,11 @@ def decode_change(
     `prior` is the last version eksguard holds, as a raw object; it is used only when the entry
     carries no `responseObject` of the target's kind.
     """
-    raw_verb = event.get("verb")
-    verb = raw_verb if isinstance(raw_verb, str) and raw_verb else ""
-    stage = event.get("stage")
-    if verb in READ_VERBS or stage in ("RequestReceived", "ResponseStarted"):
+    entry = entry_of(event)
+    if not entry.judged:
         return None
-    code, reason = response_status(event)
-    request_object = event.get("requestObject")
-    response_object = event.get("responseObject")
-    request_uri = event.get("requestURI") if isinstance(event.get("requestURI"), str) else None
+    verb, stage, code, reason = entry.verb, entry.stage, entry.code, entry.reason
+    request_object, response_object, request_uri = entry.request_object, entry.response_object, entry.request_uri
     common: dict[str, Any] = {
         "target": target,
         "audit_id": str(event.get("auditID") or ""),
@@ -202,7 +197,7 @@ def decode_change(
         "status_reason": reason,
         "request_uri": request_uri,
     }
-    failed = code is not None and not 200 <= code < 300
+    failed = entry.failed
     dry_run: bool | None = is_dry_run(request_uri)
     if verb in ("delete", "deletecollection"):
         dry_run = delete_dry_run(event, request_object, bool(dry_run))

@@ -22,7 +22,8 @@ from aws_lambda_powertools import Logger
 
 from eksguard.alerts import Alert
 from eksguard.audit_log.evidence import LogLocation
-from eksguard.audit_log.payload import DECODE_ERRORS, AuditRecord, LogBatch, unreadable_fields
+from eksguard.audit_log.guard import judge_guarded
+from eksguard.audit_log.payload import AuditRecord, LogBatch
 from eksguard.audit_log.request import READ_VERBS
 from eksguard.findings import ExpectedAdminsLike
 from eksguard.rbac.builtin import builtin_roles
@@ -100,17 +101,7 @@ class _Run:
 
     def parsed(self, record: AuditRecord) -> None:
         """Judge one entry; one the decoder cannot handle is reported as unreadable, never dropped."""
-        before = len(self.result.alerts)
-        try:
-            self._parsed(record)
-        except DECODE_ERRORS as exc:
-            why = f"{type(exc).__name__}: {str(exc)[:200]}"
-            logger.error(
-                "rbac_entry_unreadable",
-                extra={"reason": why, "cluster": self.cluster, "log_event_id": record.log_event.id},
-            )
-            del self.result.alerts[before:]
-            self.truncated(AuditRecord(record.log_event, None, unreadable_fields(record), topic=record.topic), why)
+        judge_guarded(record, self._parsed, self.truncated, self.result.alerts, self.cluster)
 
     def _parsed(self, record: AuditRecord) -> None:
         event = record.event or {}
