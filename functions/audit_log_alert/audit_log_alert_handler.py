@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksguard import aws
 from eksguard.access_entries import DynamoAccessEntryReader
 from eksguard.alerts import Alert
 from eksguard.audit_log.dispatch import process_delivery
@@ -55,6 +56,7 @@ def rbac_store(settings: Settings) -> RbacStore:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings()
+    aws.LookupBudget.start()
     metrics.add_metric(name="AuditLogInvocations", unit=MetricUnit.Count, value=1)
     try:
         batch = decode_awslogs(event)

@@ -1,7 +1,8 @@
-"""EksApiAlertFunction: one CloudTrail EKS access change in, one alert queued out.
+"""EksApiAlertFunction: one CloudTrail call in, at most one alert queued out.
 
-Malformed events are logged, counted and dropped (retrying cannot fix them); a failure to queue
-the alert raises so Lambda's async retries, then the failed-events queue, keep it.
+Malformed events are logged, counted and dropped (retrying cannot fix them); a call about an
+instance or role eksguard does not watch is logged and dropped; a failure to queue the alert
+raises so Lambda's async retries, then the failed-events queue, keep it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from eksguard import eks_api
+from eksguard import aws, eks_api
 from eksguard.config import Settings, load_settings
 from eksguard.eks_api.access_entry_log import DynamoAccessEntryStore
-from eksguard.eks_api.change import EksChange
-from eksguard.expected_admins import expected_admins_from_settings
+from eksguard.eks_api.change import ApiChange
+from eksguard.eks_api.lookups import from_settings
 from eksguard.publish import publish
 
 logger = Logger()
@@ -28,7 +29,7 @@ tracer = Tracer()
 ACCESS_ENTRY_WRITES = frozenset({"CreateAccessEntry", "UpdateAccessEntry"})
 
 
-def remember_access_entry(change: EksChange | None, settings: Settings) -> None:
+def remember_access_entry(change: ApiChange | None, settings: Settings) -> None:
     """Keep the groups and user name of access entries for the RBAC judge (after the alert is queued:
     a failure here retries the invocation, and the repeated alert is dropped by the notifier)."""
     if change is None or change.failed or not change.cluster or not change.principal:
@@ -50,19 +51,24 @@ def remember_access_entry(change: EksChange | None, settings: Settings) -> None:
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     settings = load_settings()
+    aws.LookupBudget.start()
     try:
         if not isinstance(event, dict):
             raise eks_api.MalformedEventError(f"event is a {type(event).__name__}, not a JSON object")
-        assessment = eks_api.assess_event(EventBridgeEvent(event), expected_admins_from_settings(settings))
+        assessment = eks_api.assess_event(EventBridgeEvent(event), from_settings(settings))
     except eks_api.MalformedEventError as exc:
         logger.error("malformed_event", extra={"reason": str(exc)})
         metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
         return {"status": "ignored", "reason": str(exc)}
 
-    alert = assessment.alert
     metrics.add_metric(name="EksApiEventsClassified", unit=MetricUnit.Count, value=1)
     if assessment.lookup_error:
         metrics.add_metric(name="ExpectedAdminLookupFailures", unit=MetricUnit.Count, value=1)
+    alert = assessment.alert
+    if alert is None:
+        reason = "no kubectl instance or admin role concerned"
+        logger.info("skipped", extra={"reason": reason, "event": event.get("detail", {}).get("eventName")})
+        return {"status": "ignored", "reason": reason}
     logger.info(
         "eks_change_classified",
         extra={

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from eksguard import expected_admins
+from eksguard import expected_admins, kubectl_hosts
 from eksguard.alerts import Alert, alert_id
 from eksguard.config import load_settings
 
@@ -30,6 +30,10 @@ def queue(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]
     monkeypatch.setenv(
         "EXPECTED_CLUSTER_ADMIN_ARNS",
         f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_PlatformAdmin_*",
+    )
+    monkeypatch.setenv(
+        "KUBECTL_ROLE_ARN_PATTERNS",
+        f"arn:aws:iam::{ACCOUNT}:role/kubectl-*,arn:aws:iam::{ACCOUNT}:role/admins/kubectl-*",
     )
     monkeypatch.delenv("STOP_REGIONS", raising=False)
     expected_admins.reset_caches()
@@ -51,6 +55,7 @@ def env(queue: dict[str, Any]) -> dict[str, Any]:
         ("kubectl-dev", {"kubectl-instance": "dev"}, "/"),  # cluster named by the stop tag value
         ("kubectl-prod", {"kubectl-instance": "true", "eks-cluster": "prod"}, "/admins/"),  # by the cluster tag
         ("kubectl-orphan", {"kubectl-instance": "true"}, "/"),  # cluster unknown: counted nowhere
+        ("intruder", {"kubectl-instance": "prod"}, "/"),  # a forged tag: not a configured kubectl role
     ]:
         iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
         iam.create_instance_profile(InstanceProfileName=name)
@@ -147,6 +152,7 @@ def test_expected_admin_pattern_from_the_environment(
         ("dev", "kubectl-prod", "CRITICAL"),
         ("dev", "kubectl-orphan", "CRITICAL"),  # instance without a known cluster counts nowhere
         ("prod", "kubectl-orphan", "CRITICAL"),
+        ("prod", "intruder", "HIGH"),  # tagged as prod's kubectl instance, but not a configured kubectl role
     ],
 )
 def test_kubectl_instance_roles_are_expected_only_on_their_cluster(
@@ -159,19 +165,23 @@ def test_kubectl_instance_roles_are_expected_only_on_their_cluster(
     assert alert.principal == f"arn:aws:iam::{ACCOUNT}:role/{role}"
     facts = dict((f.label, f.value) for f in alert.facts)
     if severity == "INFO":
-        assert facts["Expected admin"] == f"yes: kubectl instance role of cluster {cluster}"
+        assert facts["Expected admin"].startswith(f"yes: kubectl instance role of cluster {cluster} (i-")
     else:
         assert facts["Expected admin"].startswith("no:")
 
 
+def roles_by_cluster() -> dict[str, set[str]]:
+    return kubectl_hosts.inventory(load_settings()).roles_by_cluster()
+
+
 def test_kubectl_lookup_honours_the_stop_tag_value(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    assert expected_admins.kubectl_instance_roles(load_settings()) == {
+    assert roles_by_cluster() == {
         "dev": {f"arn:aws:iam::{ACCOUNT}:role/kubectl-dev"},
-        "prod": {f"arn:aws:iam::{ACCOUNT}:role/kubectl-prod"},
+        "prod": {f"arn:aws:iam::{ACCOUNT}:role/kubectl-prod", f"arn:aws:iam::{ACCOUNT}:role/intruder"},
     }
     expected_admins.reset_caches()
     monkeypatch.setenv("STOP_TAG_VALUE", "d*")
-    assert expected_admins.kubectl_instance_roles(load_settings()) == {
+    assert roles_by_cluster() == {
         "dev": {f"arn:aws:iam::{ACCOUNT}:role/kubectl-dev"},
     }
 
@@ -180,15 +190,14 @@ def test_stopped_and_terminated_kubectl_instances(env: dict[str, Any]) -> None:
     ec2 = env["ec2"]
     ec2.stop_instances(InstanceIds=[env["instances"]["kubectl-dev"]])
     ec2.terminate_instances(InstanceIds=[env["instances"]["kubectl-prod"]])
-    roles = expected_admins.kubectl_instance_roles(load_settings())
-    assert roles == {"dev": {f"arn:aws:iam::{ACCOUNT}:role/kubectl-dev"}}
+    ec2.terminate_instances(InstanceIds=[env["instances"]["intruder"]])
+    assert roles_by_cluster() == {"dev": {f"arn:aws:iam::{ACCOUNT}:role/kubectl-dev"}}
 
 
 def test_kubectl_roles_are_cached_until_the_ttl(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr(expected_admins, "_clock", lambda: now[0])
-    settings = load_settings()
-    assert set(expected_admins.kubectl_instance_roles(settings)) == {"dev", "prod"}
+    monkeypatch.setattr(kubectl_hosts, "_clock", lambda: now[0])
+    assert set(roles_by_cluster()) == {"dev", "prod"}
     iam, ec2 = env["iam"], env["ec2"]
     iam.create_role(RoleName="kubectl-qa", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17"}))
     iam.create_instance_profile(InstanceProfileName="kubectl-qa")
@@ -200,10 +209,10 @@ def test_kubectl_roles_are_cached_until_the_ttl(env: dict[str, Any], monkeypatch
         IamInstanceProfile={"Name": "kubectl-qa"},
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "kubectl-instance", "Value": "qa"}]}],
     )
-    now[0] += expected_admins.KUBECTL_ROLE_TTL_SECONDS - 1
-    assert set(expected_admins.kubectl_instance_roles(settings)) == {"dev", "prod"}
+    now[0] += kubectl_hosts.CACHE_TTL_SECONDS - 1
+    assert set(roles_by_cluster()) == {"dev", "prod"}
     now[0] += 2
-    assert set(expected_admins.kubectl_instance_roles(settings)) == {"dev", "prod", "qa"}
+    assert set(roles_by_cluster()) == {"dev", "prod", "qa"}
 
 
 def test_lookup_failure_degrades_to_not_expected(
@@ -212,29 +221,30 @@ def test_lookup_failure_degrades_to_not_expected(
     # Permission missing on the instance profile: the lookup cannot tell, so the grant alerts.
     from eksguard import aws
 
-    real_client = aws.client
+    real_client = aws.lookup_client
 
     class DeniedIam:
         def get_instance_profile(self, **_: Any) -> Any:
             raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "GetInstanceProfile")
 
     monkeypatch.setattr(
-        aws, "client", lambda service, region: DeniedIam() if service == "iam" else real_client(service, region)
+        aws, "lookup_client", lambda service, region: DeniedIam() if service == "iam" else real_client(service, region)
     )
     result = handler()(event_loader("eks_api_kubectl_role_admin_dev.json"), lambda_context)
     assert result["status"] == "alerted"
     assert result["severity"] == "CRITICAL"
     facts = dict((f.label, f.value) for f in Alert.from_json(received(env)[0]["Body"]).facts)
     assert "AccessDenied" in facts["Expected-admin lookup"]
-    assert facts["Expected admin"].startswith("no: kubectl instance roles unavailable")
+    assert facts["Expected admin"].startswith("no: kubectl instances unavailable")
 
 
 def test_deleted_instance_profile_is_skipped(env: dict[str, Any]) -> None:
     iam = env["iam"]
     iam.remove_role_from_instance_profile(InstanceProfileName="kubectl-prod", RoleName="kubectl-prod")
     iam.delete_instance_profile(InstanceProfileName="kubectl-prod")
-    assert expected_admins.kubectl_instance_roles(load_settings()) == {
+    assert roles_by_cluster() == {
         "dev": {f"arn:aws:iam::{ACCOUNT}:role/kubectl-dev"},
+        "prod": {f"arn:aws:iam::{ACCOUNT}:role/intruder"},
     }
 
 

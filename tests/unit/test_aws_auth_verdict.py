@@ -11,10 +11,10 @@ from eksguard.audit_log.payload import (
     cluster_from_log_group,
     decode_awslogs,
     entry_key,
-    log_stream_url,
 )
 from eksguard.aws_auth.process import process_batch
 from eksguard.aws_auth.state import InMemoryStateStore, StoredState
+from eksguard.console import log_stream_url
 from eksguard.severity import Severity
 from tests.aws_auth_support import (
     ACCOUNT,
@@ -87,7 +87,7 @@ def test_backdoor_is_critical_and_names_principal_actor_and_source() -> None:
     assert alert.source.url == log_stream_url(
         "eu-west-1", "/aws/eks/prod/cluster", "kube-apiserver-audit-0123456789abcdef"
     )
-    assert "$252Faws$252Feks$252Fprod$252Fcluster" in alert.source.url
+    assert alert.source.url is not None and "$252Faws$252Feks$252Fprod$252Fcluster" in alert.source.url
     assert store.items["prod"].resource_version == "101"
 
 

@@ -13,6 +13,7 @@ import pytest
 from eksguard.alerts import Alert, alert_id
 from eksguard.eks_api import (
     RULES,
+    Lookups,
     MalformedEventError,
     Rule,
     RuleContext,
@@ -23,6 +24,7 @@ from eksguard.eks_api import (
 )
 from eksguard.eks_api.classify import actor_label
 from eksguard.expected_admins import ExpectedAdmins
+from eksguard.kubectl_hosts import KubectlInstance, KubectlInventory
 from eksguard.severity import Severity
 from tests.conftest import EVENTS_DIR, load_event
 
@@ -53,13 +55,35 @@ OPS = {
 }
 
 
-def expected_admins(instance_roles: Callable[[str], set[str]] | None = None) -> ExpectedAdmins:
-    """The list the sample events are judged against (docs/eks-api-alerts.md uses the same)."""
-    default_roles: dict[str, set[str]] = {"dev": {KUBECTL_DEV}}
-    return ExpectedAdmins(
-        [f"arn:aws:iam::{ACCOUNT}:role/AWSReservedSSO_PlatformAdmin_*", f"dev=arn:aws:iam::{ACCOUNT}:role/dev-lead"],
-        instance_roles=instance_roles or (lambda cluster: default_roles.get(cluster, set())),
+SSO_PATHS = {"awsreservedsso_platformadmin_abc": "/aws-reserved/sso.amazonaws.com/eu-west-1/"}
+KUBECTL_INVENTORY = KubectlInventory(
+    (
+        KubectlInstance(
+            "i-0dev0000000000001", "eu-west-1", "dev", {"kubectl-instance": "dev"}, "kubectl-dev", (KUBECTL_DEV,)
+        ),
+    ),
+)
+
+
+def expected_admins(inventory: Callable[[], KubectlInventory] | None = None) -> Lookups:
+    """The lists the sample events are judged against (docs/eks-api-alerts.md uses the same)."""
+    admins = ExpectedAdmins(
+        [
+            f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_PlatformAdmin_*",
+            f"dev=arn:aws:iam::{ACCOUNT}:role/dev-lead",
+        ],
+        [f"arn:aws:iam::{ACCOUNT}:role/kubectl-*"],
+        inventory=inventory or (lambda: KUBECTL_INVENTORY),
+        path_of=lambda principal: SSO_PATHS.get(principal.name.lower()),
     )
+    return Lookups(expected=admins)
+
+
+def alert_of(assessment: Any) -> Alert:
+    """The assessment's alert (EKS calls always give one)."""
+    assert assessment.alert is not None, "no alert"
+    alert: Alert = assessment.alert
+    return alert
 
 
 def cloudtrail(
@@ -282,10 +306,10 @@ CASES: list[tuple[str, dict[str, Any], Severity, set[str]]] = [
         {"read-only-policy"},
     ),
     (
-        "admin view policy",
+        "admin view policy at cluster scope reads every secret",
         associate(INTRUDER, "AmazonEKSAdminViewPolicy", {"type": "cluster"}),
-        Severity.INFO,
-        {"read-only-policy"},
+        Severity.HIGH,
+        {"cluster-wide-admin-view"},
     ),
     (
         "edit policy",
@@ -328,7 +352,7 @@ CASES: list[tuple[str, dict[str, Any], Severity, set[str]]] = [
         "failed grant with null request",
         cloudtrail("AssociateAccessPolicy", None, error=("AccessDeniedException", "not authorized")),
         Severity.INFO,
-        {"policy-associated"},
+        {"unknown-access-policy"},
     ),
     # --- access entries
     (
@@ -562,7 +586,7 @@ CASES: list[tuple[str, dict[str, Any], Severity, set[str]]] = [
     ("cluster deleted", cloudtrail("DeleteCluster", {"name": "dev"}), Severity.INFO, {"cluster-deleted"}),
     (
         "unknown event name",
-        cloudtrail("CreateNodegroup", {"clusterName": "dev", "nodegroupName": "ng"}),
+        cloudtrail("TagResource", {"resourceArn": "arn:aws:eks:eu-west-1:111122223333:cluster/dev", "tags": {}}),
         Severity.INFO,
         {"unhandled-event"},
     ),
@@ -580,9 +604,9 @@ CASES: list[tuple[str, dict[str, Any], Severity, set[str]]] = [
 def test_rule_table(case: str, event: dict[str, Any], severity: Severity, rules: set[str]) -> None:
     assessment = assess_event(event, expected_admins())
     found = {f.rule for f in assessment.findings}
-    assert assessment.severity is severity, assessment.alert.title
+    assert assessment.severity is severity, alert_of(assessment).title
     assert rules <= found, found
-    reasons = dict((f.label, f.value) for f in assessment.alert.facts)["Reasons"]
+    reasons = dict((f.label, f.value) for f in alert_of(assessment).facts)["Reasons"]
     for finding in assessment.findings:
         assert f"{finding.severity.name}: {finding.headline}" in reasons
 
@@ -598,7 +622,7 @@ def test_hardened_cluster_with_expected_creator_is_info() -> None:
     assessment = assess_event(event, expected_admins())
     assert assessment.severity is Severity.INFO
     assert [f.rule for f in assessment.findings] == ["new-cluster-creator-admin-expected"]
-    facts = dict((f.label, f.value) for f in assessment.alert.facts)
+    facts = dict((f.label, f.value) for f in alert_of(assessment).facts)
     assert facts["Creator is expected admin"].startswith("yes: matches expected admin pattern")
 
 
@@ -606,7 +630,7 @@ def test_principal_is_canonical_and_as_sent_form_kept() -> None:
     event = associate(
         "arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Fteam%2Fdeploy", "AmazonEKSViewPolicy", {"type": "cluster"}
     )
-    alert = assess_event(event, expected_admins()).alert
+    alert = alert_of(assess_event(event, expected_admins()))
     facts = dict((f.label, f.value) for f in alert.facts)
     assert alert.principal == f"arn:aws:iam::{ACCOUNT}:role/deploy"
     assert facts["Principal as sent"] == f"arn:aws:iam::{ACCOUNT}:role/team/deploy"
@@ -645,7 +669,7 @@ def test_cluster_name_falls_back_to_response_cluster_name() -> None:
         },
     }
     event = cloudtrail("AssociateAccessPolicy", {"principalArn": INTRUDER_ENCODED}, response)
-    alert = assess_event(event, expected_admins()).alert
+    alert = alert_of(assess_event(event, expected_admins()))
     assert (alert.cluster, alert.principal, alert.severity) == ("prod", INTRUDER, Severity.CRITICAL)
 
 
@@ -657,8 +681,10 @@ def test_odd_field_shapes_never_crash() -> None:
     )
     event["detail"]["userIdentity"] = "not an object"
     assessment = assess_event(event, expected_admins())
-    assert assessment.severity is Severity.INFO
-    assert assessment.alert.title.endswith("by unknown actor")
+    # A policy that is not a policy ARN cannot be judged: a person should look.
+    assert assessment.severity is Severity.MEDIUM
+    assert [f.rule for f in assessment.findings] == ["unknown-access-policy"]
+    assert alert_of(assessment) is not None and alert_of(assessment).title.endswith("by unknown actor")
 
 
 def test_a_rule_that_cannot_evaluate_becomes_a_medium_finding() -> None:
@@ -684,7 +710,7 @@ def test_rule_table_is_well_formed() -> None:
 
 def test_alert_fields_for_the_critical_sample() -> None:
     event = load_event("eks_api_cluster_admin_granted.json")
-    alert = assess_event(event, expected_admins()).alert
+    alert = alert_of(assess_event(event, expected_admins()))
     detail = event["detail"]
     assert alert.id == alert_id("eks-api", detail["eventID"])
     assert alert.kind == "eks-api"
@@ -713,7 +739,7 @@ def test_alert_fields_for_the_critical_sample() -> None:
         f"https://eu-west-1.console.aws.amazon.com/cloudtrailv2/home?region=eu-west-1#/events/{detail['eventID']}"
     )
     facts = dict((f.label, f.value) for f in alert.facts)
-    assert facts["Event"] == "AssociateAccessPolicy"
+    assert facts["Event"] == "AssociateAccessPolicy (eks.amazonaws.com)"
     assert facts["Policy"] == POLICY + "AmazonEKSClusterAdminPolicy"
     assert facts["Scope"] == "cluster scope"
     assert facts["Expected admin"].startswith("no:")
@@ -721,7 +747,7 @@ def test_alert_fields_for_the_critical_sample() -> None:
 
 
 def test_failed_call_title_and_error_fact() -> None:
-    alert = assess_event(load_event("eks_api_access_entry_system_group_denied.json"), expected_admins()).alert
+    alert = alert_of(assess_event(load_event("eks_api_access_entry_system_group_denied.json"), expected_admins()))
     assert alert.title.startswith(
         "CreateAccessEntry failed (InvalidParameterException): "
         "arn:aws:iam::111122223333:role/intruder added to system:masters by role/Ops"
@@ -760,26 +786,26 @@ def test_iam_user_and_service_actors() -> None:
 
 def test_alert_id_is_stable_and_falls_back() -> None:
     with_id = cloudtrail("DeleteCluster", {"name": "dev"})
-    assert assess_event(with_id).alert.id == alert_id("eks-api", "11111111-2222-3333-4444-555555555555")
+    assert alert_of(assess_event(with_id)).id == alert_id("eks-api", "11111111-2222-3333-4444-555555555555")
     no_event_id = cloudtrail("DeleteCluster", {"name": "dev"}, event_id=None)
-    assert assess_event(no_event_id).alert.id == alert_id("eks-api", "eb-0001")
+    assert alert_of(assess_event(no_event_id)).id == alert_id("eks-api", "eb-0001")
     bare = copy.deepcopy(no_event_id)
     del bare["id"]
-    first, second = assess_event(bare).alert, assess_event(copy.deepcopy(bare)).alert
+    first, second = alert_of(assess_event(bare)), alert_of(assess_event(copy.deepcopy(bare)))
     assert first.id == second.id
     bare["detail"]["requestParameters"]["name"] = "prod"
-    assert assess_event(bare).alert.id != first.id
+    assert alert_of(assess_event(bare)).id != first.id
 
 
 def test_lookup_failure_is_safe_and_reported() -> None:
-    def failing(cluster: str) -> set[str]:
+    def failing() -> KubectlInventory:
         raise RuntimeError("DescribeInstances throttled")
 
     event = associate(KUBECTL_DEV, "AmazonEKSClusterAdminPolicy", {"type": "cluster"}, cluster="dev")
-    assessment = assess_event(event, expected_admins(instance_roles=failing))
+    assessment = assess_event(event, expected_admins(inventory=failing))
     assert assessment.severity is Severity.CRITICAL
     assert assessment.lookup_error == "RuntimeError: DescribeInstances throttled"
-    facts = dict((f.label, f.value) for f in assessment.alert.facts)
+    facts = dict((f.label, f.value) for f in alert_of(assessment).facts)
     assert "DescribeInstances throttled" in facts["Expected-admin lookup"]
 
 
@@ -796,7 +822,8 @@ def test_without_expected_admins_every_admin_grant_is_critical() -> None:
         (None, "not a JSON object"),
         ({}, "detail-type"),
         ({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}, "detail-type"),
-        ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "detail": {}}, "source"),
+        ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.s3", "detail": {}}, "source"),
+        ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "detail": {}}, "eventName"),
         ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks"}, "detail is missing"),
         ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks", "detail": "x"}, "detail is missing"),
         (
@@ -854,9 +881,9 @@ def test_every_sample_event_has_an_expected_severity() -> None:
 def test_sample_event_severity(name: str) -> None:
     event = load_event(name)
     assessment = assess_event(event, expected_admins())
-    assert assessment.severity is SAMPLE_SEVERITIES[name], assessment.alert.title
-    assert assessment.alert.id == alert_id("eks-api", event["detail"]["eventID"])
-    assert assessment.alert.cluster in ("prod", "dev")
+    assert assessment.severity is SAMPLE_SEVERITIES[name], alert_of(assessment).title
+    assert alert_of(assessment).id == alert_id("eks-api", event["detail"]["eventID"])
+    assert alert_of(assessment).cluster in ("prod", "dev")
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_SEVERITIES))

@@ -42,6 +42,8 @@ IDEMPOTENCY_TABLE = {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
 STATE_TABLE = {"Fn::GetAtt": ["AuditStateTable", "Arn"]}
 WEBHOOK_SECRET = {"Ref": "SlackWebhookSecretArn"}
 INSTANCE_PROFILES = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile/*"}
+ROLES = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*"}
+USERS = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:user/*"}
 EKS_LOG_GROUPS = {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/eks/*"}
 EKS_CLUSTERS = {"Fn::Sub": "arn:${AWS::Partition}:eks:${AWS::Region}:${AWS::AccountId}:cluster/*"}
 TAGGED_INSTANCES = "arn:aws:ec2:*:111122223333:instance/*"  # rendered StopInstancesTagPolicy
@@ -63,7 +65,10 @@ EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
             "dynamodb:GetItem": STATE_TABLE,
             "dynamodb:UpdateItem": STATE_TABLE,
             "ec2:DescribeInstances": "*",
+            "ssm:DescribeSessions": "*",
             "iam:GetInstanceProfile": INSTANCE_PROFILES,
+            "iam:GetRole": ROLES,
+            "iam:GetUser": USERS,
             "sqs:SendMessage": ALERT_QUEUE,
         },
     ),
@@ -74,6 +79,8 @@ EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
             "dynamodb:PutItem": STATE_TABLE,
             "ec2:DescribeInstances": "*",
             "iam:GetInstanceProfile": INSTANCE_PROFILES,
+            "iam:GetRole": ROLES,
+            "iam:GetUser": USERS,
             "sqs:SendMessage": ALERT_QUEUE,
         },
     ),

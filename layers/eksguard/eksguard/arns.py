@@ -117,3 +117,59 @@ def short_name(value: str | None) -> str:
     if arn and arn.service == "iam":
         return arn.resource
     return canonical
+
+
+@dataclass(frozen=True)
+class IamPrincipal:
+    """An IAM role or user as IAM names it: the path is kept (None when the spelling does not say it).
+
+    An STS session ARN (`assumed-role/<role>/<session>`) and a path-less role ARN written in
+    aws-auth both leave the path unknown; role and user names are unique per account whatever
+    their path, so the path can be looked up by name.
+    """
+
+    partition: str
+    account: str
+    kind: str  # "role" | "user"
+    name: str
+    path: str | None  # "/team/" for role/team/<name>, "/" for the root; None = the spelling does not say
+
+    @property
+    def canonical(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:{self.kind}/{self.name}"
+
+    @property
+    def full(self) -> str | None:
+        """The ARN IAM itself reports (with the path), when the path is known."""
+        if self.path is None:
+            return None
+        return f"arn:{self.partition}:iam::{self.account}:{self.kind}{self.path}{self.name}"
+
+    def with_path(self, path: str | None) -> IamPrincipal:
+        return IamPrincipal(self.partition, self.account, self.kind, self.name, path)
+
+
+def iam_principal(value: str | None) -> IamPrincipal | None:
+    """The IAM role/user behind an ARN spelling; None for anything else.
+
+    A path written in the ARN is kept. A path-less spelling leaves the path unknown rather than
+    meaning `/`: aws-auth role ARNs and STS session ARNs never carry the path, so across
+    eksguard's sources `role/Admin` only says the name.
+    """
+    arn = parse_arn(value)
+    if arn is None or not arn.account:
+        return None
+    if arn.service == "sts" and arn.resource.startswith("assumed-role/"):
+        parts = arn.resource.split("/")
+        if len(parts) >= 2 and parts[1]:
+            return IamPrincipal(arn.partition, arn.account, "role", parts[1], None)
+        return None
+    if arn.service != "iam":
+        return None
+    kind, _, rest = arn.resource.partition("/")
+    if kind not in ("role", "user") or not rest:
+        return None
+    path, _, name = rest.rpartition("/")
+    if not name:
+        return None
+    return IamPrincipal(arn.partition, arn.account, kind, name, f"/{path}/" if path else None)

@@ -1,66 +1,102 @@
-"""Who may legitimately hold cluster-wide admin: configured patterns plus the kubectl instance roles.
+"""Who may legitimately hold cluster-wide admin, in a form nobody can forge.
 
-Two sources, both compared on canonical principal ARNs (`arns.principal_arn`: assumed-role
-sessions become their role, IAM paths are dropped, URL-encoding is undone):
+Two sources:
 
 * `EXPECTED_CLUSTER_ADMIN_ARNS`: a comma list whose items are either `arn-glob` (every cluster)
-  or `cluster=arn-glob` (that cluster only; the cluster part may be a glob too). Globs follow
-  `fnmatch` rules, case-sensitive.
-* the IAM roles of the kubectl instances (the EC2 instances carrying the stop tag), discovered
-  without hand listing. An instance role counts for its own cluster only: the cluster tag, else
-  the stop tag value when it names one. An instance whose cluster cannot be told is not counted
-  for any cluster (it is logged), because counting it everywhere would let a dev box's role
-  silently become an expected admin of prod.
+  or `cluster=arn-glob` (that cluster only; the cluster part may be a glob too).
+* the roles of the kubectl instances (EC2 instances carrying the stop tag) of that cluster,
+  **only** when the role also matches `KUBECTL_ROLE_ARN_PATTERNS`. The tag alone trusts
+  nobody: anyone allowed `ec2:CreateTags` and `iam:PassRole` could otherwise tag their own
+  instance and turn their later admin grant into INFO. Such a role is reported as "role of an
+  instance tagged as kubectl instance of <cluster> that is not a configured kubectl role".
 
-The discovery is cached per container for `KUBECTL_ROLE_TTL_SECONDS`. When it fails the
-principal is treated as NOT expected (the safe side: a real grant still alerts) and the failure
-is reported through `AdminMatch.lookup_error` so the alert can say so.
+How an IAM pattern matches (IAM's own rules, so that a look-alike is never trusted):
+
+* Role and user names compare case-insensitively (IAM refuses two names that differ only in
+  case); account, partition and path compare exactly.
+* The IAM path is part of the identity. A pattern with a path matches only that path
+  (`role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_*` does not trust
+  `role/team/AWSReservedSSO_Admin_pwn`: only IAM Identity Center can create roles under
+  `aws-reserved/`). A glob name without a path matches the root path `/` only. A literal name
+  without a path matches that one role wherever it lives (names are unique per account).
+* When the spelling of the principal does not carry its path (aws-auth role ARNs, STS session
+  ARNs) and the pattern depends on it, the path is read from IAM by name (`iam:GetRole`).
+
+Lookups that fail leave the principal NOT expected (the safe side: a real grant still alerts)
+and say so through `AdminMatch.lookup_error`.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
-from eksguard import arns, aws
-from eksguard.config import TRUE_WORDS, Settings
+from eksguard import arns, kubectl_hosts
+from eksguard.config import Settings
+from eksguard.kubectl_hosts import KubectlInstance, KubectlInventory
 
 logger = Logger(child=True)
 
-KUBECTL_ROLE_TTL_SECONDS = 300.0
 _GLOB_CHARS = frozenset("*?[")
-# Instance states whose role still belongs to a kubectl box (a stopped box is started again).
-_LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
-# Injected clock so tests can move time past the TTL.
-_clock: Callable[[], float] = time.monotonic
+PathOf = Callable[[arns.IamPrincipal], "str | None"]
 
 
-class KubectlRoleLookupError(RuntimeError):
-    """The kubectl instance roles could not be discovered (EC2 or IAM call failed)."""
+def _has_glob(text: str) -> bool:
+    return bool(_GLOB_CHARS & set(text))
 
 
 @dataclass(frozen=True)
 class AdminPattern:
-    """One configured item: `principal` glob, limited to clusters matching `cluster` when set."""
+    """One configured item: a principal glob, limited to clusters matching `cluster` when set.
 
-    principal: str
+    IAM role/user ARN globs are split into their parts (`iam` set); anything else is compared
+    as text against the canonical principal.
+    """
+
+    text: str
     cluster: str | None = None
+    iam: tuple[str, str, str, str | None, str] | None = None  # partition, account, kind, path, name
 
-    def matches(self, cluster: str | None, principal: str) -> bool:
-        if self.cluster is not None and (cluster is None or not fnmatchcase(cluster, self.cluster)):
+    @property
+    def required_path(self) -> str | None:
+        """The path glob a principal must have; None when any path will do."""
+        if self.iam is None:
+            return None
+        _, _, _, path, name = self.iam
+        if path is not None:
+            return path
+        return "/" if _has_glob(name) else None
+
+    def applies_to(self, cluster: str | None) -> bool:
+        return self.cluster is None or (cluster is not None and fnmatchcase(cluster, self.cluster))
+
+    def matches(self, principal: str, iam: arns.IamPrincipal | None, path_of: Callable[[], str | None]) -> bool:
+        """`path_of` is only called when the answer depends on a path the spelling does not carry."""
+        if self.iam is None:
+            return fnmatchcase(principal, self.text)
+        if iam is None:
             return False
-        return fnmatchcase(principal, self.principal)
+        partition, account, kind, _, name = self.iam
+        if not (
+            fnmatchcase(iam.partition, partition)
+            and fnmatchcase(iam.account, account)
+            and iam.kind == kind
+            and fnmatchcase(iam.name.lower(), name.lower())
+        ):
+            return False
+        required = self.required_path
+        if required is None:
+            return True
+        path = iam.path if iam.path is not None else path_of()
+        return path is not None and fnmatchcase(path, required)
 
     def __str__(self) -> str:
-        return f"{self.cluster}={self.principal}" if self.cluster is not None else self.principal
+        return f"{self.cluster}={self.text}" if self.cluster is not None else self.text
 
 
 @dataclass(frozen=True)
@@ -70,12 +106,32 @@ class AdminMatch:
     expected: bool
     reason: str
     lookup_error: str | None = None
+    # Set when the principal is the role of instances tagged as kubectl instances of this cluster
+    # but matches no configured kubectl role pattern (a misconfiguration or a forged tag).
+    unconfigured_kubectl_role: bool = False
+
+
+def _iam_parts(text: str) -> tuple[str, str, str, str | None, str] | None:
+    parts = text.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return None
+    _, partition, service, _, account, resource = parts
+    if service == "sts" and resource.startswith("assumed-role/"):
+        pieces = resource.split("/")
+        return (partition, account, "role", None, pieces[1]) if len(pieces) >= 2 and pieces[1] else None
+    kind, _, rest = resource.partition("/")
+    if service != "iam" or kind not in ("role", "user") or not rest:
+        return None
+    path, _, name = rest.rpartition("/")
+    if not name:
+        return None
+    return (partition, account, kind, f"/{path}/" if path else None, name)
 
 
 def parse_pattern(item: str) -> AdminPattern | None:
     """`arn-glob` or `cluster=arn-glob`. Role names may contain `=`, so an item starting with
     `arn:` is always a plain ARN glob. Returns None (and logs) for an item that cannot be used."""
-    text = item.strip()
+    text = arns.decode(item.strip()) if item.strip() else ""
     if not text:
         return None
     cluster: str | None = None
@@ -86,30 +142,9 @@ def parse_pattern(item: str) -> AdminPattern | None:
     if not text:
         logger.warning("expected_admin_pattern_ignored", extra={"pattern": item, "reason": "empty principal"})
         return None
-    principal = _canonical_pattern(text)
-    if principal is None:
-        logger.warning(
-            "expected_admin_pattern_ignored",
-            extra={"pattern": item, "reason": "an IAM path followed by a bare wildcard would match every role"},
-        )
-        return None
-    if principal == "*":
+    if text == "*":
         logger.warning("expected_admin_pattern_matches_everyone", extra={"pattern": item})
-    return AdminPattern(principal=principal, cluster=cluster)
-
-
-def _canonical_pattern(text: str) -> str | None:
-    """Bring a pattern to the canonical principal form (no IAM path, decoded).
-
-    `role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_*` becomes `role/AWSReservedSSO_Admin_*`
-    because canonical principals carry no path. `role/team/*` would become `role/*` (every role),
-    so such a pattern is refused rather than silently widened.
-    """
-    if arns.has_iam_path(text):
-        name = text.rsplit("/", 1)[-1]
-        if not name.strip("*?"):
-            return None
-    return arns.principal_arn(text) or None
+    return AdminPattern(text=text, cluster=cluster, iam=_iam_parts(text))
 
 
 def parse_patterns(items: Iterable[str]) -> tuple[AdminPattern, ...]:
@@ -123,179 +158,136 @@ class ExpectedAdmins:
     def __init__(
         self,
         patterns: Sequence[str],
-        instance_roles: Callable[[str], set[str]] | None = None,
+        kubectl_role_patterns: Sequence[str] = (),
+        inventory: Callable[[], KubectlInventory] | None = None,
+        path_of: PathOf | None = None,
     ) -> None:
         self.patterns = parse_patterns(patterns)
-        self._instance_roles = instance_roles
+        self.kubectl_role_patterns = parse_patterns(kubectl_role_patterns)
+        self._inventory = inventory
+        self._path_of = path_of
+
+    def _path_once(self, iam: arns.IamPrincipal | None) -> Callable[[], str | None]:
+        """A path lookup for this principal that asks IAM at most once (a failure is re-raised, not retried)."""
+        outcome: list[str | None | BaseException] = []
+
+        def path_of() -> str | None:
+            if not outcome:
+                try:
+                    if self._path_of is None or iam is None:
+                        raise LookupError("the IAM path is not in the ARN and cannot be looked up here")
+                    outcome.append(self._path_of(iam))
+                except Exception as exc:
+                    outcome.append(exc)
+            if isinstance(outcome[0], BaseException):
+                raise outcome[0]
+            return outcome[0]
+
+        return path_of
 
     def is_expected(self, cluster: str | None, principal: str | None) -> bool:
         return self.check(cluster, principal).expected
+
+    def pattern_anywhere(self, principal: str | None, kubectl: bool = False) -> tuple[AdminPattern | None, str | None]:
+        """(the configured pattern of any cluster this principal matches, why it could not be told).
+
+        `kubectl` picks the kubectl role patterns. Used where a role's power reaches beyond one
+        cluster (a pod identity role, an IAM role change), so the caller treats a doubt as a
+        possible match.
+        """
+        canonical = arns.principal_arn(principal)
+        if not canonical:
+            return None, None
+        iam = arns.iam_principal(arns.decode(str(principal)))
+        doubts: list[str] = []
+        path_of = self._path_once(iam)
+
+        for pattern in self.kubectl_role_patterns if kubectl else self.patterns:
+            try:
+                if pattern.matches(canonical, iam, path_of):
+                    return pattern, None
+            except Exception as exc:  # this pattern cannot be told: the caller decides
+                doubts.append(f"{pattern}: {type(exc).__name__}: {exc}")
+        return None, "; ".join(doubts) or None
+
+    def inventory(self) -> KubectlInventory | None:
+        """The kubectl instances (None when this list does not consult them); raises on failure."""
+        return self._inventory() if self._inventory is not None else None
 
     def check(self, cluster: str | None, principal: str | None) -> AdminMatch:
         canonical = arns.principal_arn(principal)
         if not canonical:
             return AdminMatch(False, "principal unknown")
+        iam = arns.iam_principal(arns.decode(str(principal)))
+        errors: list[str] = []
+        path_of = self._path_once(iam)
+
         for pattern in self.patterns:
-            if pattern.matches(cluster, canonical):
-                return AdminMatch(True, f"matches expected admin pattern {pattern}")
-        if self._instance_roles is None:
-            return AdminMatch(False, "not on the expected admin list")
+            if not pattern.applies_to(cluster):
+                continue
+            try:
+                if pattern.matches(canonical, iam, path_of):
+                    return AdminMatch(True, f"matches expected admin pattern {pattern}")
+            except Exception as exc:  # a failed path lookup: this pattern cannot vouch for it
+                errors.append(f"{type(exc).__name__}: {exc}")
+        lookup_error = "; ".join(dict.fromkeys(errors)) or None
+        if self._inventory is None:
+            return AdminMatch(False, "not on the expected admin list", lookup_error)
         if not cluster:
-            return AdminMatch(False, "not on the expected admin list (cluster unknown, kubectl roles not consulted)")
+            return AdminMatch(
+                False, "not on the expected admin list (cluster unknown, kubectl roles not consulted)", lookup_error
+            )
         try:
-            roles = self._instance_roles(cluster)
+            hosts = self._inventory().instances_with_role(canonical)
         except Exception as exc:  # any lookup failure degrades to "not expected" (safe side)
             message = f"{type(exc).__name__}: {exc}"
-            logger.warning(
-                "expected_admin_lookup_failed",
-                extra={"cluster": cluster, "principal": canonical, "error": message},
-            )
-            return AdminMatch(False, "kubectl instance roles unavailable; treated as not expected", message)
-        if canonical in {arns.principal_arn(role) for role in roles}:
-            return AdminMatch(True, f"kubectl instance role of cluster {cluster}")
-        return AdminMatch(False, "not on the expected admin list nor a kubectl instance role of this cluster")
+            logger.warning("expected_admin_lookup_failed", extra={"cluster": cluster, "error": message})
+            return AdminMatch(False, "kubectl instances unavailable; treated as not expected", message)
+        return self._kubectl_verdict(cluster, hosts, lookup_error)
 
-
-# ---------------------------------------------------------------- kubectl instance role discovery
-
-
-def cluster_of_instance(tags: dict[str, str], settings: Settings) -> str | None:
-    """The cluster a kubectl instance serves: the cluster tag, else a stop tag value naming one."""
-    explicit = (tags.get(settings.cluster_tag_key) or "").strip()
-    if explicit:
-        return explicit
-    value = (tags.get(settings.stop_tag_key) or "").strip()
-    if not value or value.lower() in TRUE_WORDS or _GLOB_CHARS & set(value):
-        return None
-    return value
-
-
-def _instance_profile_name(profile_arn: str) -> str | None:
-    arn = arns.parse_arn(profile_arn)
-    if arn is None or not arn.resource.startswith("instance-profile/"):
-        return None
-    return arn.resource.rsplit("/", 1)[-1] or None
-
-
-def _tags_of(instance: dict[str, Any]) -> dict[str, str]:
-    return {str(t.get("Key")): str(t.get("Value") or "") for t in instance.get("Tags") or [] if t.get("Key")}
-
-
-def discover_kubectl_roles(settings: Settings) -> dict[str, set[str]]:
-    """Uncached discovery: cluster -> canonical role ARNs of its kubectl instances.
-
-    Raises KubectlRoleLookupError when a region or an instance profile cannot be read, since a
-    partial answer cannot tell "not a kubectl role" from "not looked at".
-    """
-    profiles: dict[str, list[str]] = {}
-    iam = aws.client("iam", settings.region)
-    result: dict[str, set[str]] = {}
-    filters: list[dict[str, Any]] = [
-        {"Name": "tag-key", "Values": [settings.stop_tag_key]},
-        {"Name": "instance-state-name", "Values": _LIVE_STATES},
-    ]
-    if settings.stop_tag_value not in ("", "*"):
-        filters.append({"Name": f"tag:{settings.stop_tag_key}", "Values": [settings.stop_tag_value]})
-    for region in settings.effective_stop_regions:
-        try:
-            pages = (
-                aws.client("ec2", region)
-                .get_paginator("describe_instances")
-                .paginate(Filters=filters, PaginationConfig={"PageSize": 500})
-            )
-            instances = [i for page in pages for r in page.get("Reservations") or [] for i in r.get("Instances") or []]
-        except (ClientError, BotoCoreError) as exc:
-            raise KubectlRoleLookupError(f"DescribeInstances in {region} failed: {exc}") from exc
-        for instance in instances:
-            tags = _tags_of(instance)
-            if not fnmatchcase(tags.get(settings.stop_tag_key, ""), settings.stop_tag_value or "*"):
-                continue
-            instance_id = instance.get("InstanceId")
-            profile_arn = (instance.get("IamInstanceProfile") or {}).get("Arn")
-            profile = _instance_profile_name(profile_arn) if profile_arn else None
-            if profile is None:
-                continue
-            cluster = cluster_of_instance(tags, settings)
-            if cluster is None:
-                logger.warning(
-                    "kubectl_instance_without_cluster",
-                    extra={
-                        "instance_id": instance_id,
-                        "region": region,
-                        "reason": f"no {settings.cluster_tag_key} tag and the {settings.stop_tag_key} value "
-                        "names no cluster; its role is not counted as expected admin anywhere",
-                    },
-                )
-                continue
-            if profile not in profiles:
-                profiles[profile] = _roles_of_profile(iam, profile)
-            if profiles[profile]:
-                result.setdefault(cluster, set()).update(profiles[profile])
-    return result
-
-
-def _roles_of_profile(iam: Any, profile: str) -> list[str]:
-    try:
-        response = iam.get_instance_profile(InstanceProfileName=profile)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
-            logger.info("kubectl_instance_profile_missing", extra={"instance_profile": profile})
-            return []
-        raise KubectlRoleLookupError(f"GetInstanceProfile {profile} failed: {exc}") from exc
-    except BotoCoreError as exc:
-        raise KubectlRoleLookupError(f"GetInstanceProfile {profile} failed: {exc}") from exc
-    roles = (response.get("InstanceProfile") or {}).get("Roles") or []
-    canonical = (arns.principal_arn(role.get("Arn")) for role in roles)
-    return [arn for arn in canonical if arn]
+    def _kubectl_verdict(
+        self, cluster: str, hosts: tuple[KubectlInstance, ...], lookup_error: str | None
+    ) -> AdminMatch:
+        own = [h for h in hosts if h.cluster == cluster]
+        if not own:
+            others = sorted({h.cluster or "an unnamed cluster" for h in hosts})
+            if others:
+                reason = f"not expected: role of the kubectl instance of {', '.join(others)}, not of {cluster}"
+            else:
+                reason = "not on the expected admin list nor the role of a kubectl instance of this cluster"
+            return AdminMatch(False, reason, lookup_error)
+        ids = ", ".join(sorted(h.instance_id for h in own))
+        for role in sorted({r for h in own for r in h.roles}):
+            iam = arns.iam_principal(role)
+            if iam is not None and iam.path is None:
+                iam = iam.with_path("/")  # IAM's own spelling (GetInstanceProfile): no path is the root
+            for pattern in self.kubectl_role_patterns:
+                if pattern.applies_to(cluster) and pattern.matches(arns.principal_arn(role) or role, iam, lambda: None):
+                    return AdminMatch(True, f"kubectl instance role of cluster {cluster} ({ids}; matches {pattern})")
+        return AdminMatch(
+            False,
+            f"role of an instance tagged as kubectl instance of {cluster} ({ids}) that is not a configured "
+            "kubectl role",
+            lookup_error,
+            unconfigured_kubectl_role=True,
+        )
 
 
 _cache_lock = threading.Lock()
-_role_cache: dict[tuple[Any, ...], tuple[float, dict[str, set[str]]]] = {}
-
-
-def _lookup_key(settings: Settings) -> tuple[Any, ...]:
-    return (
-        settings.region,
-        settings.effective_stop_regions,
-        settings.stop_tag_key,
-        settings.stop_tag_value,
-        settings.cluster_tag_key,
-    )
-
-
-def kubectl_instance_roles(settings: Settings) -> dict[str, set[str]]:
-    """Cached (per container, `KUBECTL_ROLE_TTL_SECONDS`) cluster -> canonical kubectl role ARNs.
-
-    Failures are not cached, so the next call tries again; they raise KubectlRoleLookupError.
-    """
-    key = _lookup_key(settings)
-    now = _clock()
-    with _cache_lock:
-        cached = _role_cache.get(key)
-        if cached and cached[0] > now:
-            return {cluster: set(roles) for cluster, roles in cached[1].items()}
-    roles = discover_kubectl_roles(settings)
-    logger.info(
-        "kubectl_roles_discovered",
-        extra={"clusters": sorted(roles), "roles": sum(len(r) for r in roles.values())},
-    )
-    with _cache_lock:
-        _role_cache[key] = (now + KUBECTL_ROLE_TTL_SECONDS, roles)
-    return {cluster: set(r) for cluster, r in roles.items()}
-
-
-_admins_cache: dict[tuple[Any, ...], ExpectedAdmins] = {}
+_admins_cache: dict[tuple[object, ...], ExpectedAdmins] = {}
 
 
 def expected_admins_from_settings(settings: Settings) -> ExpectedAdmins:
-    """The ExpectedAdmins for these settings, built once per container (roles refresh on TTL)."""
-    key = (settings.expected_admin_arns, *_lookup_key(settings))
+    """The ExpectedAdmins for these settings, built once per container (lookups cache on their own TTL)."""
+    key = (settings.expected_admin_arns, settings.kubectl_role_patterns, *kubectl_hosts.settings_key(settings))
     with _cache_lock:
         admins = _admins_cache.get(key)
         if admins is None:
             admins = ExpectedAdmins(
                 settings.expected_admin_arns,
-                instance_roles=lambda cluster: kubectl_instance_roles(settings).get(cluster, set()),
+                settings.kubectl_role_patterns,
+                inventory=lambda: kubectl_hosts.inventory(settings),
+                path_of=lambda principal: kubectl_hosts.iam_path(settings, principal),
             )
             _admins_cache[key] = admins
     return admins
@@ -303,6 +295,6 @@ def expected_admins_from_settings(settings: Settings) -> ExpectedAdmins:
 
 def reset_caches() -> None:
     """Forget cached lookups (tests start a fresh moto backend per test)."""
+    kubectl_hosts.reset_caches()
     with _cache_lock:
-        _role_cache.clear()
         _admins_cache.clear()

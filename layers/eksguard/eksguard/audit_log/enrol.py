@@ -57,6 +57,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from eksguard.alerts import Alert, Fact, SourceRef, alert_id
+from eksguard.console import eks_cluster_url
 from eksguard.severity import Severity
 
 logger = Logger(child=True)
@@ -107,10 +108,6 @@ def cluster_log_groups(logs: Any) -> list[str]:
 
 def _day() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
-
-
-def _console_url(region: str, cluster: str) -> str:
-    return f"https://{region}.console.aws.amazon.com/eks/home?region={region}#/clusters/{cluster}"
 
 
 def blind_alert(
@@ -167,7 +164,7 @@ def logging_off_alert(cluster: str, region: str, account: str | None, enabled: l
         '--logging \'{"clusterLogging":[{"types":["audit"],"enabled":true}]}\'',
         facts=(Fact("Enabled log types", ", ".join(enabled) or "none"),),
         source=SourceRef(
-            kind="eks-cluster", description=f"{cluster} logging configuration", url=_console_url(region, cluster)
+            kind="eks-cluster", description=f"{cluster} logging configuration", url=eks_cluster_url(region, cluster)
         ),
     )
 
@@ -269,19 +266,25 @@ def account_of_arn(arn: str | None) -> str | None:
     return parts[4] if len(parts) > 5 and parts[4] else None
 
 
+LOG_GROUP_TRIGGERS = ("CreateLogGroup", "DeleteSubscriptionFilter", "PutSubscriptionFilter")
+CLUSTER_TRIGGERS = ("CreateCluster", "UpdateClusterConfig")
+
+
 def is_relevant_trigger(event: dict[str, Any]) -> tuple[bool, str]:
-    """Scheduler input or an EventBridge CloudTrail event (CreateLogGroup, CreateCluster, UpdateClusterConfig)."""
+    """Scheduler input or an EventBridge CloudTrail event that may have changed coverage: a new
+    EKS log group, a cluster created or reconfigured, or a subscription filter deleted or
+    rewritten on an EKS log group (eksguard's filter is put back at once, not at the next run)."""
     if event.get("source") == "eksguard.schedule":
         return True, "schedule"
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else None
     if detail is None:
         return False, "not a schedule or CloudTrail event"
     name = str(detail.get("eventName") or "")
-    if name == "CreateLogGroup":
+    if name in LOG_GROUP_TRIGGERS:
         group = str((detail.get("requestParameters") or {}).get("logGroupName") or "")
         if not _GROUP_RE.match(group):
             return False, f"log group {group or '?'} is not an EKS control-plane group"
         return True, name
-    if name in ("CreateCluster", "UpdateClusterConfig"):
+    if name in CLUSTER_TRIGGERS:
         return True, name
     return False, f"event {name or '?'} does not affect coverage"

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from eksguard.alerts import Actor, Alert, Fact, SourceRef, alert_id, utc_now_iso
 from eksguard.arns import principal_arn, session_name_of
-from eksguard.audit_log.payload import log_stream_url
 from eksguard.audit_log.request import AuditUser
+from eksguard.console import log_stream_url
 from eksguard.findings import Finding
 
 MAX_FINDING_FACTS = 20

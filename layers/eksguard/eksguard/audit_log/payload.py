@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 CONTROL_MESSAGE = "CONTROL_MESSAGE"
 DATA_MESSAGE = "DATA_MESSAGE"
@@ -418,15 +418,3 @@ def unreadable_fields(record: AuditRecord) -> dict[str, str | None]:
         fields[f"rbac_{key}"] = text(event.get("objectRef"), key)
     fields["auditID"] = fields["auditID"] or f"log-event:{record.log_event.id}"
     return fields
-
-
-def log_stream_url(region: str, log_group: str, log_stream: str) -> str:
-    """CloudWatch console deep link to a log stream (the console's own double-escaped fragment form)."""
-
-    def esc(value: str) -> str:
-        return quote(quote(value, safe=""), safe="").replace("%", "$")
-
-    return (
-        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#logsV2:log-groups/log-group/{esc(log_group)}/log-events/{esc(log_stream)}"
-    )

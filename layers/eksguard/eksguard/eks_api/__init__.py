@@ -1,11 +1,13 @@
-"""Real-time classification of EKS access changes recorded by CloudTrail.
+"""Real-time classification of the CloudTrail calls that change who can be EKS admin, that could
+blind eksguard, or that reach into a kubectl instance or its role.
 
 `assess_event` / `alert_for_event` take the EventBridge `AWS API Call via CloudTrail` event and
-return one Alert (severity CRITICAL > HIGH > MEDIUM > INFO, every matching reason in its facts).
-The rule table lives in `rules.RULES`.
+return one Alert (severity CRITICAL > HIGH > MEDIUM > INFO, every matching reason in its facts),
+or none for an instance or role call that concerns nothing eksguard watches. The rule table
+lives in `rules.RULES`, the routed calls in `rules.ROUTED`.
 """
 
-from eksguard.eks_api.change import EksChange, extract
+from eksguard.eks_api.change import ApiChange, extract
 from eksguard.eks_api.classify import (
     ALERT_KIND,
     Assessment,
@@ -13,20 +15,23 @@ from eksguard.eks_api.classify import (
     assess,
     assess_event,
     classify,
-    cloudtrail_console_url,
 )
+from eksguard.eks_api.context import RuleContext
+from eksguard.eks_api.lookups import Lookups
 from eksguard.eks_api.record import CloudTrailRecord, MalformedEventError, parse_event
-from eksguard.eks_api.rules import HANDLED_EVENTS, RULES, Rule, RuleContext, evaluate
+from eksguard.eks_api.rules import HANDLED_EVENTS, ROUTED, RULES, Rule, evaluate
 from eksguard.findings import Finding
 
 __all__ = [
     "ALERT_KIND",
     "HANDLED_EVENTS",
+    "ROUTED",
     "RULES",
     "Assessment",
     "CloudTrailRecord",
-    "EksChange",
+    "ApiChange",
     "Finding",
+    "Lookups",
     "MalformedEventError",
     "Rule",
     "RuleContext",
@@ -34,7 +39,6 @@ __all__ = [
     "assess",
     "assess_event",
     "classify",
-    "cloudtrail_console_url",
     "evaluate",
     "extract",
     "parse_event",

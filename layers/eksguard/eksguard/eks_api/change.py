@@ -1,8 +1,12 @@
-"""What an EKS call changed, extracted from the CloudTrail request (and response as fallback).
+"""What a CloudTrail call changed, extracted from the request (and the response as fallback).
 
 The request says what the caller asked for, so it is read first; the response fills gaps
 (e.g. `responseElements.update.params` whose values are strings, sometimes JSON-encoded).
 Every field is optional: failed calls often carry no request at all.
+
+EKS calls are read here; calls that touch kubectl instances or their role (SSM, EC2, EC2
+Instance Connect, IAM) in `host_change`, calls that could blind eksguard (CloudTrail, CloudWatch
+Logs) in `blinding`.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from eksguard import arns
+from eksguard.eks_api.blinding import BlindingChange, extract_blinding
+from eksguard.eks_api.host_change import HostChange, extract_host_change
 from eksguard.eks_api.record import (
+    EKS_EVENT_SOURCE,
     CloudTrailRecord,
     as_bool,
     as_dict,
@@ -30,7 +37,36 @@ CREATE_DEFAULT_BOOTSTRAP_ADMIN = True
 
 
 @dataclass(frozen=True)
-class EksChange:
+class IdentityProvider:
+    """An OIDC identity provider config: who it trusts and which claim becomes Kubernetes groups."""
+
+    name: str | None = None
+    issuer_url: str | None = None
+    client_id: str | None = None
+    username_claim: str | None = None
+    username_prefix: str | None = None
+    groups_claim: str | None = None
+    groups_prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class PodRole:
+    """An IAM role handed to the pods of a service account (Pod Identity, add-on, IRSA) or to nodes."""
+
+    role_arn: str
+    namespace: str | None = None
+    service_account: str | None = None
+    via: str = "pod identity association"  # or "add-on <name>", "node group <name>"
+
+    @property
+    def subject(self) -> str:
+        if self.service_account:
+            return f"service account {self.namespace or '?'}/{self.service_account}"
+        return self.via
+
+
+@dataclass(frozen=True)
+class ApiChange:
     record: CloudTrailRecord
     cluster: str | None = None
     principal: str | None = None
@@ -49,6 +85,11 @@ class EksChange:
     logs_disabled: frozenset[str] = frozenset()
     auth_mode: str | None = None
     bootstrap_admin: bool | None = None
+    identity_provider: IdentityProvider | None = None
+    pod_roles: tuple[PodRole, ...] = ()
+    association_id: str | None = None
+    hosts: HostChange | None = None  # SSM, EC2, EC2 Instance Connect, IAM
+    blinding: BlindingChange | None = None  # CloudTrail, CloudWatch Logs
 
     @property
     def event_name(self) -> str:
@@ -119,8 +160,63 @@ def policy_name_of(policy_arn: str | None) -> str | None:
     return policy_arn.rsplit(POLICY_PREFIX, 1)[-1] if POLICY_PREFIX in policy_arn else policy_arn.rsplit("/", 1)[-1]
 
 
-def extract(record: CloudTrailRecord) -> EksChange:
+def _identity_provider(req: dict[str, Any], resp: dict[str, Any]) -> IdentityProvider | None:
+    oidc = as_dict(req.get("oidc"))
+    config = as_dict(req.get("identityProviderConfig"))
+    if not oidc and not config:
+        return None
+    return IdentityProvider(
+        name=as_str(first(oidc.get("identityProviderConfigName"), config.get("name"))),
+        issuer_url=as_str(oidc.get("issuerUrl")),
+        client_id=as_str(oidc.get("clientId")),
+        username_claim=as_str(oidc.get("usernameClaim")),
+        username_prefix=as_str(oidc.get("usernamePrefix")),
+        groups_claim=as_str(oidc.get("groupsClaim")),
+        groups_prefix=as_str(oidc.get("groupsPrefix")),
+    )
+
+
+def _pod_roles(record: CloudTrailRecord) -> tuple[PodRole, ...]:
+    """Roles a call hands to pods or nodes: pod identity, add-on associations and IRSA, node groups."""
+    req, resp = record.request, record.response
+    name = record.event_name
+    roles: list[PodRole] = []
+
+    def add(role: Any, **kwargs: Any) -> None:
+        text = as_str(role)
+        if text:
+            roles.append(PodRole(arns.decode(text), **kwargs))
+
+    if name in ("CreatePodIdentityAssociation", "UpdatePodIdentityAssociation"):
+        association = as_dict(resp.get("association"))
+        namespace = as_str(first(req.get("namespace"), association.get("namespace")))
+        account = as_str(first(req.get("serviceAccount"), association.get("serviceAccount")))
+        for key in ("roleArn", "targetRoleArn"):
+            add(first(req.get(key), association.get(key)), namespace=namespace, service_account=account)
+    elif name in ("CreateAddon", "UpdateAddon"):
+        addon = as_str(first(req.get("addonName"), as_dict(resp.get("addon")).get("addonName"))) or "?"
+        for association in req.get("podIdentityAssociations") or []:
+            association = as_dict(association)
+            add(
+                association.get("roleArn"),
+                service_account=as_str(association.get("serviceAccount")),
+                via=f"add-on {addon}",
+            )
+        add(req.get("serviceAccountRoleArn"), via=f"add-on {addon} (IRSA)")
+    elif name == "CreateNodegroup":
+        group = as_str(first(req.get("nodegroupName"), as_dict(resp.get("nodegroup")).get("nodegroupName"))) or "?"
+        add(first(req.get("nodeRole"), as_dict(resp.get("nodegroup")).get("nodeRole")), via=f"node group {group}")
+    return tuple(roles)
+
+
+def extract(record: CloudTrailRecord) -> ApiChange:
     """Pure: read every field a rule may need. Missing fields stay None."""
+    if record.event_source != EKS_EVENT_SOURCE:
+        return ApiChange(
+            record=record,
+            hosts=extract_host_change(record),
+            blinding=extract_blinding(record),
+        )
     req, resp = record.request, record.response
     entry = as_dict(resp.get("accessEntry"))
     association = as_dict(resp.get("associatedAccessPolicy"))
@@ -161,7 +257,7 @@ def extract(record: CloudTrailRecord) -> EksChange:
         if bootstrap is None:
             bootstrap = CREATE_DEFAULT_BOOTSTRAP_ADMIN
 
-    return EksChange(
+    return ApiChange(
         record=record,
         cluster=cluster,
         principal=arns.principal_arn(principal_as_sent),
@@ -180,4 +276,7 @@ def extract(record: CloudTrailRecord) -> EksChange:
         logs_disabled=logs_off,
         auth_mode=auth_mode,
         bootstrap_admin=bootstrap,
+        identity_provider=_identity_provider(req, resp),
+        pod_roles=_pod_roles(record),
+        association_id=as_str(first(req.get("associationId"), as_dict(resp.get("association")).get("associationId"))),
     )

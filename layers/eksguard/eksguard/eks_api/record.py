@@ -18,17 +18,28 @@ from eksguard import arns
 from eksguard.alerts import Actor
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
-EKS_SOURCE = "aws.eks"
 EKS_EVENT_SOURCE = "eks.amazonaws.com"
+# CloudTrail eventSource -> EventBridge `source` of the services this detector judges.
+EVENT_SOURCES: dict[str, str] = {
+    "eks.amazonaws.com": "aws.eks",
+    "cloudtrail.amazonaws.com": "aws.cloudtrail",
+    "logs.amazonaws.com": "aws.logs",
+    "ssm.amazonaws.com": "aws.ssm",
+    "ec2.amazonaws.com": "aws.ec2",
+    "ec2-instance-connect.amazonaws.com": "aws.ec2-instance-connect",
+    "iam.amazonaws.com": "aws.iam",
+}
+_SOURCE_TO_EVENT_SOURCE = {source: event_source for event_source, source in EVENT_SOURCES.items()}
 
 
 class MalformedEventError(ValueError):
-    """The invocation payload is not an EventBridge CloudTrail record for EKS (never retried)."""
+    """The invocation payload is not an EventBridge CloudTrail record this detector reads (never retried)."""
 
 
 @dataclass(frozen=True)
 class CloudTrailRecord:
     event_name: str
+    event_source: str
     event_id: str | None
     eventbridge_id: str | None
     event_time: str | None
@@ -125,15 +136,19 @@ def parse_event(event: Any) -> CloudTrailRecord:
     if detail_type != CLOUDTRAIL_DETAIL_TYPE:
         raise MalformedEventError(f"detail-type is {detail_type!r}, expected {CLOUDTRAIL_DETAIL_TYPE!r}")
     source = event.get("source")
-    if source is not None and source != EKS_SOURCE:
-        raise MalformedEventError(f"source is {source!r}, expected {EKS_SOURCE!r}")
+    if source is not None and (not isinstance(source, str) or source not in _SOURCE_TO_EVENT_SOURCE):
+        raise MalformedEventError(f"source is {source!r}, expected one of {sorted(_SOURCE_TO_EVENT_SOURCE)}")
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise MalformedEventError("detail is missing or not an object")
     detail = dict(detail)
     event_source = detail.get("eventSource")
-    if event_source is not None and event_source != EKS_EVENT_SOURCE:
-        raise MalformedEventError(f"detail.eventSource is {event_source!r}, expected {EKS_EVENT_SOURCE!r}")
+    if event_source is None:
+        event_source = _SOURCE_TO_EVENT_SOURCE.get(str(source), EKS_EVENT_SOURCE)
+    if not isinstance(event_source, str) or event_source not in EVENT_SOURCES:
+        raise MalformedEventError(f"detail.eventSource is {event_source!r}, not a service this detector judges")
+    if source is not None and EVENT_SOURCES[event_source] != source:
+        raise MalformedEventError(f"detail.eventSource {event_source!r} does not belong to source {source!r}")
     event_name = as_str(detail.get("eventName"))
     if not event_name:
         raise MalformedEventError("detail.eventName is missing")
@@ -141,6 +156,7 @@ def parse_event(event: Any) -> CloudTrailRecord:
     digest = hashlib.sha256(json.dumps(dict(event), sort_keys=True, default=str).encode("utf-8")).hexdigest()
     return CloudTrailRecord(
         event_name=event_name,
+        event_source=str(event_source),
         event_id=as_str(detail.get("eventID")),
         eventbridge_id=as_str(event.get("id")),
         event_time=as_str(detail.get("eventTime")) or as_str(event.get("time")),

@@ -1,20 +1,33 @@
-"""The classification table: one Rule per risk, evaluated on every EKS change.
+"""The classification table: one Rule per risk, evaluated on every CloudTrail call eksguard receives.
 
 A rule names the events it looks at, its severity when the call succeeded and when it failed
-(an attempt: errorCode present), a predicate and a headline. Every matching rule is a reason;
-the alert takes the highest severity. To extend, add a Rule to RULES (order breaks ties: the
-first of the highest-severity matches gives the title).
+(an attempt: errorCode present, a dry run included), a predicate and a headline. Every
+matching rule is a reason; the alert takes the highest severity. To extend, add a Rule to
+RULES (order breaks ties: the first of the highest-severity matches gives the title). The
+EventBridge rules of template.yaml route exactly `ROUTED` (a test reads the template).
+
+Calls about instances and IAM roles (`QUIET_EVENTS`) are only reported when they touch a
+kubectl instance or a role with admin power: the same calls on any other instance are routine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from fnmatch import fnmatchcase
 
 from eksguard import arns
-from eksguard.eks_api.change import EksChange
-from eksguard.expected_admins import AdminMatch, ExpectedAdmins
+from eksguard.eks_api.blinding import LOG_EVENTS, TRAIL_EVENTS
+from eksguard.eks_api.change import ApiChange
+from eksguard.eks_api.context import RoleVerdict, RuleContext
+from eksguard.eks_api.host_change import (
+    EC2_EVENTS,
+    PROFILE_EVENTS,
+    ROLE_EVENTS,
+    SSH_KEY_EVENTS,
+    SSM_COMMAND_EVENTS,
+    SSM_SESSION_EVENTS,
+)
 from eksguard.findings import Finding
 from eksguard.severity import Severity
 
@@ -26,59 +39,54 @@ DISASSOCIATE = "DisassociateAccessPolicy"
 UPDATE_CONFIG = "UpdateClusterConfig"
 CREATE_CLUSTER = "CreateCluster"
 DELETE_CLUSTER = "DeleteCluster"
+IDP_ASSOCIATE = "AssociateIdentityProviderConfig"
+IDP_DISASSOCIATE = "DisassociateIdentityProviderConfig"
+POD_IDENTITY_EVENTS = frozenset({"CreatePodIdentityAssociation", "UpdatePodIdentityAssociation"})
+POD_ROLE_EVENTS = POD_IDENTITY_EVENTS | {"CreateAddon", "UpdateAddon", "CreateNodegroup"}
 
-HANDLED_EVENTS = frozenset(
-    {CREATE_ENTRY, UPDATE_ENTRY, DELETE_ENTRY, ASSOCIATE, DISASSOCIATE, UPDATE_CONFIG, CREATE_CLUSTER, DELETE_CLUSTER}
-)
 ENTRY_EVENTS = frozenset({CREATE_ENTRY, UPDATE_ENTRY})
 GRANT_EVENTS = frozenset({CREATE_ENTRY, UPDATE_ENTRY, ASSOCIATE})
+EKS_EVENTS = (
+    frozenset(
+        {
+            CREATE_ENTRY,
+            UPDATE_ENTRY,
+            DELETE_ENTRY,
+            ASSOCIATE,
+            DISASSOCIATE,
+            UPDATE_CONFIG,
+            CREATE_CLUSTER,
+            DELETE_CLUSTER,
+            IDP_ASSOCIATE,
+            IDP_DISASSOCIATE,
+        }
+    )
+    | POD_ROLE_EVENTS
+)
+SSM_EVENTS = SSM_SESSION_EVENTS | SSM_COMMAND_EVENTS
+# EventBridge source -> event names routed to the detector (template.yaml must say the same).
+ROUTED: dict[str, frozenset[str]] = {
+    "aws.eks": EKS_EVENTS,
+    "aws.cloudtrail": TRAIL_EVENTS,
+    "aws.logs": LOG_EVENTS,
+    "aws.ssm": SSM_EVENTS,
+    "aws.ec2-instance-connect": SSH_KEY_EVENTS,
+    "aws.ec2": EC2_EVENTS,
+    "aws.iam": ROLE_EVENTS,
+}
+HANDLED_EVENTS = frozenset(name for names in ROUTED.values() for name in names)
+QUIET_EVENTS = SSM_EVENTS | SSH_KEY_EVENTS | EC2_EVENTS | ROLE_EVENTS
 
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 ADMIN_POLICY = "AmazonEKSAdminPolicy"
+EDIT_POLICY = "AmazonEKSEditPolicy"
+ADMIN_VIEW_POLICY = "AmazonEKSAdminViewPolicy"
+VIEW_POLICY = "AmazonEKSViewPolicy"
 ADMIN_POLICIES = frozenset({CLUSTER_ADMIN_POLICY, ADMIN_POLICY})
-READ_ONLY_POLICIES = frozenset({"AmazonEKSViewPolicy", "AmazonEKSAdminViewPolicy"})
 MASTERS_GROUP = "system:masters"
 RESERVED_GROUP_PREFIX = "system:"
+KUBE_SYSTEM = "kube-system"
 AUDIT_LOG = "audit"
-
-
-@dataclass
-class RuleContext:
-    """A change plus lazily computed verdicts (the expected-admin check may call AWS)."""
-
-    change: EksChange
-    expected_admins: ExpectedAdmins | None = None
-
-    @cached_property
-    def principal_match(self) -> AdminMatch:
-        return self._match(self.change.principal)
-
-    @cached_property
-    def creator_match(self) -> AdminMatch:
-        return self._match(self.change.record.actor.arn)
-
-    def _match(self, principal: str | None) -> AdminMatch:
-        if self.expected_admins is None:
-            return AdminMatch(False, "no expected admin list configured")
-        return self.expected_admins.check(self.change.cluster, principal)
-
-    @property
-    def principal_expected(self) -> bool:
-        return self.principal_match.expected
-
-    # Names used in headlines.
-    @property
-    def who(self) -> str:
-        return self.change.principal or "an unknown principal"
-
-    @property
-    def where(self) -> str:
-        return self.change.cluster or "an unknown cluster"
-
-    @property
-    def creator(self) -> str:
-        actor = self.change.record.actor
-        return actor.arn or actor.username or "its creator"
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,8 @@ class Rule:
     headline: Callable[[RuleContext], str]
     why: str
     fallback: bool = False  # only reported when no other rule matched
+    # A rule whose severity depends on the context (working hours, a doubt) returns it here.
+    rate: Callable[[RuleContext, Severity], Severity] | None = None
 
     def covers(self, event_name: str) -> bool:
         return not self.events or event_name in self.events
@@ -107,32 +117,206 @@ def _policy_label(ctx: RuleContext) -> str:
     return ", ".join(parts)
 
 
-def is_cluster_wide_admin(change: EksChange) -> bool:
+def _namespaced(change: ApiChange) -> bool:
+    return change.scope_type == "namespace"
+
+
+def is_cluster_wide_admin(change: ApiChange) -> bool:
     """ClusterAdminPolicy at any scope, or AdminPolicy unless explicitly namespace-scoped."""
     if change.policy_name == CLUSTER_ADMIN_POLICY:
         return True
-    return change.policy_name == ADMIN_POLICY and change.scope_type != "namespace"
+    return change.policy_name == ADMIN_POLICY and not _namespaced(change)
 
 
-def _reserved_groups(change: EksChange) -> list[str]:
+def reaches_kube_system(change: ApiChange) -> bool:
+    """A namespace scope reaching kube-system: EKS accepts a trailing `*` in scope namespaces."""
+    return any(fnmatchcase(KUBE_SYSTEM, pattern) for pattern in change.namespaces)
+
+
+def _grant(policies: frozenset[str], *, namespaced: bool, kube_system: bool | None = None) -> Callable[..., bool]:
+    def applies(ctx: RuleContext) -> bool:
+        change = ctx.change
+        if change.policy_name not in policies or _namespaced(change) is not namespaced:
+            return False
+        if kube_system is not None and reaches_kube_system(change) is not kube_system:
+            return False
+        return not ctx.principal_expected and not ctx.principal_match.unconfigured_kubectl_role
+
+    return applies
+
+
+def _unconfigured_kubectl_admin(ctx: RuleContext) -> bool:
+    change = ctx.change
+    admin = is_cluster_wide_admin(change) or MASTERS_GROUP in (change.groups or ())
+    return admin and not ctx.principal_expected and ctx.principal_match.unconfigured_kubectl_role
+
+
+def _other_cluster_kubectl_role(ctx: RuleContext) -> bool:
+    hosts = ctx.principal_hosts
+    return bool(hosts) and ctx.change.cluster not in {h.cluster for h in hosts}
+
+
+def _kubectl_clusters(ctx: RuleContext) -> str:
+    return ", ".join(sorted({h.cluster or "an unnamed cluster" for h in ctx.principal_hosts}))
+
+
+def _reserved_groups(change: ApiChange) -> list[str]:
     return [g for g in change.groups or () if g.startswith(RESERVED_GROUP_PREFIX)]
 
 
-def _custom_groups(change: EksChange) -> list[str]:
+def _custom_groups(change: ApiChange) -> list[str]:
     return [g for g in change.groups or () if not g.startswith(RESERVED_GROUP_PREFIX)]
 
 
-def _standard_entry(change: EksChange) -> bool:
+def _standard_entry(change: ApiChange) -> bool:
     return change.entry_type in (None, "STANDARD")
 
 
-def _cidrs(change: EksChange) -> str:
+def _cidrs(change: ApiChange) -> str:
     return ", ".join(change.public_cidrs or ()) or "no CIDRs given"
 
 
 def _logs(types: frozenset[str]) -> str:
     return ", ".join(sorted(types))
 
+
+def _idp_label(ctx: RuleContext) -> str:
+    idp = ctx.change.identity_provider
+    if idp is None:
+        return "an identity provider"
+    parts = [f"{idp.name or '?'} (issuer {idp.issuer_url or '?'}"]
+    parts.append(f"groups claim {idp.groups_claim or 'none'}")
+    if idp.groups_claim:
+        parts.append(f"groups prefix {idp.groups_prefix or 'none: any group name, system: ones included'}")
+    return ", ".join(parts) + ")"
+
+
+def _powerful(verdicts: tuple[RoleVerdict, ...]) -> list[RoleVerdict]:
+    return [v for v in verdicts if v.reasons]
+
+
+def _doubtful(verdicts: tuple[RoleVerdict, ...]) -> list[RoleVerdict]:
+    return [v for v in verdicts if not v.reasons and v.doubt]
+
+
+def _role_list(verdicts: list[RoleVerdict]) -> str:
+    return "; ".join(
+        f"{v.role}{f' to {v.subject}' if v.subject else ''} ({', '.join(v.reasons) or v.doubt})" for v in verdicts
+    )
+
+
+def _pod_roles_in_kube_system(ctx: RuleContext) -> list[str]:
+    return [
+        p.role_arn
+        for p in ctx.change.pod_roles
+        if p.namespace == KUBE_SYSTEM and ctx.change.event_name in POD_IDENTITY_EVENTS
+    ]
+
+
+def _blinding_group(ctx: RuleContext) -> bool:
+    blinding = ctx.change.blinding
+    return blinding is not None and blinding.audit_cluster is not None
+
+
+def _own_filter_rewritten(ctx: RuleContext) -> bool:
+    blinding = ctx.change.blinding
+    if blinding is None or blinding.audit_cluster is None or blinding.filter_name != ctx.lookups.filter_name:
+        return False
+    pattern_changed = blinding.filter_pattern != ctx.lookups.filter_pattern
+    destination_changed = bool(ctx.lookups.filter_destination) and (
+        blinding.destination_arn != ctx.lookups.filter_destination
+    )
+    return pattern_changed or destination_changed
+
+
+def _unlogged(ctx: RuleContext) -> tuple[str, ...]:
+    blinding = ctx.change.blinding
+    return blinding.unlogged_sources or () if blinding else ()
+
+
+def _touches(ctx: RuleContext) -> bool:
+    return ctx.reaches_kubectl
+
+
+def _may_touch(ctx: RuleContext) -> bool:
+    return not ctx.reaches_kubectl and bool(ctx.target_doubt)
+
+
+def _attributes(ctx: RuleContext) -> set[str]:
+    return {a.lower() for a in (ctx.change.hosts.attributes if ctx.change.hosts else ())}
+
+
+def _tag_keys(ctx: RuleContext) -> set[str]:
+    return {k for k, _ in (ctx.change.hosts.tags if ctx.change.hosts else ())}
+
+
+def _kubectl_tag_removed(ctx: RuleContext) -> bool:
+    hosts = ctx.change.hosts
+    if hosts is None or not ctx.reaches_kubectl:
+        return False
+    return hosts.all_tags or bool({ctx.lookups.stop_tag_key, ctx.lookups.cluster_tag_key} & _tag_keys(ctx))
+
+
+def _kubectl_tag_added(ctx: RuleContext) -> bool:
+    return bool({ctx.lookups.stop_tag_key, ctx.lookups.cluster_tag_key} & _tag_keys(ctx))
+
+
+def _tag_values(ctx: RuleContext) -> str:
+    hosts = ctx.change.hosts
+    pairs = [f"{k}={v or ''}" for k, v in (hosts.tags if hosts else ()) if k in _kubectl_tag_keys(ctx)]
+    return ", ".join(pairs) or "every tag"
+
+
+def _kubectl_tag_keys(ctx: RuleContext) -> set[str]:
+    return {ctx.lookups.stop_tag_key, ctx.lookups.cluster_tag_key}
+
+
+def _instances(ctx: RuleContext) -> str:
+    hosts = ctx.change.hosts
+    return ", ".join(hosts.instance_ids) if hosts and hosts.instance_ids else "an instance"
+
+
+def _session_target(ctx: RuleContext) -> str:
+    if _touches(ctx):
+        return ctx.target_label
+    return f"an instance that may be a kubectl instance ({ctx.target_doubt})"
+
+
+def _session_rate(ctx: RuleContext, severity: Severity) -> Severity:
+    return Severity.MEDIUM if ctx.outside_hours else severity
+
+
+def _session_when(ctx: RuleContext) -> str:
+    hours, moment = ctx.lookups.hours, ctx.event_moment
+    if hours is None or moment is None:
+        return ""
+    place = "outside" if ctx.outside_hours else "within"
+    return f" at {hours.describe(moment)} ({place} working hours {hours.text})"
+
+
+def _changed_role_powerful(ctx: RuleContext) -> bool:
+    return ctx.changed_role is not None and bool(ctx.changed_role.reasons)
+
+
+def _changed_role_doubtful(ctx: RuleContext) -> bool:
+    role = ctx.changed_role
+    return role is not None and not role.reasons and bool(role.doubt)
+
+
+def _role_change_word(ctx: RuleContext) -> str:
+    hosts = ctx.change.hosts
+    return {
+        "UpdateAssumeRolePolicy": "trust policy (who may assume it) replaced",
+        "AttachRolePolicy": f"policy {hosts.policy if hosts else '?'} attached",
+        "PutRolePolicy": f"inline policy {hosts.policy if hosts else '?'} written",
+        "AddRoleToInstanceProfile": f"added to instance profile {hosts.profile_name if hosts else '?'}",
+    }.get(ctx.change.event_name, ctx.change.event_name)
+
+
+_KUBECTL_HOST_WHY = (
+    "The kubectl instance holds the only cluster-admin role: whoever runs code on it, or gets its "
+    "credentials, is cluster admin."
+)
 
 RULES: tuple[Rule, ...] = (
     # ------------------------------------------------------------ CRITICAL
@@ -141,21 +325,103 @@ RULES: tuple[Rule, ...] = (
         events=frozenset({ASSOCIATE}),
         severity=Severity.CRITICAL,
         attempt_severity=Severity.MEDIUM,
-        applies=lambda c: is_cluster_wide_admin(c.change) and not c.principal_expected,
+        applies=lambda c: (
+            is_cluster_wide_admin(c.change)
+            and not c.principal_expected
+            and not c.principal_match.unconfigured_kubectl_role
+        ),
         headline=lambda c: f"{c.who} granted cluster admin ({_policy_label(c)})",
-        why="Cluster admin can read every secret and rewrite any RBAC binding; this principal is not an "
-        "expected admin of this cluster.",
+        why="AmazonEKSClusterAdminPolicy at any scope, or AmazonEKSAdminPolicy at cluster scope, for a "
+        "principal that is not an expected admin: it can read every secret and rewrite any RBAC binding.",
+    ),
+    Rule(
+        name="kube-system-admin",
+        events=frozenset({ASSOCIATE}),
+        severity=Severity.CRITICAL,
+        attempt_severity=Severity.MEDIUM,
+        applies=_grant(frozenset({ADMIN_POLICY, EDIT_POLICY}), namespaced=True, kube_system=True),
+        headline=lambda c: f"{c.who} granted {c.change.policy_name} on kube-system ({_policy_label(c)})",
+        why="AmazonEKSAdminPolicy or AmazonEKSEditPolicy scoped to namespaces that include kube-system "
+        "(a `*` namespace pattern too): it can run pods as kube-system service accounts, and some of those "
+        "are cluster admin.",
     ),
     Rule(
         name="system-masters-unexpected",
         events=ENTRY_EVENTS,
         severity=Severity.CRITICAL,
         attempt_severity=Severity.MEDIUM,
-        applies=lambda c: MASTERS_GROUP in (c.change.groups or ()) and not c.principal_expected,
+        applies=lambda c: (
+            MASTERS_GROUP in (c.change.groups or ())
+            and not c.principal_expected
+            and not c.principal_match.unconfigured_kubectl_role
+        ),
         headline=lambda c: f"{c.who} added to {MASTERS_GROUP}",
         why="system:masters bypasses RBAC entirely; this principal is not an expected admin of this cluster.",
     ),
+    Rule(
+        name="kubectl-role-on-other-cluster",
+        events=frozenset({CREATE_ENTRY}),
+        severity=Severity.CRITICAL,
+        attempt_severity=Severity.MEDIUM,
+        applies=_other_cluster_kubectl_role,
+        headline=lambda c: f"kubectl role {c.who} of {_kubectl_clusters(c)} given an access entry on {c.where}",
+        why="An access entry for the role of a kubectl instance of another cluster: it breaks "
+        "one-instance-one-cluster (one shell on that instance reaches this cluster too).",
+    ),
+    Rule(
+        name="admin-role-to-pods",
+        events=POD_ROLE_EVENTS,
+        severity=Severity.CRITICAL,
+        attempt_severity=Severity.MEDIUM,
+        applies=lambda c: bool(_powerful(c.pod_role_verdicts)),
+        headline=lambda c: (
+            f"admin role handed to pods or nodes of {c.where}: {_role_list(_powerful(c.pod_role_verdicts))}"
+        ),
+        why="A pod identity association, an add-on (pod identity or IRSA) or a node group given the role of "
+        "an expected cluster admin or of a kubectl instance: every pod of that service account (or on those "
+        "nodes) gets cluster-admin credentials.",
+    ),
     # ------------------------------------------------------------ HIGH
+    Rule(
+        name="kubectl-role-not-configured",
+        events=GRANT_EVENTS,
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=_unconfigured_kubectl_admin,
+        headline=lambda c: f"{c.who} granted cluster admin on {c.where}: {c.principal_match.reason}",
+        why="Cluster admin for the role of an instance tagged as this cluster's kubectl instance, but the role "
+        "matches no KubectlRoleArnPattern: a tag alone trusts nobody (anyone with ec2:CreateTags can forge it).",
+    ),
+    Rule(
+        name="cluster-wide-admin-view",
+        events=frozenset({ASSOCIATE}),
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=_grant(frozenset({ADMIN_VIEW_POLICY}), namespaced=False),
+        headline=lambda c: f"{c.who} granted {ADMIN_VIEW_POLICY} on all of {c.where}",
+        why="AmazonEKSAdminViewPolicy at cluster scope for a non-expected principal: it reads every Secret of "
+        "the cluster, service-account tokens and credentials included.",
+    ),
+    Rule(
+        name="cluster-wide-edit",
+        events=frozenset({ASSOCIATE}),
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=_grant(frozenset({EDIT_POLICY}), namespaced=False),
+        headline=lambda c: f"{c.who} granted {EDIT_POLICY} on all of {c.where}",
+        why="AmazonEKSEditPolicy at cluster scope for a non-expected principal: it can create pods in "
+        "kube-system that run as any service account there, a path to cluster admin.",
+    ),
+    Rule(
+        name="identity-provider-associated",
+        events=frozenset({IDP_ASSOCIATE}),
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=lambda c: True,
+        headline=lambda c: f"OIDC identity provider {_idp_label(c)} associated with {c.where}",
+        why="An external OIDC provider can assert any user and group it likes; any RBAC binding to those "
+        "groups (cluster-admin included) is now granted by whoever runs that provider.",
+    ),
     Rule(
         name="reserved-group",
         events=ENTRY_EVENTS,
@@ -220,17 +486,192 @@ RULES: tuple[Rule, ...] = (
         headline=lambda c: f"new cluster {c.where} makes its creator {c.creator} cluster admin",
         why="bootstrapClusterCreatorAdminPermissions gives the creating principal permanent cluster admin.",
     ),
+    Rule(
+        name="trail-stopped",
+        events=frozenset({"StopLogging", "DeleteTrail"}),
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=lambda c: True,
+        headline=lambda c: (
+            f"CloudTrail trail {c.change.blinding.trail if c.change.blinding else '?'} "
+            f"{'deleted' if c.change.event_name == 'DeleteTrail' else 'stopped'}"
+        ),
+        why="EventBridge receives CloudTrail API events only while a trail logs them: stopping or deleting a "
+        "trail can blind every CloudTrail rule of eksguard (and every other tool).",
+    ),
+    Rule(
+        name="trail-coverage-reduced",
+        events=frozenset({"UpdateTrail"}),
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=lambda c: bool(c.change.blinding and c.change.blinding.coverage_lost),
+        headline=lambda c: (
+            f"CloudTrail trail {c.change.blinding.trail if c.change.blinding else '?'}: "
+            f"{'; '.join(c.change.blinding.coverage_lost if c.change.blinding else ())}"
+        ),
+        why="UpdateTrail that stops global-service events (IAM, delivered in us-east-1), other regions or the "
+        "organization's accounts.",
+    ),
+    Rule(
+        name="management-events-not-logged",
+        events=frozenset({"PutEventSelectors"}),
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=lambda c: bool(_unlogged(c)),
+        headline=lambda c: (
+            f"CloudTrail trail {c.change.blinding.trail if c.change.blinding else '?'} no longer logs management "
+            f"write events of {', '.join(_unlogged(c))}"
+        ),
+        why="Event selectors (classic or advanced) that no longer record management write events, for every "
+        "service or for one eksguard judges (EKS, IAM, SSM, EC2, CloudTrail, CloudWatch Logs).",
+    ),
+    Rule(
+        name="audit-subscription-deleted",
+        events=frozenset({"DeleteSubscriptionFilter"}),
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=_blinding_group,
+        headline=lambda c: (
+            f"subscription filter {c.change.blinding.filter_name if c.change.blinding else '?'} deleted from the "
+            f"audit log of {c.where}"
+        ),
+        why="Deleting a subscription filter of an EKS audit log group (`/aws/eks/<cluster>/cluster`) can cut "
+        "eksguard off the audit log; the enrolment function puts eksguard's filter back on the same event.",
+    ),
+    Rule(
+        name="audit-filter-rewritten",
+        events=frozenset({"PutSubscriptionFilter"}),
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=_own_filter_rewritten,
+        headline=lambda c: f"eksguard's subscription filter on the audit log of {c.where} rewritten",
+        why="eksguard's own subscription filter replaced with another pattern or destination: audit-log "
+        "alerts stop without any error; enrolment puts it back on the same event.",
+    ),
+    Rule(
+        name="audit-log-group-deleted",
+        events=frozenset({"DeleteLogGroup"}),
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=_blinding_group,
+        headline=lambda c: f"audit log group of {c.where} deleted",
+        why="Deleting `/aws/eks/<cluster>/cluster` erases the audit trail and its subscription filter.",
+    ),
+    Rule(
+        name="kubectl-command",
+        events=SSM_COMMAND_EVENTS,
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=_touches,
+        headline=lambda c: (
+            f"{c.change.event_name} ({(c.change.hosts.document if c.change.hosts else None) or 'document ?'}) "
+            f"targets {c.target_label}"
+        ),
+        why="Run Command, Automation or a State Manager association reaching a kubectl instance (by instance "
+        "ID, a tag target, or every instance). " + _KUBECTL_HOST_WHY,
+    ),
+    Rule(
+        name="kubectl-ssh-key",
+        events=SSH_KEY_EVENTS,
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=_touches,
+        headline=lambda c: (
+            f"SSH key pushed to {c.target_label} for user {(c.change.hosts.os_user if c.change.hosts else None) or '?'}"
+        ),
+        why="EC2 Instance Connect (or serial console) key on a kubectl instance: a shell that bypasses Session "
+        "Manager and its logging. " + _KUBECTL_HOST_WHY,
+    ),
+    Rule(
+        name="kubectl-user-data",
+        events=frozenset({"ModifyInstanceAttribute"}),
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=lambda c: _touches(c) and "userdata" in _attributes(c),
+        headline=lambda c: f"user data of {c.target_label} replaced",
+        why="New user data runs as root at the next start of the kubectl instance. " + _KUBECTL_HOST_WHY,
+    ),
+    Rule(
+        name="kubectl-instance-profile",
+        events=PROFILE_EVENTS,
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=_touches,
+        headline=lambda c: (
+            f"instance profile of {c.target_label} set to "
+            f"{', '.join(c.change.hosts.profiles) if c.change.hosts and c.change.hosts.profiles else '?'}"
+        ),
+        why="Swapping the instance profile of a kubectl instance changes which role is cluster admin from it "
+        "(and can hand the old role's trust to another).",
+    ),
+    Rule(
+        name="kubectl-role-handed-out",
+        events=PROFILE_EVENTS | {"RunInstances"},
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=lambda c: not _touches(c) and bool(_powerful(c.handed_profiles)),
+        headline=lambda c: f"instance {_instances(c)} given {_role_list(_powerful(c.handed_profiles))}",
+        why="Another instance launched with, or given, an instance profile holding the kubectl role or an "
+        "expected admin's role: its credentials are cluster admin from any shell there.",
+    ),
+    Rule(
+        name="admin-role-changed",
+        events=ROLE_EVENTS,
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=_changed_role_powerful,
+        headline=lambda c: (
+            f"role {c.changed_role.role if c.changed_role else '?'}: {_role_change_word(c)} "
+            f"({', '.join(c.changed_role.reasons) if c.changed_role else ''})"
+        ),
+        why="The trust or permissions of the kubectl role (or an expected admin's role) changed, or the role "
+        "was put in an instance profile: who can become cluster admin changed with it. IAM events arrive in "
+        "us-east-1 only.",
+    ),
+    Rule(
+        name="kubectl-tag-removed",
+        events=frozenset({"DeleteTags"}),
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=_kubectl_tag_removed,
+        headline=lambda c: f"kubectl tags ({_tag_values(c)}) removed from {c.target_label}",
+        why="Without its tag a kubectl instance leaves the stop run and the watch on commands, keys and "
+        "profiles: a first step before using it unseen.",
+    ),
     # ------------------------------------------------------------ MEDIUM
     Rule(
         name="namespace-admin",
         events=frozenset({ASSOCIATE}),
         severity=Severity.MEDIUM,
         attempt_severity=Severity.MEDIUM,
-        applies=lambda c: (
-            c.change.policy_name == ADMIN_POLICY and c.change.scope_type == "namespace" and not c.principal_expected
-        ),
+        applies=_grant(frozenset({ADMIN_POLICY}), namespaced=True, kube_system=False),
         headline=lambda c: f"{c.who} granted namespace admin ({_policy_label(c)})",
-        why="Namespace admin can read the namespace's secrets and bind roles inside it.",
+        why="AmazonEKSAdminPolicy on namespaces other than kube-system: it reads those namespaces' secrets "
+        "and binds roles inside them.",
+    ),
+    Rule(
+        name="kube-system-admin-view",
+        events=frozenset({ASSOCIATE}),
+        severity=Severity.MEDIUM,
+        attempt_severity=Severity.MEDIUM,
+        applies=_grant(frozenset({ADMIN_VIEW_POLICY}), namespaced=True, kube_system=True),
+        headline=lambda c: f"{c.who} granted {ADMIN_VIEW_POLICY} on kube-system ({_policy_label(c)})",
+        why="AmazonEKSAdminViewPolicy on namespaces that include kube-system: it reads the secrets of the "
+        "system components.",
+    ),
+    Rule(
+        name="unknown-access-policy",
+        events=frozenset({ASSOCIATE}),
+        severity=Severity.MEDIUM,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: (
+            c.change.policy_name
+            not in {CLUSTER_ADMIN_POLICY, ADMIN_POLICY, EDIT_POLICY, ADMIN_VIEW_POLICY, VIEW_POLICY}
+            and not c.principal_expected
+        ),
+        headline=lambda c: f"{c.who} granted {_policy_label(c)}",
+        why="An access policy other than the five user policies (e.g. the EKS Auto Mode component policies): "
+        "its power is not judged here, so a person should look.",
     ),
     Rule(
         name="custom-kubernetes-groups",
@@ -266,14 +707,137 @@ RULES: tuple[Rule, ...] = (
         headline=lambda c: f"{c.who} from account {arns.account_of(c.change.principal)} given access to {c.where}",
         why="A principal of another account is managed outside this account's IAM.",
     ),
+    Rule(
+        name="pod-role-unverified",
+        events=POD_ROLE_EVENTS,
+        severity=Severity.MEDIUM,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: bool(_doubtful(c.pod_role_verdicts)),
+        headline=lambda c: (
+            f"role handed to pods of {c.where} could not be checked: {_role_list(_doubtful(c.pod_role_verdicts))}"
+        ),
+        why="Whether the role handed to pods is an admin or kubectl role could not be told (a lookup failed).",
+    ),
+    Rule(
+        name="kube-system-pod-role",
+        events=POD_IDENTITY_EVENTS,
+        severity=Severity.MEDIUM,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: bool(_pod_roles_in_kube_system(c)),
+        headline=lambda c: (
+            f"AWS role {', '.join(_pod_roles_in_kube_system(c))} given to a kube-system service account of {c.where}"
+        ),
+        why="A pod identity association for a kube-system service account: the system components run as it.",
+    ),
+    Rule(
+        name="audit-filter-changed",
+        events=frozenset({"PutSubscriptionFilter"}),
+        severity=Severity.INFO,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: _blinding_group(c) and not _own_filter_rewritten(c),
+        headline=lambda c: (
+            f"subscription filter {c.change.blinding.filter_name if c.change.blinding else '?'} put on the audit "
+            f"log of {c.where}"
+        ),
+        why="A subscription filter written on an EKS audit log group (eksguard's own, unchanged, or another).",
+    ),
+    Rule(
+        name="trail-delivery-changed",
+        events=frozenset({"UpdateTrail"}),
+        severity=Severity.MEDIUM,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: bool(c.change.blinding and c.change.blinding.delivery_moved),
+        headline=lambda c: (
+            f"CloudTrail trail {c.change.blinding.trail if c.change.blinding else '?'}: "
+            f"{'; '.join(c.change.blinding.delivery_moved if c.change.blinding else ())}"
+        ),
+        why="UpdateTrail that moves where log files go, their encryption, or turns off log file validation.",
+    ),
+    Rule(
+        name="event-selectors-unreadable",
+        events=frozenset({"PutEventSelectors"}),
+        severity=Severity.MEDIUM,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: bool(c.change.blinding and c.change.blinding.selectors_unreadable),
+        headline=lambda c: (
+            f"event selectors of trail {c.change.blinding.trail if c.change.blinding else '?'} could not be read "
+            f"({c.change.blinding.selectors_unreadable if c.change.blinding else ''})"
+        ),
+        why="Advanced event selectors with a condition eksguard does not evaluate: check what the trail still records.",
+    ),
+    Rule(
+        name="kubectl-stop-protection",
+        events=frozenset({"ModifyInstanceAttribute"}),
+        severity=Severity.MEDIUM,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: _touches(c) and "disableapistop" in _attributes(c),
+        headline=lambda c: f"stop protection changed on {c.target_label}",
+        why="Stop protection (disableApiStop) makes the scheduled stop fail on the kubectl instance.",
+    ),
+    Rule(
+        name="kubectl-tag-added",
+        events=frozenset({"CreateTags"}),
+        severity=Severity.MEDIUM,
+        attempt_severity=Severity.INFO,
+        applies=_kubectl_tag_added,
+        headline=lambda c: f"{_instances(c)} tagged {_tag_values(c)}",
+        why="An instance newly tagged as a kubectl instance, or moved to another cluster: its role is only "
+        "trusted if it matches KubectlRoleArnPattern, but the stop run now acts on it.",
+    ),
+    Rule(
+        name="kubectl-target-unverified",
+        events=SSM_COMMAND_EVENTS | SSH_KEY_EVENTS | PROFILE_EVENTS | {"ModifyInstanceAttribute", "DeleteTags"},
+        severity=Severity.MEDIUM,
+        attempt_severity=Severity.INFO,
+        applies=_may_touch,
+        headline=lambda c: f"{c.change.event_name} may target a kubectl instance: {c.target_doubt}",
+        why="A call that would be HIGH on a kubectl instance, whose target could not be told (a lookup failed "
+        "or the target is a resource group).",
+    ),
+    Rule(
+        name="admin-role-change-unverified",
+        events=ROLE_EVENTS,
+        severity=Severity.MEDIUM,
+        attempt_severity=Severity.INFO,
+        applies=_changed_role_doubtful,
+        headline=lambda c: (
+            f"role {c.changed_role.role if c.changed_role else '?'}: {_role_change_word(c)}; whether it is a "
+            f"kubectl or admin role could not be told ({c.changed_role.doubt if c.changed_role else ''})"
+        ),
+        why="An IAM role change whose role could not be checked against the kubectl and admin roles.",
+    ),
+    Rule(
+        name="kubectl-role-handed-out-unverified",
+        events=PROFILE_EVENTS | {"RunInstances"},
+        severity=Severity.MEDIUM,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: not _touches(c) and bool(_doubtful(c.handed_profiles)),
+        headline=lambda c: f"instance {_instances(c)} given {_role_list(_doubtful(c.handed_profiles))}",
+        why="An instance profile handed to an instance whose roles could not be read.",
+    ),
+    # ------------------------------------------------------------ INFO (MEDIUM outside working hours)
+    Rule(
+        name="kubectl-session",
+        events=SSM_SESSION_EVENTS,
+        severity=Severity.INFO,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: _touches(c) or bool(c.target_doubt),
+        headline=lambda c: (
+            f"{c.actor} {'resumed a' if c.change.event_name == 'ResumeSession' else 'opened a'} shell on "
+            f"{_session_target(c)}{_session_when(c)}"
+        ),
+        why="Session Manager shell on a kubectl instance: who opened a shell on which cluster's admin host. "
+        "MEDIUM outside the working hours set by KubectlSessionHours.",
+        rate=_session_rate,
+    ),
     # ------------------------------------------------------------ INFO
     Rule(
         name="admin-to-expected-admin",
         events=frozenset({ASSOCIATE}),
         severity=Severity.INFO,
         attempt_severity=Severity.INFO,
-        applies=lambda c: c.change.policy_name in ADMIN_POLICIES and c.principal_expected,
-        headline=lambda c: f"expected admin {c.who} granted admin ({_policy_label(c)})",
+        applies=lambda c: c.principal_expected,
+        headline=lambda c: f"expected admin {c.who} granted {_policy_label(c)}",
         why="The principal is an expected admin of this cluster.",
     ),
     Rule(
@@ -281,9 +845,11 @@ RULES: tuple[Rule, ...] = (
         events=frozenset({ASSOCIATE}),
         severity=Severity.INFO,
         attempt_severity=Severity.INFO,
-        applies=lambda c: c.change.policy_name in READ_ONLY_POLICIES,
+        applies=lambda c: (
+            c.change.policy_name == VIEW_POLICY or (c.change.policy_name == ADMIN_VIEW_POLICY and _namespaced(c.change))
+        ),
         headline=lambda c: f"{c.who} granted read-only {_policy_label(c)}",
-        why="Read-only access policy.",
+        why="AmazonEKSViewPolicy (no Secrets), or AmazonEKSAdminViewPolicy on namespaces other than kube-system.",
     ),
     Rule(
         name="policy-associated",
@@ -292,7 +858,7 @@ RULES: tuple[Rule, ...] = (
         attempt_severity=Severity.INFO,
         applies=lambda c: True,
         headline=lambda c: f"{c.who} granted {_policy_label(c)}",
-        why="Access policy associated.",
+        why="Access policy associated (e.g. AmazonEKSEditPolicy on namespaces other than kube-system).",
         fallback=True,
     ),
     Rule(
@@ -332,6 +898,32 @@ RULES: tuple[Rule, ...] = (
         applies=lambda c: True,
         headline=lambda c: f"{c.change.policy_name or 'access policy'} removed from {c.who} on {c.where}",
         why="Access removed.",
+    ),
+    Rule(
+        name="identity-provider-disassociated",
+        events=frozenset({IDP_DISASSOCIATE}),
+        severity=Severity.INFO,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: True,
+        headline=lambda c: f"identity provider {_idp_label(c)} removed from {c.where}",
+        why="Access removed.",
+    ),
+    Rule(
+        name="pod-role-handed-out",
+        events=POD_ROLE_EVENTS,
+        severity=Severity.INFO,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: True,
+        headline=lambda c: (
+            f"{c.change.event_name} on {c.where}"
+            + (
+                f": {'; '.join(f'{p.role_arn} to {p.subject}' for p in c.change.pod_roles)}"
+                if c.change.pod_roles
+                else ""
+            )
+        ),
+        why="A role handed to a service account or node group that is neither an admin nor a kubectl role.",
+        fallback=True,
     ),
     Rule(
         name="endpoint-made-private",
@@ -412,13 +1004,37 @@ RULES: tuple[Rule, ...] = (
         why="Cluster deleted.",
     ),
     Rule(
+        name="trail-or-log-change",
+        events=TRAIL_EVENTS | LOG_EVENTS,
+        severity=Severity.INFO,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: True,
+        headline=lambda c: (
+            f"{c.change.event_name} on "
+            f"{(c.change.blinding.trail or c.change.blinding.log_group) if c.change.blinding else None or '?'}"
+        ),
+        why="A trail or log change that keeps what eksguard sees (management writes still logged, not an EKS "
+        "audit log group).",
+        fallback=True,
+    ),
+    Rule(
+        name="kubectl-instance-changed",
+        events=frozenset({"ModifyInstanceAttribute"}),
+        severity=Severity.INFO,
+        attempt_severity=Severity.INFO,
+        applies=_touches,
+        headline=lambda c: f"{', '.join(sorted(_attributes(c))) or 'an attribute'} changed on {c.target_label}",
+        why="Another attribute of a kubectl instance changed.",
+        fallback=True,
+    ),
+    Rule(
         name="unhandled-event",
         events=frozenset(),
         severity=Severity.INFO,
         attempt_severity=Severity.INFO,
         applies=lambda c: c.change.event_name not in HANDLED_EVENTS,
-        headline=lambda c: f"EKS call {c.change.event_name} on {c.where}",
-        why="An EKS call this detector does not classify; shown for awareness.",
+        headline=lambda c: f"{c.change.record.event_source.split('.')[0]} call {c.change.event_name} on {c.where}",
+        why="A call this detector does not classify (not routed by the template; seen when invoked by hand).",
         fallback=True,
     ),
 )
@@ -428,7 +1044,8 @@ def evaluate(ctx: RuleContext, rules: tuple[Rule, ...] = RULES) -> list[Finding]
     """Every matching rule as a Finding, highest severity first (table order breaks ties).
 
     A rule that cannot be evaluated (an unexpected field shape) becomes a MEDIUM finding rather
-    than a crash, so the event is still reported and the gap is visible.
+    than a crash, so the event is still reported and the gap is visible. An empty list means
+    the call concerns nothing eksguard watches (only possible for `QUIET_EVENTS`).
     """
     change = ctx.change
     matched: list[Finding] = []
@@ -440,6 +1057,8 @@ def evaluate(ctx: RuleContext, rules: tuple[Rule, ...] = RULES) -> list[Finding]
         try:
             if not rule.applies(ctx):
                 continue
+            if rule.rate is not None and not change.failed:
+                severity = rule.rate(ctx, severity)
             finding = Finding(rule.name, severity, rule.headline(ctx), rule.why, ctx.change.principal)
         except Exception as exc:  # a malformed field must not hide the event
             finding = Finding(
@@ -451,3 +1070,12 @@ def evaluate(ctx: RuleContext, rules: tuple[Rule, ...] = RULES) -> list[Finding]
         (fallbacks if rule.fallback else matched).append(finding)
     # sorted() is stable, so table order breaks ties between equal severities.
     return sorted(matched or fallbacks[:1], key=lambda f: -f.severity)
+
+
+def markdown_table(rules: tuple[Rule, ...] = RULES) -> str:
+    """The CloudTrail verdict table as README.md and docs/ carry it (a test keeps them equal)."""
+    lines = ["| Severity | Rule | Calls | Attempt | When |", "|---|---|---|---|---|"]
+    for rule in sorted(rules, key=lambda r: -r.severity):
+        calls = ", ".join(sorted(rule.events)) if rule.events else "any other"
+        lines.append(f"| {rule.severity.name} | `{rule.name}` | {calls} | {rule.attempt_severity.name} | {rule.why} |")
+    return "\n".join(lines)

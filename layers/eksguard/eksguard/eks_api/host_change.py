@@ -1,0 +1,196 @@
+"""Calls that reach into a kubectl instance or its role: SSM, EC2 Instance Connect, EC2, IAM.
+
+Whether a call touches a kubectl instance is decided later against the live inventory; this
+module only reads what the call names, as widely as an attacker could spell it:
+
+* instance IDs anywhere in the target fields (`target`, `instanceIds`, `targets[].values`,
+  Automation `parameters`, EC2 request wrappers, the response of a call whose request names
+  an association instead), found by their shape rather than by one key;
+* SSM tag targets (`tag:<key>`, `tag-key`), "every instance" (`InstanceIds: *`) and targets
+  eksguard cannot resolve (resource groups), kept apart so the verdict can say "may target";
+* instance profiles handed to an instance, from the request and from the response (a launch
+  template hides the profile from the request of RunInstances, not from its response);
+* IAM role names, since IAM events name a role without its ARN.
+
+No secret leaves this module: SSM tokens, stream URLs, user data, SSH keys and policy
+documents are never read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from eksguard.eks_api.record import CloudTrailRecord, as_dict, as_str
+from eksguard.kubectl_hosts import instance_profile_name
+
+INSTANCE_ID_RE = re.compile(r"\bi-(?:[0-9a-f]{17}|[0-9a-f]{8})\b")
+_MAX_DEPTH = 12
+_MAX_NODES = 5000
+
+SSM_SESSION_EVENTS = frozenset({"StartSession", "ResumeSession"})
+SSM_COMMAND_EVENTS = frozenset({"SendCommand", "StartAutomationExecution", "CreateAssociation", "UpdateAssociation"})
+SSH_KEY_EVENTS = frozenset({"SendSSHPublicKey", "SendSerialConsoleSSHPublicKey"})
+PROFILE_EVENTS = frozenset({"AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation"})
+EC2_EVENTS = frozenset({"ModifyInstanceAttribute", "RunInstances", "CreateTags", "DeleteTags"}) | PROFILE_EVENTS
+ROLE_EVENTS = frozenset({"UpdateAssumeRolePolicy", "AttachRolePolicy", "PutRolePolicy", "AddRoleToInstanceProfile"})
+
+# Request fields that hold what a command does, not where it runs: never scanned for targets.
+_COMMAND_TEXT_KEYS = frozenset({"parameters", "comment"})
+# ModifyInstanceAttribute fields that do not name an attribute.
+_NOT_ATTRIBUTES = frozenset({"instanceid", "dryrun", "attribute", "value"})
+
+
+@dataclass(frozen=True)
+class HostChange:
+    """What an instance- or role-touching call names (all optional: failed calls may name nothing)."""
+
+    instance_ids: tuple[str, ...] = ()
+    tag_targets: tuple[tuple[str, tuple[str, ...]], ...] = ()  # ("tag:Env", values) or ("tag-key", keys)
+    all_instances: bool = False  # SSM target InstanceIds=*
+    opaque_targets: tuple[str, ...] = ()  # targets eksguard cannot resolve (resource groups)
+    document: str | None = None
+    session_id: str | None = None
+    os_user: str | None = None
+    attributes: tuple[str, ...] = ()  # ModifyInstanceAttribute
+    profiles: tuple[str, ...] = ()  # instance profile names handed to an instance
+    tags: tuple[tuple[str, str | None], ...] = ()  # CreateTags / DeleteTags
+    all_tags: bool = False  # DeleteTags without a tag list removes every tag
+    role_name: str | None = None  # IAM events
+    policy: str | None = None  # attached policy ARN or inline policy name
+    profile_name: str | None = None  # AddRoleToInstanceProfile
+
+    @property
+    def names_a_target(self) -> bool:
+        return bool(self.instance_ids or self.tag_targets or self.all_instances or self.opaque_targets)
+
+
+def _get(mapping: Any, *names: str) -> Any:
+    """A key of a dict, compared case-insensitively (CloudTrail spells EC2 and SSM fields both ways)."""
+    if not isinstance(mapping, dict):
+        return None
+    wanted = {n.lower() for n in names}
+    for key, value in mapping.items():
+        if isinstance(key, str) and key.lower() in wanted:
+            return value
+    return None
+
+
+def _walk(value: Any, skip: frozenset[str] = frozenset()) -> Iterator[tuple[str, Any]]:
+    """(key, value) of every node, bounded in depth and size (a padded record cannot stall it)."""
+    stack: list[tuple[str, Any, int]] = [("", value, 0)]
+    seen = 0
+    while stack and seen < _MAX_NODES:
+        key, node, depth = stack.pop()
+        seen += 1
+        yield key, node
+        if depth >= _MAX_DEPTH:
+            continue
+        if isinstance(node, dict):
+            stack.extend((str(k), v, depth + 1) for k, v in node.items() if str(k).lower() not in skip)
+        elif isinstance(node, list):
+            stack.extend((key, v, depth + 1) for v in node)
+
+
+def instance_ids_in(value: Any, skip: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    found: list[str] = []
+    for _, node in _walk(value, skip):
+        if isinstance(node, str):
+            found.extend(m for m in INSTANCE_ID_RE.findall(node) if m not in found)
+    return tuple(found)
+
+
+def _ssm_targets(request: dict[str, Any]) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], bool, tuple[str, ...]]:
+    tag_targets: list[tuple[str, tuple[str, ...]]] = []
+    everything = False
+    opaque: list[str] = []
+    targets = _get(request, "targets")
+    for target in targets if isinstance(targets, list) else []:
+        key = as_str(_get(target, "key")) or ""
+        raw_values = _get(target, "values")
+        values = tuple(str(v) for v in raw_values) if isinstance(raw_values, list) else ()
+        lowered = key.lower()
+        if lowered == "instanceids" and "*" in values:
+            everything = True
+        elif lowered.startswith("tag:") or lowered == "tag-key":
+            tag_targets.append((key if lowered == "tag-key" else "tag:" + key[4:], values))
+        elif lowered not in ("instanceids", "parametervalues"):
+            opaque.append(f"{key}={','.join(values)}" if values else key)
+    return tuple(tag_targets), everything, tuple(opaque)
+
+
+def _profiles(record: CloudTrailRecord) -> tuple[str, ...]:
+    names: list[str] = []
+    for container in (record.request, record.response):
+        for key, node in _walk(container):
+            if key.lower() != "iaminstanceprofile" or not isinstance(node, dict):
+                continue
+            name = as_str(_get(node, "name")) or instance_profile_name(as_str(_get(node, "arn")))
+            if name and name not in names:
+                names.append(name)
+    return tuple(names)
+
+
+def _tags(request: dict[str, Any]) -> tuple[tuple[tuple[str, str | None], ...], bool]:
+    tag_set = _get(request, "tagSet", "tags")
+    items = _get(tag_set, "items") if isinstance(tag_set, dict) else tag_set
+    pairs: list[tuple[str, str | None]] = []
+    for item in items if isinstance(items, list) else []:
+        key = as_str(_get(item, "key"))
+        if key is not None:
+            pairs.append((key, as_str(_get(item, "value"))))
+    return tuple(pairs), not pairs
+
+
+def _attributes(request: dict[str, Any]) -> tuple[str, ...]:
+    names = [str(k) for k in request if str(k).lower() not in _NOT_ATTRIBUTES]
+    named = as_str(_get(request, "attribute"))
+    if named:
+        names.append(named)
+    return tuple(dict.fromkeys(names))
+
+
+def extract_host_change(record: CloudTrailRecord) -> HostChange | None:
+    """The HostChange of an SSM, EC2 Instance Connect, EC2 or IAM call; None for other calls."""
+    name, request = record.event_name, record.request
+    if name in ROLE_EVENTS:
+        return HostChange(
+            role_name=as_str(_get(request, "roleName")),
+            policy=as_str(_get(request, "policyArn")) or as_str(_get(request, "policyName")),
+            profile_name=as_str(_get(request, "instanceProfileName")),
+        )
+    if name in SSM_SESSION_EVENTS:
+        return HostChange(
+            instance_ids=instance_ids_in(_get(request, "target")),
+            document=as_str(_get(request, "documentName")),
+            session_id=as_str(_get(request, "sessionId")) or as_str(_get(record.response, "sessionId")),
+        )
+    if name in SSM_COMMAND_EVENTS:
+        tag_targets, everything, opaque = _ssm_targets(request)
+        skip = _COMMAND_TEXT_KEYS if name != "StartAutomationExecution" else frozenset({"comment"})
+        return HostChange(
+            instance_ids=instance_ids_in(request, skip),
+            tag_targets=tag_targets,
+            all_instances=everything,
+            opaque_targets=opaque,
+            document=as_str(_get(request, "documentName", "name")),
+        )
+    if name in SSH_KEY_EVENTS:
+        return HostChange(
+            instance_ids=instance_ids_in(_get(request, "instanceId")),
+            os_user=as_str(_get(request, "instanceOSUser")),
+        )
+    if name in EC2_EVENTS:
+        tags, all_tags = _tags(request) if name in ("CreateTags", "DeleteTags") else ((), False)
+        targets = request if name != "RunInstances" else {}
+        return HostChange(
+            # The response names the instance of a profile association and the instances launched.
+            instance_ids=instance_ids_in([targets, as_dict(record.response)]),
+            attributes=_attributes(request) if name == "ModifyInstanceAttribute" else (),
+            profiles=_profiles(record) if name in PROFILE_EVENTS | {"RunInstances"} else (),
+            tags=tags,
+            all_tags=all_tags and name == "DeleteTags",
+        )
+    return None

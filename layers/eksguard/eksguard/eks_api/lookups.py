@@ -1,0 +1,75 @@
+"""What the CloudTrail rules may ask beyond the record: expected admins, kubectl instances, settings.
+
+Pure data plus injected callables, so rule tests pass static answers and the handler passes
+the cached, bounded AWS lookups (`from_settings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aws_lambda_powertools import Logger
+
+from eksguard import aws, kubectl_hosts
+from eksguard.audit_log.enrol import FILTER_PATTERN
+from eksguard.config import Settings
+from eksguard.expected_admins import ExpectedAdmins, expected_admins_from_settings
+from eksguard.hours import HoursError, WorkingHours, parse_hours
+
+logger = Logger(child=True)
+
+
+@dataclass(frozen=True)
+class Lookups:
+    expected: ExpectedAdmins | None = None
+    profile_roles: Callable[[str], tuple[str, ...]] | None = None
+    session_target: Callable[[str, str], str | None] | None = None
+    stop_tag_key: str = "kubectl-instance"
+    cluster_tag_key: str = "eks-cluster"
+    # eksguard's own subscription filter on EKS audit log groups
+    filter_name: str = "eksguard-aws-auth"
+    filter_pattern: str = FILTER_PATTERN
+    filter_destination: str | None = None
+    hours: WorkingHours | None = None
+    hours_error: str | None = None
+
+
+def session_target(region: str, session_id: str) -> str | None:
+    """The target (instance ID) of an SSM session, for ResumeSession whose record names only the session.
+
+    Not cached: a resumed session is rare and its answer is fixed once found.
+    """
+    ssm = aws.lookup_client("ssm", region)
+    for state in ("Active", "History"):
+        filters = [{"key": "SessionId", "value": session_id}]
+        page = kubectl_hosts.call(
+            f"DescribeSessions {session_id} in {region}",
+            lambda: ssm.describe_sessions(State=state, Filters=filters),  # noqa: B023 (called at once)
+        )
+        for session in page.get("Sessions") or []:
+            if session.get("SessionId") == session_id and session.get("Target"):
+                return str(session["Target"])
+    return None
+
+
+
+def from_settings(settings: Settings) -> Lookups:
+    hours: WorkingHours | None = None
+    hours_error: str | None = None
+    try:
+        hours = parse_hours(settings.kubectl_session_hours, settings.kubectl_session_timezone)
+    except HoursError as exc:
+        hours_error = f"KUBECTL_SESSION_HOURS not usable ({exc}); every session is treated as outside hours"
+        logger.error("kubectl_session_hours_invalid", extra={"error": str(exc)})
+    return Lookups(
+        expected=expected_admins_from_settings(settings),
+        profile_roles=lambda profile: kubectl_hosts.profile_roles(settings, profile),
+        session_target=session_target,
+        stop_tag_key=settings.stop_tag_key,
+        cluster_tag_key=settings.cluster_tag_key,
+        filter_name=settings.audit_filter_name,
+        filter_destination=settings.audit_destination_arn,
+        hours=hours,
+        hours_error=hours_error,
+    )
