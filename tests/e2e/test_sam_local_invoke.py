@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import local_stack  # noqa: E402
 from seed_local_world import ACCOUNT, World, client, instance_states  # noqa: E402
 
+from tests.cloudtrail_world import SAMPLE_KUBECTL_INSTANCE, aim_at  # noqa: E402
+
 pytestmark = pytest.mark.e2e
 
 SAM = str(ROOT / ".venv-sam" / "bin" / "sam")
@@ -38,7 +40,7 @@ MOTO_IN_NETWORK = "http://eksguard-moto:5000"
 EVENT_FILES = sorted(p.name for p in EVENTS_DIR.glob("*.json") if not p.name.startswith("env"))
 
 # Severities each detector event must queue (in any order); [] means no alert at all.
-EKS_API_SEVERITY = {
+EKS_API_SEVERITY: dict[str, str | None] = {
     "eks_api_access_entry_custom_groups.json": "MEDIUM",
     "eks_api_access_entry_system_group_denied.json": "MEDIUM",
     "eks_api_admin_grant_denied.json": "MEDIUM",
@@ -61,6 +63,35 @@ EKS_API_SEVERITY = {
     "eks_api_unhandled_event.json": "INFO",
     "eks_api_update_access_entry_groups.json": "MEDIUM",
     "eks_api_view_policy.json": "INFO",
+    "eks_api_admin_view_cluster.json": "HIGH",
+    "eks_api_edit_cluster.json": "HIGH",
+    "eks_api_admin_kube_system.json": "CRITICAL",
+    "eks_api_identity_provider.json": "HIGH",
+    "eks_api_identity_provider_removed.json": "INFO",
+    "eks_api_pod_identity_kube_system.json": "MEDIUM",
+    "eks_api_trail_stopped.json": "HIGH",
+    "eks_api_trail_deleted.json": "HIGH",
+    "eks_api_trail_global_events_off.json": "HIGH",
+    "eks_api_event_selectors_no_management.json": "HIGH",
+    "eks_api_event_selectors_exclude_eks.json": "HIGH",
+    "eks_api_audit_subscription_deleted.json": "HIGH",
+    "eks_api_audit_filter_rewritten.json": "HIGH",
+    "eks_api_audit_log_group_deleted.json": "HIGH",
+    "eks_api_ssh_key_other_instance.json": None,  # not a kubectl instance: no alert
+    # aimed at the local world's kubectl instances and account (tests/cloudtrail_world.aim_at)
+    "eks_api_kubectl_session.json": "INFO",
+    "eks_api_kubectl_session_night.json": "MEDIUM",
+    "eks_api_kubectl_session_resumed.json": "INFO",
+    "eks_api_kubectl_send_command.json": "HIGH",
+    "eks_api_kubectl_association_everywhere.json": "HIGH",
+    "eks_api_kubectl_ssh_key.json": "HIGH",
+    "eks_api_kubectl_user_data.json": "HIGH",
+    "eks_api_kubectl_instance_profile.json": "HIGH",
+    "eks_api_kubectl_role_handed_out.json": "HIGH",
+    "eks_api_kubectl_role_trust.json": "HIGH",
+    "eks_api_kubectl_tag_removed.json": "HIGH",
+    "eks_api_kubectl_role_to_pods.json": "CRITICAL",
+    "eks_api_kubectl_role_other_cluster.json": "CRITICAL",
 }
 AUDIT_LOG_SEVERITIES = {
     "aws_auth_apply_patch.json": ["INFO", "INFO"],
@@ -155,7 +186,18 @@ def _env_file(event: str, base: dict[str, Any], directory: Path) -> Path:
     return path
 
 
-def _invoke(event: str, env_file: Path) -> Invocation:
+def _event_file(event: str, world: World, directory: Path) -> Path:
+    """The sample itself, or for kubectl-instance samples a copy aimed at the local world's instance and account."""
+    if not event.startswith("eks_api_kubectl_"):
+        return EVENTS_DIR / event
+    sample = json.loads((EVENTS_DIR / event).read_text(encoding="utf-8"))
+    aimed = aim_at(sample, {SAMPLE_KUBECTL_INSTANCE: world.box("kubectl-prod-eu").instance_id}, world.account)
+    path = directory / event
+    path.write_text(json.dumps(aimed), encoding="utf-8")
+    return path
+
+
+def _invoke(event: str, env_file: Path, event_file: Path) -> Invocation:
     function = function_for(event)
     started = time.monotonic()
     command = [
@@ -166,7 +208,7 @@ def _invoke(event: str, env_file: Path) -> Invocation:
         "--template",
         str(local_stack.LOCAL_TEMPLATE),
         "--event",
-        str(EVENTS_DIR / event),
+        str(event_file),
         "--env-vars",
         str(env_file),
         "--docker-network",
@@ -232,11 +274,12 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         base = json.loads((EVENTS_DIR / "env.local.json").read_text(encoding="utf-8"))
         env_dir = tmp_path_factory.mktemp("env")
         files = {event: _env_file(event, base, env_dir) for event in EVENT_FILES}
+        events = {event: _event_file(event, world, env_dir) for event in EVENT_FILES}
         # The first invocation builds SAM's image with the layer; the rest reuse it concurrently.
         first, *rest = EVENT_FILES
-        invocations = {first: _invoke(first, files[first])}
+        invocations = {first: _invoke(first, files[first], events[first])}
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            for result in pool.map(lambda e: _invoke(e, files[e]), rest):
+            for result in pool.map(lambda e: _invoke(e, files[e], events[e]), rest):
                 invocations[result.event] = result
         yield Session(stack, world, queues, invocations)
     finally:
@@ -301,8 +344,12 @@ def test_sam_local_invoke(e2e: Session, event: str) -> None:
         assert [a["severity"] for a in _queued(e2e, event)] == ["INFO"]
     elif function == "EksApiAlertFunction":
         alerts = _queued(e2e, event)
-        assert [a["severity"] for a in alerts] == [EKS_API_SEVERITY[event]]
-        assert response["status"] == "alerted" and response["alert_id"] == alerts[0]["id"]
+        severity = EKS_API_SEVERITY[event]
+        if severity is None:
+            assert alerts == [] and response["status"] == "ignored", response
+        else:
+            assert [a["severity"] for a in alerts] == [severity], [a["title"] for a in alerts]
+            assert response["status"] == "alerted" and response["alert_id"] == alerts[0]["id"]
     elif function == "AuditLogAlertFunction":
         alerts = _queued(e2e, event)
         assert Counter(a["severity"] for a in alerts) == Counter(AUDIT_LOG_SEVERITIES[event]), [

@@ -197,3 +197,14 @@ def test_parameters_of_the_contract_exist(sam_template):
         "StopGraceMinutes",
     ):
         assert name in sam_template["Parameters"], name
+
+
+@pytest.mark.parametrize("function", ["EksApiAlertFunction", "AuditLogAlertFunction"])
+def test_lookups_end_well_within_the_timeout(cfn, function):
+    """Kubectl-instance, profile and IAM-path lookups (short timeouts, one retry, one budget per
+    invocation) leave at least half the function's time for judging and queueing the alert."""
+    from eksguard import aws
+
+    timeout = cfn["Resources"][function]["Properties"]["Timeout"]
+    assert aws.worst_lookup_call_seconds() == 2 * (1 + 3) + (1 + 5)
+    assert aws.worst_lookup_seconds() <= timeout / 2, (function, aws.worst_lookup_seconds(), timeout)

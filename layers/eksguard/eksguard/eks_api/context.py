@@ -32,6 +32,7 @@ class RoleVerdict:
     reasons: tuple[str, ...] = ()
     doubt: str | None = None
     subject: str | None = None  # who receives it (a service account, a node group, an instance profile)
+    clusters: tuple[str, ...] = ()  # clusters whose kubectl instances carry this role
 
 
 @dataclass
@@ -147,6 +148,7 @@ class RuleContext:
         """Is this role an expected admin (of any cluster) or a kubectl role (tagged or configured)?"""
         reasons: list[str] = []
         doubts: list[str] = []
+        clusters: set[str] = set()
         expected = self.lookups.expected
         if expected is not None:
             for kubectl in (False, True):
@@ -159,9 +161,10 @@ class RuleContext:
             hosts = self.inventory.instances_with_role(role)
             if hosts:
                 reasons.append("role of " + ", ".join(h.label for h in hosts))
+                clusters.update(h.cluster for h in hosts if h.cluster)
         elif self.inventory_error:
             doubts.append(f"kubectl instances unavailable ({self.inventory_error})")
-        return RoleVerdict(role, tuple(reasons), "; ".join(doubts) or None, subject)
+        return RoleVerdict(role, tuple(reasons), "; ".join(doubts) or None, subject, tuple(sorted(clusters)))
 
     @cached_property
     def pod_role_verdicts(self) -> tuple[RoleVerdict, ...]:
@@ -182,7 +185,8 @@ class RuleContext:
             by_name = self.inventory.instances_with_role_name(account, hosts.role_name)
             if by_name:
                 reasons = ("role of " + ", ".join(h.label for h in by_name),)
-                return RoleVerdict(arn, reasons, verdict.doubt, verdict.subject)
+                clusters = tuple(sorted({h.cluster for h in by_name if h.cluster}))
+                return RoleVerdict(arn, reasons, verdict.doubt, verdict.subject, clusters)
         return verdict
 
     @cached_property
@@ -237,10 +241,11 @@ class RuleContext:
             return self.change.cluster
         if self.change.blinding and self.change.blinding.audit_cluster:
             return self.change.blinding.audit_cluster
-        clusters = sorted({h.cluster for h in self.targets if h.cluster})
-        if not clusters and self.change.hosts and self.change.hosts.role_name and self.changed_role:
-            clusters = sorted({c for r in self.changed_role.reasons for c in _clusters_in(r, self.inventory)})
-        return ", ".join(clusters) or None
+        clusters = {h.cluster for h in self.targets if h.cluster}
+        if not clusters and self.change.hosts is not None:
+            roles = [*self.handed_profiles, *([self.changed_role] if self.changed_role else [])]
+            clusters = {c for verdict in roles for c in verdict.clusters}
+        return ", ".join(sorted(clusters)) or None
 
     @property
     def creator(self) -> str:
@@ -255,12 +260,6 @@ class RuleContext:
     @property
     def target_label(self) -> str:
         return ", ".join(h.label for h in self.targets) or "an unidentified instance"
-
-
-def _clusters_in(reason: str, inventory: KubectlInventory | None) -> list[str]:
-    if inventory is None:
-        return []
-    return [i.cluster for i in inventory.instances if i.cluster and i.instance_id in reason]
 
 
 def _partition(region: str | None) -> str:

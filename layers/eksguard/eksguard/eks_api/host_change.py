@@ -27,8 +27,10 @@ from eksguard.eks_api.record import CloudTrailRecord, as_dict, as_str
 from eksguard.kubectl_hosts import instance_profile_name
 
 INSTANCE_ID_RE = re.compile(r"\bi-(?:[0-9a-f]{17}|[0-9a-f]{8})\b")
-_MAX_DEPTH = 12
-_MAX_NODES = 5000
+# An EventBridge event is at most 256 KB, so it holds far fewer than _MAX_NODES values: padding a
+# request cannot push a target out of reach. The bounds only stop a malformed invocation payload.
+_MAX_DEPTH = 32
+_MAX_NODES = 200_000
 
 SSM_SESSION_EVENTS = frozenset({"StartSession", "ResumeSession"})
 SSM_COMMAND_EVENTS = frozenset({"SendCommand", "StartAutomationExecution", "CreateAssociation", "UpdateAssociation"})
@@ -170,8 +172,12 @@ def extract_host_change(record: CloudTrailRecord) -> HostChange | None:
     if name in SSM_COMMAND_EVENTS:
         tag_targets, everything, opaque = _ssm_targets(request)
         skip = _COMMAND_TEXT_KEYS if name != "StartAutomationExecution" else frozenset({"comment"})
+        ids = instance_ids_in(request, skip)
+        if name == "StartAutomationExecution" and not (ids or tag_targets or everything or opaque):
+            # The instance is then named in `parameters`, which CloudTrail may hide: say so.
+            opaque = ("Automation parameters (CloudTrail may hide them)",)
         return HostChange(
-            instance_ids=instance_ids_in(request, skip),
+            instance_ids=ids,
             tag_targets=tag_targets,
             all_instances=everything,
             opaque_targets=opaque,

@@ -263,7 +263,7 @@ def _kubectl_tag_added(ctx: RuleContext) -> bool:
 
 def _tag_values(ctx: RuleContext) -> str:
     hosts = ctx.change.hosts
-    pairs = [f"{k}={v or ''}" for k, v in (hosts.tags if hosts else ()) if k in _kubectl_tag_keys(ctx)]
+    pairs = [k if v is None else f"{k}={v}" for k, v in (hosts.tags if hosts else ()) if k in _kubectl_tag_keys(ctx)]
     return ", ".join(pairs) or "every tag"
 
 
@@ -823,7 +823,7 @@ RULES: tuple[Rule, ...] = (
         attempt_severity=Severity.INFO,
         applies=lambda c: _touches(c) or bool(c.target_doubt),
         headline=lambda c: (
-            f"{c.actor} {'resumed a' if c.change.event_name == 'ResumeSession' else 'opened a'} shell on "
+            f"shell {'resumed' if c.change.event_name == 'ResumeSession' else 'opened'} on "
             f"{_session_target(c)}{_session_when(c)}"
         ),
         why="Session Manager shell on a kubectl instance: who opened a shell on which cluster's admin host. "
