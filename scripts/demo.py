@@ -55,6 +55,7 @@ from seed_local_world import (  # noqa: E402
     seed_world,
 )
 
+from tests.cloudtrail_world import SAMPLE_KUBECTL_INSTANCE, aim_at  # noqa: E402
 from tests.slack_standin import SlackStandIn  # noqa: E402
 
 TIME_LIMIT_SECONDS = 60.0
@@ -63,6 +64,12 @@ EXPECTED_ADMINS = "arn:aws:iam::111122223333:role/Admin,arn:aws:iam::11112222333
 EKS_API_CASES = (
     ("eks_api_cluster_admin_granted.json", "CRITICAL"),
     ("eks_api_access_entry_custom_groups.json", "MEDIUM"),
+    ("eks_api_identity_provider.json", "HIGH"),
+    # kubectl-instance samples, aimed at the local world's prod kubectl instance and account
+    ("eks_api_kubectl_session.json", "INFO"),
+    ("eks_api_kubectl_session_night.json", "MEDIUM"),
+    ("eks_api_kubectl_send_command.json", "HIGH"),
+    ("eks_api_kubectl_role_to_pods.json", "CRITICAL"),
 )
 # (event file, severities of the alerts the detector must queue, in any order)
 # Each case starts from an empty aws-auth state, as the e2e suite does (one state table per event).
@@ -178,6 +185,9 @@ def configure_environment(endpoint: str, world: World) -> None:
             "KEEP_ALIVE_TAG_KEY": KEEP_ALIVE_TAG_KEY,
             "DRY_RUN": "false",
             "EXPECTED_CLUSTER_ADMIN_ARNS": EXPECTED_ADMINS,
+            "KUBECTL_ROLE_ARN_PATTERNS": f"arn:aws:iam::{world.account}:role/eksguard-kubectl-*",
+            "KUBECTL_SESSION_HOURS": "Mon-Fri 07:00-20:00",
+            "KUBECTL_SESSION_TIMEZONE": "Europe/Paris",
             "AUDIT_STATE_TABLE": world.audit_state_table,
             "ALERT_MIN_SEVERITY": "INFO",
             "SLACK_WEBHOOK_SECRET_ARN": world.secret_arn,
@@ -360,9 +370,16 @@ def run(log_file: TextIO, log_path: Path) -> Checks:
             f"stop summary severity {STOP_SUMMARY_SEVERITY}, got {result.get('severity')}",
         )
 
-        say("\n2. CloudTrail reports EKS access changes (EventBridge -> EksApiAlertFunction)")
+        say(
+            "\n2. CloudTrail reports EKS access changes and what reaches the kubectl instances "
+            "(EventBridge -> EksApiAlertFunction)"
+        )
+        prod_box = world.box("kubectl-prod-eu").instance_id
         for name, severity in EKS_API_CASES:
-            answer = eks.lambda_handler(load_event(name), FakeContext("eksguard-EksApiAlert"))
+            event = load_event(name)
+            if name.startswith("eks_api_kubectl_"):
+                event = aim_at(event, {SAMPLE_KUBECTL_INSTANCE: prod_box}, world.account)
+            answer = eks.lambda_handler(event, FakeContext("eksguard-EksApiAlert"))
             say(f"   {name}: [{answer.get('severity')}] {answer.get('title')}")
             checks.expect(
                 answer.get("status") == "alerted" and answer.get("severity") == severity,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rewrite the policy tables in README.md and docs/ from the rules in code (aws-auth and RBAC).
+"""Rewrite the policy tables in README.md and docs/ from the rules in code (CloudTrail, aws-auth, RBAC).
 
 .venv/bin/python scripts/render_rules.py
 """
@@ -14,10 +14,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "layers" / "eksguard"))
 
 from eksguard.aws_auth.rules import markdown_table as aws_auth_table  # noqa: E402
+from eksguard.eks_api.rules import markdown_routing as eks_api_routing  # noqa: E402
+from eksguard.eks_api.rules import markdown_table as eks_api_table  # noqa: E402
 from eksguard.rbac.rules import markdown_table as rbac_table  # noqa: E402
 
 # marker name -> (table, documents carrying it)
 TABLES: dict[str, tuple[Callable[[], str], tuple[str, ...]]] = {
+    "eks-api-routing": (eks_api_routing, ("README.md", "docs/eks-api-alerts.md")),
+    "eks-api-rules": (eks_api_table, ("README.md", "docs/eks-api-alerts.md")),
     "aws-auth-rules": (aws_auth_table, ("README.md", "docs/aws-auth-alerts.md")),
     "rbac-rules": (rbac_table, ("README.md", "docs/rbac-alerts.md")),
 }

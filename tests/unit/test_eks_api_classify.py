@@ -822,7 +822,15 @@ def test_without_expected_admins_every_admin_grant_is_critical() -> None:
         (None, "not a JSON object"),
         ({}, "detail-type"),
         ({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}, "detail-type"),
-        ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.s3", "detail": {}}, "source"),
+        ({"detail-type": "AWS API Call via CloudTrail", "source": "custom.app", "detail": {}}, "source"),
+        (
+            {
+                "detail-type": "AWS API Call via CloudTrail",
+                "source": "aws.s3",
+                "detail": {"eventSource": "s3.amazonaws.com"},
+            },
+            "eventSource",
+        ),
         ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.ec2", "detail": {}}, "eventName"),
         ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks"}, "detail is missing"),
         ({"detail-type": "AWS API Call via CloudTrail", "source": "aws.eks", "detail": "x"}, "detail is missing"),
@@ -874,7 +882,10 @@ def sample_files() -> list[str]:
 
 
 def test_every_sample_event_has_an_expected_severity() -> None:
-    assert sample_files() == sorted(SAMPLE_SEVERITIES)
+    from tests.unit.test_cloudtrail_samples import SAMPLES
+
+    assert sample_files() == sorted({*SAMPLE_SEVERITIES, *SAMPLES})
+    assert not set(SAMPLE_SEVERITIES) & set(SAMPLES)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_SEVERITIES))
@@ -886,12 +897,14 @@ def test_sample_event_severity(name: str) -> None:
     assert alert_of(assessment).cluster in ("prod", "dev")
 
 
-@pytest.mark.parametrize("name", sorted(SAMPLE_SEVERITIES))
+@pytest.mark.parametrize("name", sample_files())
 def test_sample_event_has_the_full_cloudtrail_shape(name: str) -> None:
     event = load_event(name)
     assert {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"} <= set(event)
-    assert (event["account"], event["region"], event["source"]) == (ACCOUNT, "eu-west-1", "aws.eks")
     detail = event["detail"]
+    region = "us-east-1" if detail["eventSource"] == "iam.amazonaws.com" else "eu-west-1"  # IAM: us-east-1 only
+    assert (event["account"], event["region"], detail["awsRegion"]) == (ACCOUNT, region, region)
+    assert event["source"] == "aws." + detail["eventSource"].removesuffix(".amazonaws.com")
     assert {
         "eventVersion",
         "userIdentity",

@@ -1,4 +1,4 @@
-"""README.md and docs/ carry the aws-auth and RBAC policy tables generated from the rules in code."""
+"""README.md and docs/ carry the CloudTrail, aws-auth and RBAC policy tables generated from the rules in code."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from eksguard.aws_auth.rules import RULES as AWS_AUTH_RULES
+from eksguard.eks_api.rules import RULES as EKS_API_RULES
 from eksguard.rbac.rules import LINE_RULES
 from eksguard.rbac.rules import RULES as RBAC_RULES
 from scripts.render_rules import TABLES, markers
@@ -25,7 +26,7 @@ def test_documented_table_is_the_rules_table(name: str, doc: str) -> None:
     assert table == TABLES[name][0](), f"{doc}: run scripts/render_rules.py"
 
 
-@pytest.mark.parametrize("rules", [AWS_AUTH_RULES, (*RBAC_RULES, *LINE_RULES.values())])
+@pytest.mark.parametrize("rules", [EKS_API_RULES, AWS_AUTH_RULES, (*RBAC_RULES, *LINE_RULES.values())])
 def test_every_rule_says_why_and_names_are_unique(rules: tuple[Any, ...]) -> None:
     assert all(rule.why.strip() for rule in rules)
     assert len({rule.name for rule in rules}) == len(rules)

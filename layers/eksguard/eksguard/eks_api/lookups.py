@@ -53,7 +53,6 @@ def session_target(region: str, session_id: str) -> str | None:
     return None
 
 
-
 def from_settings(settings: Settings) -> Lookups:
     hours: WorkingHours | None = None
     hours_error: str | None = None

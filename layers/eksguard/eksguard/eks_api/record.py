@@ -19,7 +19,10 @@ from eksguard.alerts import Actor
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 EKS_EVENT_SOURCE = "eks.amazonaws.com"
-# CloudTrail eventSource -> EventBridge `source` of the services this detector judges.
+# CloudTrail eventSource -> EventBridge `source` of the services this detector judges. The source of
+# EC2 Instance Connect is not documented (`aws.ec2-instance-connect` follows the rule every documented
+# service obeys): the template matches that one on `detail.eventSource` only, and any `aws.` source is
+# accepted with a known eventSource (only AWS can emit `aws.` events).
 EVENT_SOURCES: dict[str, str] = {
     "eks.amazonaws.com": "aws.eks",
     "cloudtrail.amazonaws.com": "aws.cloudtrail",
@@ -30,6 +33,7 @@ EVENT_SOURCES: dict[str, str] = {
     "iam.amazonaws.com": "aws.iam",
 }
 _SOURCE_TO_EVENT_SOURCE = {source: event_source for event_source, source in EVENT_SOURCES.items()}
+_UNDOCUMENTED_SOURCES = frozenset({"ec2-instance-connect.amazonaws.com"})
 
 
 class MalformedEventError(ValueError):
@@ -136,8 +140,8 @@ def parse_event(event: Any) -> CloudTrailRecord:
     if detail_type != CLOUDTRAIL_DETAIL_TYPE:
         raise MalformedEventError(f"detail-type is {detail_type!r}, expected {CLOUDTRAIL_DETAIL_TYPE!r}")
     source = event.get("source")
-    if source is not None and (not isinstance(source, str) or source not in _SOURCE_TO_EVENT_SOURCE):
-        raise MalformedEventError(f"source is {source!r}, expected one of {sorted(_SOURCE_TO_EVENT_SOURCE)}")
+    if source is not None and (not isinstance(source, str) or not source.startswith("aws.")):
+        raise MalformedEventError(f"source is {source!r}, expected an AWS service (aws.*)")
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise MalformedEventError("detail is missing or not an object")
@@ -147,7 +151,8 @@ def parse_event(event: Any) -> CloudTrailRecord:
         event_source = _SOURCE_TO_EVENT_SOURCE.get(str(source), EKS_EVENT_SOURCE)
     if not isinstance(event_source, str) or event_source not in EVENT_SOURCES:
         raise MalformedEventError(f"detail.eventSource is {event_source!r}, not a service this detector judges")
-    if source is not None and EVENT_SOURCES[event_source] != source:
+    documented = _SOURCE_TO_EVENT_SOURCE.get(str(source))
+    if documented and documented != event_source and event_source not in _UNDOCUMENTED_SOURCES:
         raise MalformedEventError(f"detail.eventSource {event_source!r} does not belong to source {source!r}")
     event_name = as_str(detail.get("eventName"))
     if not event_name:

@@ -1079,3 +1079,11 @@ def markdown_table(rules: tuple[Rule, ...] = RULES) -> str:
         calls = ", ".join(sorted(rule.events)) if rule.events else "any other"
         lines.append(f"| {rule.severity.name} | `{rule.name}` | {calls} | {rule.attempt_severity.name} | {rule.why} |")
     return "\n".join(lines)
+
+
+def markdown_routing(routed: dict[str, frozenset[str]] = ROUTED) -> str:
+    """The routed calls per EventBridge source, as README.md and docs/ carry them (a test keeps them equal)."""
+    lines = ["| EventBridge source | Calls |", "|---|---|"]
+    for source, names in routed.items():
+        lines.append(f"| `{source}` | {', '.join(f'`{n}`' for n in sorted(names))} |")
+    return "\n".join(lines)
