@@ -38,7 +38,7 @@ from eksguard.audit_log.enrol import FILTER_PATTERN  # noqa: E402
 from eksguard.audit_log.payload import decode_awslogs  # noqa: E402
 from eksguard.aws_auth.state import InMemoryStateStore  # noqa: E402
 from eksguard.expected_admins import ExpectedAdmins  # noqa: E402
-from eksguard.rbac.state import InMemoryRbacStore  # noqa: E402
+from eksguard.rbac.store import InMemoryRbacStore  # noqa: E402
 from scripts.bench_doc import DOC, write_section  # noqa: E402
 from tests import cwl_filter  # noqa: E402
 from tests.aws_auth_support import ADMIN, BASE, update  # noqa: E402

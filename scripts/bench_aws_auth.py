@@ -32,7 +32,7 @@ from eksguard.audit_log.dispatch import process_delivery  # noqa: E402
 from eksguard.audit_log.payload import decode_awslogs  # noqa: E402
 from eksguard.aws_auth.state import InMemoryStateStore  # noqa: E402
 from eksguard.expected_admins import ExpectedAdmins  # noqa: E402
-from eksguard.rbac.state import InMemoryRbacStore  # noqa: E402
+from eksguard.rbac.store import InMemoryRbacStore  # noqa: E402
 from scripts.bench_doc import DOC, write_section  # noqa: E402
 from tests.aws_auth_support import ADMIN, BASE, VIEWER_YAML, audit_event, role, update  # noqa: E402
 

@@ -10,7 +10,7 @@ from eksguard.audit_log.dispatch import DeliveryResult, process_delivery
 from eksguard.audit_log.payload import decode_awslogs
 from eksguard.aws_auth.state import InMemoryStateStore
 from eksguard.expected_admins import ExpectedAdmins
-from eksguard.rbac.state import InMemoryRbacStore
+from eksguard.rbac.store import InMemoryRbacStore
 from tests.aws_auth_support import ADMIN, delivery
 
 

@@ -22,7 +22,8 @@ from eksguard.aws_auth.state import DynamoStateStore, InMemoryStateStore, StateS
 from eksguard.config import Settings, load_settings
 from eksguard.expected_admins import expected_admins_from_settings
 from eksguard.publish import publish_many
-from eksguard.rbac.state import DynamoRbacStore, InMemoryRbacStore, RbacStore
+from eksguard.rbac.state import RbacStore
+from eksguard.rbac.store import DynamoRbacStore, InMemoryRbacStore
 
 logger = Logger()
 metrics = Metrics()

@@ -202,3 +202,34 @@ def test_expected_admin_paths_are_read_from_iam(
     event["detail"]["responseElements"] = None
     result = handler()(event, lambda_context)
     assert result["severity"] == severity, result["title"]
+
+
+def test_an_access_entry_into_a_group_rbac_makes_admin_is_critical(
+    moto_world: dict[str, Any], lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both detectors share the state table: the audit log saw `eks-admins` bound to cluster-admin, so an
+    access entry that puts a principal in `eks-admins` is cluster admin, not merely "custom groups"."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="eksguard-state",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "cluster", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "cluster", "KeyType": "HASH"}],
+    )
+    monkeypatch.setenv("AUDIT_STATE_TABLE", "eksguard-state")
+    import audit_log_alert_handler
+
+    audit_log_alert_handler.lambda_handler(load_event("rbac_group_binding.json"), lambda_context)
+    moto_world["sqs"].purge_queue(QueueUrl=moto_world["queue_url"])
+
+    event = load_event("eks_api_access_entry_custom_groups.json")
+    detail = event["detail"]
+    detail["requestParameters"]["kubernetesGroups"] = ["eks-admins"]
+    detail["requestParameters"]["name"] = "prod"
+    detail["responseElements"] = None
+    result = handler()(event, lambda_context)
+    assert result["severity"] == "CRITICAL", result["title"]
+    assert "group eks-admins" in result["title"] and "cluster-admin" in result["title"]
+    # The same groups on a cluster where RBAC binds nothing stay MEDIUM.
+    detail["requestParameters"]["name"] = "dev"
+    detail["eventID"] = "0" * 8 + detail["eventID"][8:]
+    assert handler()(event, lambda_context)["severity"] == "MEDIUM"

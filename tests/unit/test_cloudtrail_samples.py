@@ -64,3 +64,48 @@ def test_sample(name: str) -> None:
     severity, rule = expected
     assert assessment.alert is not None
     assert (assessment.alert.severity, assessment.findings[0].rule) == (severity, rule), assessment.alert.title
+
+
+def entry_in(groups: list[str], username: str | None = None) -> dict[str, Any]:
+    event = load("eks_api_update_access_entry_groups.json")
+    event["detail"]["requestParameters"]["kubernetesGroups"] = groups
+    event["detail"]["requestParameters"]["name"] = "prod"
+    if username:
+        event["detail"]["requestParameters"]["username"] = username
+    event["detail"]["responseElements"] = None
+    return event
+
+
+def rbac(**kwargs: str) -> Any:
+    from eksguard.rbac.admins import AdminSubjects
+
+    groups = {"ops-admins": "ClusterRoleBinding ops binds it to ClusterRole cluster-admin cluster-wide"}
+    return lambda cluster: AdminSubjects(users=dict(kwargs), groups=groups if cluster == "prod" else {})
+
+
+@pytest.mark.parametrize(
+    ("groups", "username", "severity"),
+    [
+        (["ops-admins"], None, Severity.CRITICAL),
+        (["readers", "ops-admins"], None, Severity.CRITICAL),
+        (["readers"], None, Severity.MEDIUM),
+        (["readers"], "kubernetes-admin", Severity.CRITICAL),  # a user name RBAC binds to cluster-admin
+    ],
+)
+def test_access_entry_groups_are_judged_with_what_rbac_binds(
+    groups: list[str], username: str | None, severity: Severity
+) -> None:
+    lookups = world(rbac_admins=rbac(**{"kubernetes-admin": "ClusterRoleBinding kadm binds it to cluster-admin"}))
+    assessment = assess_event(entry_in(groups, username), lookups)
+    assert assessment.severity is severity, assessment.alert and assessment.alert.title
+
+
+def test_rbac_state_that_cannot_be_read_is_said_and_the_entry_still_judged() -> None:
+    def broken(cluster: str) -> Any:
+        raise TimeoutError("DynamoDB read timed out")
+
+    assessment = assess_event(entry_in(["ops-admins"]), world(rbac_admins=broken))
+    assert assessment.severity is Severity.MEDIUM
+    assert assessment.alert is not None
+    facts = {f.label: f.value for f in assessment.alert.facts}
+    assert "DynamoDB read timed out" in (facts.get("RBAC lookup") or "")

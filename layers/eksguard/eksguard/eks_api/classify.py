@@ -130,6 +130,9 @@ def _other_rows(change: ApiChange, ctx: RuleContext) -> list[tuple[str, str | No
         ]
         if "_targets" in ctx.__dict__ and ctx.target_doubt:
             rows.append(("Target lookup", ctx.target_doubt))
+    if "_rbac_doors" in ctx.__dict__:
+        rows += [("Admin through RBAC", "\n".join(f"{door}: {how}" for door, how in ctx.rbac_doors) or None)]
+        rows += [("RBAC lookup", ctx.rbac_error)]
     return rows
 
 

@@ -59,6 +59,26 @@ class RuleContext:
     def principal_expected(self) -> bool:
         return self.principal_match.expected
 
+    @cached_property
+    def _rbac_doors(self) -> tuple[list[tuple[str, str]], str | None]:
+        change = self.change
+        if self.lookups.rbac_admins is None or not change.cluster:
+            return [], None
+        try:
+            subjects = self.lookups.rbac_admins(change.cluster)
+        except Exception as exc:  # the access entry is still judged without RBAC knowledge
+            return [], f"RBAC state of {change.cluster} unavailable ({_error(exc)})"
+        return subjects.doors(change.username, tuple(change.groups or ())), None
+
+    @property
+    def rbac_doors(self) -> list[tuple[str, str]]:
+        """(door, how) when the entry's groups or user name are ones RBAC bindings make cluster admin."""
+        return self._rbac_doors[0]
+
+    @property
+    def rbac_error(self) -> str | None:
+        return self._rbac_doors[1]
+
     # ------------------------------------------------------------ kubectl instances
 
     @cached_property

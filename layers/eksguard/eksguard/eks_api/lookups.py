@@ -16,6 +16,8 @@ from eksguard.audit_log.enrol import FILTER_PATTERN
 from eksguard.config import Settings
 from eksguard.expected_admins import ExpectedAdmins, expected_admins_from_settings
 from eksguard.hours import HoursError, WorkingHours, parse_hours
+from eksguard.rbac.admins import AdminSubjects, admin_subjects
+from eksguard.rbac.state import read_state
 
 logger = Logger(child=True)
 
@@ -25,6 +27,8 @@ class Lookups:
     expected: ExpectedAdmins | None = None
     profile_roles: Callable[[str], tuple[str, ...]] | None = None
     session_target: Callable[[str, str], str | None] | None = None
+    # user names and groups that RBAC bindings seen in the audit log make cluster admin, per cluster
+    rbac_admins: Callable[[str], AdminSubjects] | None = None
     stop_tag_key: str = "kubectl-instance"
     cluster_tag_key: str = "eks-cluster"
     # eksguard's own subscription filter on EKS audit log groups
@@ -61,8 +65,17 @@ def from_settings(settings: Settings) -> Lookups:
     except HoursError as exc:
         hours_error = f"KUBECTL_SESSION_HOURS not usable ({exc}); every session is treated as outside hours"
         logger.error("kubectl_session_hours_invalid", extra={"error": str(exc)})
+    table = settings.audit_state_table
+
+    def rbac_admins(cluster: str) -> AdminSubjects:
+        if not table:
+            return AdminSubjects()
+        aws.LookupBudget.check(f"RBAC state of {cluster}")
+        return admin_subjects(read_state(table, settings.region, cluster, lookup=True))
+
     return Lookups(
         expected=expected_admins_from_settings(settings),
+        rbac_admins=rbac_admins,
         profile_roles=lambda profile: kubectl_hosts.profile_roles(settings, profile),
         session_target=session_target,
         stop_tag_key=settings.stop_tag_key,

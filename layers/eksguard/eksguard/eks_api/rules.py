@@ -359,6 +359,19 @@ RULES: tuple[Rule, ...] = (
         why="system:masters bypasses RBAC entirely; this principal is not an expected admin of this cluster.",
     ),
     Rule(
+        name="rbac-admin-group",
+        events=ENTRY_EVENTS,
+        severity=Severity.CRITICAL,
+        attempt_severity=Severity.MEDIUM,
+        applies=lambda c: bool(c.rbac_doors) and not c.principal_expected,
+        headline=lambda c: (
+            f"{c.who} given {', '.join(door for door, _ in c.rbac_doors)} on {c.where}, cluster admin through RBAC "
+            f"({c.rbac_doors[0][1]})"
+        ),
+        why="An access entry whose Kubernetes group or user name an RBAC binding seen in the audit log makes "
+        "cluster admin (cluster-admin or an admin-equivalent role), for a principal that is not expected.",
+    ),
+    Rule(
         name="kubectl-role-on-other-cluster",
         events=frozenset({CREATE_ENTRY}),
         severity=Severity.CRITICAL,

@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
-
 from eksguard import aws
 from eksguard.rbac.model import Binding, RoleRef, Subject, parse_selector
 from eksguard.rbac.power import RoleFacts
@@ -182,62 +180,15 @@ class RbacStore(Protocol):
         ...
 
 
-class InMemoryRbacStore:
-    def __init__(self) -> None:
-        self.items: dict[str, RbacState] = {}
+def read_state(table_name: str, region: str, cluster: str, lookup: bool = False) -> RbacState:
+    """The stored RBAC state of a cluster; `lookup`: with the short, bounded lookup client (the CloudTrail
+    detector asks who RBAC makes admin before it can judge an access entry)."""
+    client = aws.lookup_client("dynamodb", region) if lookup else aws.client("dynamodb", region)
+    response = client.get_item(
+        TableName=table_name, Key={"cluster": {"S": cluster + KEY_SUFFIX}}, ConsistentRead=True
+    )
+    item = response.get("Item")
+    if not item:
+        return RbacState(cluster=cluster)
+    return decode(cluster, item["rbac_gz"]["B"], int(item["revision"]["N"]))
 
-    def load(self, cluster: str) -> RbacState:
-        return self.items.get(cluster) or RbacState(cluster=cluster)
-
-    def save(self, state: RbacState) -> bool:
-        current = self.items.get(state.cluster)
-        if (current.revision if current else 0) != state.revision:
-            return False
-        self.items[state.cluster] = replace(state, revision=state.revision + 1)
-        return True
-
-
-class DynamoRbacStore:
-    def __init__(self, table_name: str, region: str) -> None:
-        self.table_name = table_name
-        self.region = region
-
-    @property
-    def _client(self) -> Any:
-        return aws.client("dynamodb", self.region)
-
-    def load(self, cluster: str) -> RbacState:
-        response = self._client.get_item(
-            TableName=self.table_name, Key={"cluster": {"S": cluster + KEY_SUFFIX}}, ConsistentRead=True
-        )
-        item = response.get("Item")
-        if not item:
-            return RbacState(cluster=cluster)
-        return decode(cluster, item["rbac_gz"]["B"], int(item["revision"]["N"]))
-
-    def save(self, state: RbacState) -> bool:
-        packed = encode(state)
-        if len(packed) > MAX_ITEM_BYTES:
-            raise ValueError(
-                f"RBAC state of {state.cluster} is {len(packed)} bytes gzipped, over the {MAX_ITEM_BYTES} kept for it"
-            )
-        item = {
-            "cluster": {"S": state.cluster + KEY_SUFFIX},
-            "kind": {"S": "rbac"},
-            "rbac_gz": {"B": packed},
-            "revision": {"N": str(state.revision + 1)},
-            "objects": {"N": str(len(state.roles) + len(state.bindings))},
-        }
-        try:
-            self._client.put_item(
-                TableName=self.table_name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(#c) OR revision = :rev",
-                ExpressionAttributeNames={"#c": "cluster"},
-                ExpressionAttributeValues={":rev": {"N": str(state.revision)}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
