@@ -200,3 +200,33 @@ def test_irrelevant_trigger_is_skipped_without_aws_calls(env, lambda_context) ->
     }
     assert invoke(event, lambda_context)["status"] == "skipped"
     assert filters(env, "/aws/eks/prod/cluster") == []
+
+
+@pytest.mark.parametrize(
+    "option", [{"fieldSelectionCriteria": '@aws.region = "xx-none-1"'}, {"applyOnTransformedLogs": True}]
+)
+def test_own_filter_narrowed_by_an_option_is_put_back_plain(option: dict[str, Any]) -> None:
+    """Same name, pattern and destination, plus an option that keeps audit events away: not healthy."""
+    from eksguard.audit_log.enrol import EnrolResult, enrol_log_group
+
+    existing = {"filterName": FILTER, "filterPattern": FILTER_PATTERN, "destinationArn": "arn:dest", **option}
+    puts: list[dict[str, Any]] = []
+
+    class Logs:
+        def describe_subscription_filters(self, **_: Any) -> dict[str, Any]:
+            return {"subscriptionFilters": [existing]}
+
+        def put_subscription_filter(self, **kwargs: Any) -> None:
+            puts.append(kwargs)
+
+    result = EnrolResult(region="eu-west-1")
+    enrol_log_group(Logs(), "/aws/eks/prod/cluster", FILTER, "arn:dest", "eu-west-1", None, result)
+    assert result.updated == ["/aws/eks/prod/cluster"]
+    assert puts == [
+        {
+            "logGroupName": "/aws/eks/prod/cluster",
+            "filterName": FILTER,
+            "filterPattern": FILTER_PATTERN,
+            "destinationArn": "arn:dest",
+        }
+    ]

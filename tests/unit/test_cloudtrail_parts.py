@@ -228,7 +228,7 @@ def test_ssm_targets() -> None:
         )
     )
     assert change is not None
-    assert change.tag_targets == (("tag:kubectl-instance", ("prod",)), ("tag-key", ("eks-cluster",)))
+    assert set(change.tag_targets) == {("tag:kubectl-instance", ("prod",)), ("tag-key", ("eks-cluster",))}
     assert change.all_instances and change.opaque_targets == ("resource-groups:Name=admins",)
     assert change.instance_ids == ()  # an ID inside the commands is not a target
 
@@ -291,3 +291,23 @@ def test_console_links_per_partition(region: str, host: str) -> None:
 @pytest.mark.parametrize("region", [None, "", "evil.com/x", "eu-west-1.attacker.net"])
 def test_no_link_for_an_unusable_region(region: str | None) -> None:
     assert console_url(region, "eks") is None
+
+
+def test_conditions_on_one_advanced_field_all_apply() -> None:
+    request = advanced(
+        MANAGEMENT,
+        {"field": "eventSource", "notEquals": ["kms.amazonaws.com"]},
+        {"field": "eventSource", "NotEquals": ["eks.amazonaws.com"]},
+    )
+    assert unlogged(request) == ("eks.amazonaws.com",)
+    assert unlogged(advanced(MANAGEMENT, {"field": "readOnly", "notEquals": ["false"]})) == ALL_JUDGED
+
+
+@pytest.mark.parametrize("value", [7, "x", {"a": 1}, None])
+def test_odd_selector_and_pod_identity_shapes_never_crash(value: Any) -> None:
+    from eksguard.eks_api.change import extract
+
+    extract_blinding(
+        record("cloudtrail.amazonaws.com", "PutEventSelectors", {"advancedEventSelectors": [{"fieldSelectors": value}]})
+    )
+    extract(record("eks.amazonaws.com", "CreateAddon", {"name": "prod", "podIdentityAssociations": value}))

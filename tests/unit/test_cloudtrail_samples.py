@@ -13,7 +13,7 @@ import pytest
 
 from eksguard.eks_api import assess_event
 from eksguard.severity import Severity
-from tests.cloudtrail_world import world
+from tests.cloudtrail_world import KUBECTL_ROLE, SAMPLE_KUBECTL_INSTANCE, world
 from tests.conftest import EVENTS_DIR
 
 # sample -> (severity, rule that decides it); None: no alert (nothing eksguard watches)
@@ -109,3 +109,207 @@ def test_rbac_state_that_cannot_be_read_is_said_and_the_entry_still_judged() -> 
     assert assessment.alert is not None
     facts = {f.label: f.value for f in assessment.alert.facts}
     assert "DynamoDB read timed out" in (facts.get("RBAC lookup") or "")
+
+
+@pytest.mark.parametrize("event_name", ["UpdateClusterConfig", "CreateCluster"])
+def test_auto_mode_nodes_given_the_kubectl_role_is_critical(event_name: str) -> None:
+    event = load("eks_api_kubectl_role_to_pods.json")
+    detail = event["detail"]
+    detail["eventName"] = event_name
+    detail["requestParameters"] = {
+        "name": "prod",
+        "computeConfig": {"enabled": True, "nodeRoleArn": KUBECTL_ROLE, "nodePools": ["general-purpose"]},
+    }
+    detail["responseElements"] = None
+    assessment = assess_event(event, world())
+    assert (assessment.severity, assessment.findings[0].rule) == (Severity.CRITICAL, "admin-role-to-pods")
+
+
+def variant(name: str, event_name: str | None = None, region: str | None = None, **detail: Any) -> dict[str, Any]:
+    event = load(name)
+    if event_name:
+        event["detail"]["eventName"] = event_name
+    if region:
+        event["detail"]["awsRegion"] = event["region"] = region
+    event["detail"].update(detail)
+    return event
+
+
+FILTER = "eks_api_audit_filter_rewritten.json"
+OWN_FILTER = {
+    "logGroupName": "/aws/eks/prod/cluster",
+    "filterName": "eksguard-aws-auth",
+    "destinationArn": "arn:aws:lambda:eu-west-1:111122223333:function:eksguard-AuditLogAlert-Xy12AbCd34Ef",
+}
+
+
+def own_filter(**options: Any) -> dict[str, Any]:
+    from eksguard.audit_log.enrol import FILTER_PATTERN
+
+    return variant(FILTER, requestParameters={**OWN_FILTER, "filterPattern": FILTER_PATTERN, **options})
+
+
+# (case, event, severity, deciding rule); None: no alert
+VARIATIONS: list[tuple[str, dict[str, Any], tuple[Severity, str] | None]] = [
+    ("own filter put back unchanged", own_filter(), (Severity.INFO, "audit-filter-changed")),
+    (
+        "own filter narrowed by a field selection",
+        own_filter(fieldSelectionCriteria='@aws.region = "xx-none-1"'),
+        (Severity.HIGH, "audit-filter-rewritten"),
+    ),
+    (
+        "own filter reading transformed events",
+        own_filter(applyOnTransformedLogs=True),
+        (Severity.HIGH, "audit-filter-rewritten"),
+    ),
+    (
+        "transformer on an audit log group, by ARN",
+        variant(
+            FILTER,
+            "PutTransformer",
+            requestParameters={
+                "logGroupIdentifier": "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/eks/prod/cluster",
+                "transformerConfig": [{"deleteKeys": {"withKeys": ["objectRef"]}}],
+            },
+        ),
+        (Severity.HIGH, "audit-log-transformed"),
+    ),
+    (
+        "account-wide transformer policy",
+        variant(FILTER, "PutAccountPolicy", requestParameters={"policyName": "p", "policyType": "TRANSFORMER_POLICY"}),
+        (Severity.HIGH, "audit-log-transformed"),
+    ),
+    (
+        "account-wide data protection policy",
+        variant(
+            FILTER, "PutAccountPolicy", requestParameters={"policyName": "p", "policyType": "DATA_PROTECTION_POLICY"}
+        ),
+        (Severity.INFO, "trail-or-log-change"),
+    ),
+    (
+        "association updated in place: its targets only in the response",
+        variant(
+            "eks_api_kubectl_association_everywhere.json",
+            "UpdateAssociation",
+            requestParameters={"associationId": "8dfe3659", "name": "AWS-RunShellScript", "parameters": "HIDDEN"},
+            responseElements={
+                "associationDescription": {
+                    "associationId": "8dfe3659",
+                    "targets": [{"key": "tag:kubectl-instance", "values": ["prod"]}],
+                }
+            },
+        ),
+        (Severity.HIGH, "kubectl-command"),
+    ),
+    (
+        "association re-run now: targets not in the record",
+        variant(
+            "eks_api_kubectl_association_everywhere.json",
+            "StartAssociationsOnce",
+            requestParameters={"associationIds": ["8dfe3659"]},
+            responseElements=None,
+        ),
+        (Severity.MEDIUM, "kubectl-target-unverified"),
+    ),
+    (
+        "a batch of associations",
+        variant(
+            "eks_api_kubectl_association_everywhere.json",
+            "CreateAssociationBatch",
+            requestParameters={"entries": [{"name": "AWS-RunShellScript", "instanceId": SAMPLE_KUBECTL_INSTANCE}]},
+            responseElements=None,
+        ),
+        (Severity.HIGH, "kubectl-command"),
+    ),
+    (
+        "maintenance window task on the kubectl tag",
+        variant(
+            "eks_api_kubectl_association_everywhere.json",
+            "RegisterTaskWithMaintenanceWindow",
+            requestParameters={
+                "windowId": "mw-0c50858d01EXAMPLE",
+                "targets": [{"key": "tag:kubectl-instance", "values": ["prod"]}],
+                "taskArn": "AWS-RunShellScript",
+                "taskType": "RUN_COMMAND",
+            },
+            responseElements=None,
+        ),
+        (Severity.HIGH, "kubectl-command"),
+    ),
+    (
+        "Automation from another region through targetLocations",
+        variant(
+            "eks_api_kubectl_association_everywhere.json",
+            "StartAutomationExecution",
+            region="us-east-1",
+            requestParameters={
+                "documentName": "AWS-RunShellScriptAutomation",
+                "targetParameterName": "InstanceId",
+                "targets": [{"key": "tag:kubectl-instance", "values": ["prod"]}],
+                "targetLocations": [{"accounts": ["111122223333"], "regions": ["eu-west-1"]}],
+            },
+            responseElements=None,
+        ),
+        (Severity.HIGH, "kubectl-command"),
+    ),
+    (
+        "Automation in another region without targetLocations",
+        variant(
+            "eks_api_kubectl_association_everywhere.json",
+            "StartAutomationExecution",
+            region="us-east-1",
+            requestParameters={
+                "documentName": "AWS-RunShellScriptAutomation",
+                "targetParameterName": "InstanceId",
+                "targets": [{"key": "tag:kubectl-instance", "values": ["prod"]}],
+            },
+            responseElements=None,
+        ),
+        None,
+    ),
+    (
+        "kubectl tag overwritten",
+        variant(
+            "eks_api_kubectl_tag_removed.json",
+            "CreateTags",
+            requestParameters={
+                "resourcesSet": {"items": [{"resourceId": SAMPLE_KUBECTL_INSTANCE}]},
+                "tagSet": {"items": [{"key": "kubectl-instance", "value": "retired"}]},
+            },
+        ),
+        (Severity.HIGH, "kubectl-tag-changed"),
+    ),
+    (
+        "instance launched with the kubectl tag",
+        variant(
+            "eks_api_kubectl_role_handed_out.json",
+            requestParameters={
+                "iamInstanceProfile": {"name": "debug-tools"},
+                "tagSpecificationSet": {
+                    "items": [{"resourceType": "instance", "tags": [{"key": "kubectl-instance", "value": "prod"}]}]
+                },
+            },
+            responseElements={"instancesSet": {"items": [{"instanceId": "i-0f0f0f0f0f0f0f0f0"}]}},
+        ),
+        (Severity.MEDIUM, "kubectl-tag-added"),
+    ),
+    (
+        "access entry with a chosen user name",
+        variant(
+            "eks_api_update_access_entry_groups.json",
+            requestParameters={"name": "prod", "principalArn": "arn:aws:iam::111122223333:role/x", "username": "ops"},
+            responseElements=None,
+        ),
+        (Severity.MEDIUM, "custom-kubernetes-username"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "event", "expected"), VARIATIONS, ids=[v[0] for v in VARIATIONS])
+def test_variations(case: str, event: dict[str, Any], expected: tuple[Severity, str] | None) -> None:
+    assessment = assess_event(event, world())
+    if expected is None:
+        assert assessment.alert is None, assessment.alert and assessment.alert.title
+        return
+    assert assessment.alert is not None
+    assert (assessment.alert.severity, assessment.findings[0].rule) == expected, assessment.alert.title

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from eksguard.audit_log.enrol import is_relevant_trigger
-from eksguard.eks_api.blinding import AUDIT_LOG_GROUP_RE, LOG_EVENTS
+from eksguard.eks_api.blinding import AUDIT_LOG_GROUP_RE
 from eksguard.eks_api.record import EVENT_SOURCES
 from eksguard.eks_api.rules import HANDLED_EVENTS, ROUTED, RULES
 from tests.unit.test_template import cfn, resources_of, sam_template  # noqa: F401 (fixtures)
@@ -67,8 +67,19 @@ def test_create_tags_is_routed_only_for_the_kubectl_tags(cfn: dict[str, Any]) ->
 
 def test_log_calls_are_routed_for_eks_log_groups(cfn: dict[str, Any]) -> None:  # noqa: F811
     rules = rules_targeting(cfn, "EksApiAlertFunction")
-    (logs,) = [p for p in rules.values() if p["EventPattern"].get("source") == ["aws.logs"]]
-    assert logs["EventPattern"]["detail"]["requestParameters"] == {"logGroupName": [{"prefix": "/aws/eks/"}]}
+    by_call = {
+        name: p["EventPattern"]["detail"].get("requestParameters")
+        for p in rules.values()
+        if p["EventPattern"].get("source") == ["aws.logs"]
+        for name in p["EventPattern"]["detail"]["eventName"]
+    }
+    for name in ("DeleteSubscriptionFilter", "PutSubscriptionFilter", "DeleteLogGroup"):
+        assert by_call[name] == {"logGroupName": [{"prefix": "/aws/eks/"}]}, name
+    # Transformers name the group by name or by ARN.
+    assert by_call["PutTransformer"] == {
+        "logGroupIdentifier": [{"prefix": "/aws/eks/"}, {"wildcard": "arn:*:logs:*:*:log-group:/aws/eks/*"}]
+    }
+    assert by_call["PutAccountPolicy"] is None  # account-wide: every policy type is read
     assert AUDIT_LOG_GROUP_RE.pattern.startswith("^/aws/eks/")
 
 
@@ -76,7 +87,7 @@ def test_a_deleted_or_rewritten_filter_reaches_the_enrolment_at_once(cfn: dict[s
     names: set[str] = set()
     for properties in rules_targeting(cfn, "AuditLogEnrolFunction").values():
         names.update(properties["EventPattern"]["detail"]["eventName"])
-    filter_calls = LOG_EVENTS - {"DeleteLogGroup"}
+    filter_calls = {"DeleteSubscriptionFilter", "PutSubscriptionFilter"}
     assert filter_calls <= names
     for name in filter_calls:
         event = {"detail": {"eventName": name, "requestParameters": {"logGroupName": "/aws/eks/prod/cluster"}}}

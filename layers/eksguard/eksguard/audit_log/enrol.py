@@ -169,6 +169,17 @@ def logging_off_alert(cluster: str, region: str, account: str | None, enabled: l
     )
 
 
+def _healthy(existing: dict[str, Any], destination_arn: str) -> bool:
+    """eksguard's filter as eksguard writes it: its pattern, its destination, and none of the options that
+    narrow (fieldSelectionCriteria) or reshape (applyOnTransformedLogs) what the destination receives."""
+    return (
+        existing.get("filterPattern") == FILTER_PATTERN
+        and existing.get("destinationArn") == destination_arn
+        and not existing.get("fieldSelectionCriteria")
+        and not existing.get("applyOnTransformedLogs")
+    )
+
+
 def enrol_log_group(
     logs: Any,
     log_group: str,
@@ -186,7 +197,7 @@ def enrol_log_group(
         raise
     mine = [f for f in filters if f.get("filterName") == filter_name]
     foreign = [f for f in filters if f.get("filterName") != filter_name]
-    if mine and mine[0].get("filterPattern") == FILTER_PATTERN and mine[0].get("destinationArn") == destination_arn:
+    if mine and _healthy(mine[0], destination_arn):
         result.already.append(log_group)
         return
     if not mine and any(

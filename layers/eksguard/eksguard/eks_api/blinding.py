@@ -27,7 +27,9 @@ from typing import Any
 from eksguard.eks_api.record import EVENT_SOURCES, CloudTrailRecord, as_bool, as_dict, as_str
 
 TRAIL_EVENTS = frozenset({"StopLogging", "DeleteTrail", "UpdateTrail", "PutEventSelectors"})
-LOG_EVENTS = frozenset({"DeleteSubscriptionFilter", "PutSubscriptionFilter", "DeleteLogGroup"})
+LOG_EVENTS = frozenset({"DeleteSubscriptionFilter", "PutSubscriptionFilter", "DeleteLogGroup", "PutTransformer"})
+# Account-wide policies: a transformer (or a field index) policy can rewrite every log group's events.
+ACCOUNT_LOG_EVENTS = frozenset({"PutAccountPolicy"})
 AUDIT_LOG_GROUP_RE = re.compile(r"^/aws/eks/(?P<cluster>[^/]+)/cluster$")
 JUDGED_SOURCES = tuple(sorted(EVENT_SOURCES))
 _OPERATORS = frozenset({"equals", "notequals", "startswith", "notstartswith", "endswith", "notendswith"})
@@ -47,6 +49,9 @@ class BlindingChange:
     filter_name: str | None = None
     filter_pattern: str | None = None
     destination_arn: str | None = None
+    # PutSubscriptionFilter options that narrow or reshape what reaches the destination
+    filter_options: tuple[str, ...] = ()
+    policy_type: str | None = None  # PutAccountPolicy
 
     @property
     def audit_cluster(self) -> str | None:
@@ -84,26 +89,29 @@ def _admits(condition: dict[str, Any], source: str) -> bool:
     return all(checks[key.lower()](_strings(values)) for key, values in condition.items() if key.lower() in checks)
 
 
+def _all_admit(fields: dict[str, list[dict[str, Any]]], field: str, value: str) -> bool:
+    """Every condition a selector puts on `field` admits `value` (they are ANDed)."""
+    return all(_admits(condition, value) for condition in fields.get(field, []))
+
+
 def _advanced_writes(selectors: list[Any]) -> tuple[set[str], str | None]:
     logged: set[str] = set()
     for raw in selectors:
-        fields: dict[str, dict[str, Any]] = {}
-        for condition in as_dict(raw).get("fieldSelectors") or []:
+        fields: dict[str, list[dict[str, Any]]] = {}
+        conditions = as_dict(raw).get("fieldSelectors")
+        for condition in conditions if isinstance(conditions, list) else []:
             condition = as_dict(condition)
             field = (as_str(condition.get("field")) or "").lower()
             unknown = [k for k in condition if k.lower() not in _OPERATORS | {"field"}]
             if unknown:
                 return logged, f"advanced selector operator {unknown[0]} not understood"
-            fields[field] = condition
-        category = fields.get("eventcategory", {})
-        if not _admits(category, "Management") or not category:
+            fields.setdefault(field, []).append(condition)  # conditions on one field all apply
+
+        if not fields.get("eventcategory") or not _all_admit(fields, "eventcategory", "Management"):
             continue
-        if "true" in _strings(as_dict(fields.get("readonly")).get("equals")) or (
-            "false" in _strings(as_dict(fields.get("readonly")).get("notEquals"))
-        ):
+        if not _all_admit(fields, "readonly", "false"):  # this selector records read-only events alone
             continue
-        source_condition = fields.get("eventsource", {})
-        logged.update(s for s in JUDGED_SOURCES if _admits(source_condition, s))
+        logged.update(s for s in JUDGED_SOURCES if _all_admit(fields, "eventsource", s))
     return logged, None
 
 
@@ -143,6 +151,16 @@ def _trail_settings(request: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str
     return tuple(lost), tuple(moved)
 
 
+def _filter_options(request: dict[str, Any]) -> tuple[str, ...]:
+    """Options of a subscription filter eksguard never sets: each can keep audit events from it."""
+    options = []
+    if as_str(request.get("fieldSelectionCriteria")):
+        options.append(f"fieldSelectionCriteria {as_str(request.get('fieldSelectionCriteria'))}")
+    if as_bool(request.get("applyOnTransformedLogs")) is True:
+        options.append("applyOnTransformedLogs (a transformer rewrites the events first)")
+    return tuple(options)
+
+
 def _log_group_name(value: str | None) -> str | None:
     """`logGroupIdentifier` may be the group's ARN (`...:log-group:/aws/eks/x/cluster:*`)."""
     if value and value.startswith("arn:") and ":log-group:" in value:
@@ -165,11 +183,14 @@ def extract_blinding(record: CloudTrailRecord) -> BlindingChange | None:
             unlogged_sources=unlogged,
             selectors_unreadable=unreadable,
         )
+    if name in ACCOUNT_LOG_EVENTS:
+        return BlindingChange(policy_type=as_str(request.get("policyType")))
     if name in LOG_EVENTS:
         return BlindingChange(
             log_group=_log_group_name(as_str(request.get("logGroupName")) or as_str(request.get("logGroupIdentifier"))),
             filter_name=as_str(request.get("filterName")),
             filter_pattern=request.get("filterPattern") if isinstance(request.get("filterPattern"), str) else None,
             destination_arn=as_str(request.get("destinationArn")),
+            filter_options=_filter_options(request),
         )
     return None

@@ -195,7 +195,8 @@ def _pod_roles(record: CloudTrailRecord) -> tuple[PodRole, ...]:
             add(first(req.get(key), association.get(key)), namespace=namespace, service_account=account)
     elif name in ("CreateAddon", "UpdateAddon"):
         addon = as_str(first(req.get("addonName"), as_dict(resp.get("addon")).get("addonName"))) or "?"
-        for association in req.get("podIdentityAssociations") or []:
+        associations = req.get("podIdentityAssociations")
+        for association in associations if isinstance(associations, list) else []:
             association = as_dict(association)
             add(
                 association.get("roleArn"),
@@ -203,6 +204,10 @@ def _pod_roles(record: CloudTrailRecord) -> tuple[PodRole, ...]:
                 via=f"add-on {addon}",
             )
         add(req.get("serviceAccountRoleArn"), via=f"add-on {addon} (IRSA)")
+    elif name in ("CreateCluster", "UpdateClusterConfig"):
+        # EKS Auto Mode: the role of the EC2 managed instances (nodes) it launches.
+        compute = as_dict(maybe_json(first(req.get("computeConfig"), update_params(resp).get("ComputeConfig"))))
+        add(compute.get("nodeRoleArn"), via="EKS Auto Mode nodes")
     elif name == "CreateNodegroup":
         group = as_str(first(req.get("nodegroupName"), as_dict(resp.get("nodegroup")).get("nodegroupName"))) or "?"
         add(first(req.get("nodeRole"), as_dict(resp.get("nodegroup")).get("nodeRole")), via=f"node group {group}")

@@ -125,17 +125,22 @@ class RuleContext:
             instance = inventory.by_id(instance_id)
             if instance is not None:
                 found[instance.instance_id] = instance
-        # Tag targets and "every instance" reach the instances of the call's region only.
-        region = self.change.record.region
+        # Tag targets and "every instance" reach the instances of the call's region, and of the regions
+        # its `targetLocations` name.
+        regions = {self.change.record.region, *hosts.target_regions}
+
+        def reached(instance: KubectlInstance) -> bool:
+            return None in regions or instance.region in regions
+
         for key, values in hosts.tag_targets:
             matched = (
                 [i for v in values for i in inventory.with_tag_key(v)]
                 if key.lower() == "tag-key"
                 else inventory.matching_tags(key[4:], values)
             )
-            found.update((i.instance_id, i) for i in matched if region in (None, i.region))
+            found.update((i.instance_id, i) for i in matched if reached(i))
         if hosts.all_instances:
-            found.update((i.instance_id, i) for i in inventory.instances if region in (None, i.region))
+            found.update((i.instance_id, i) for i in inventory.instances if reached(i))
         if hosts.opaque_targets and not found:
             doubts.append(f"targets eksguard cannot resolve: {', '.join(hosts.opaque_targets)}")
         return tuple(found.values()), "; ".join(doubts) or None

@@ -33,7 +33,23 @@ _MAX_DEPTH = 32
 _MAX_NODES = 200_000
 
 SSM_SESSION_EVENTS = frozenset({"StartSession", "ResumeSession"})
-SSM_COMMAND_EVENTS = frozenset({"SendCommand", "StartAutomationExecution", "CreateAssociation", "UpdateAssociation"})
+# Everything that runs a document on instances: Run Command, Automation, State Manager (one, a batch,
+# re-run now), maintenance windows (tasks and their targets) and Change Manager runbooks.
+SSM_COMMAND_EVENTS = frozenset(
+    {
+        "SendCommand",
+        "StartAutomationExecution",
+        "CreateAssociation",
+        "CreateAssociationBatch",
+        "UpdateAssociation",
+        "StartAssociationsOnce",
+        "RegisterTaskWithMaintenanceWindow",
+        "UpdateMaintenanceWindowTask",
+        "RegisterTargetWithMaintenanceWindow",
+        "UpdateMaintenanceWindowTarget",
+        "StartChangeRequestExecution",
+    }
+)
 SSH_KEY_EVENTS = frozenset({"SendSSHPublicKey", "SendSerialConsoleSSHPublicKey"})
 PROFILE_EVENTS = frozenset({"AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation"})
 EC2_EVENTS = frozenset({"ModifyInstanceAttribute", "RunInstances", "CreateTags", "DeleteTags"}) | PROFILE_EVENTS
@@ -53,6 +69,7 @@ class HostChange:
     tag_targets: tuple[tuple[str, tuple[str, ...]], ...] = ()  # ("tag:Env", values) or ("tag-key", keys)
     all_instances: bool = False  # SSM target InstanceIds=*
     opaque_targets: tuple[str, ...] = ()  # targets eksguard cannot resolve (resource groups)
+    target_regions: tuple[str, ...] = ()  # `targetLocations` regions (cross-region Automation, State Manager)
     document: str | None = None
     session_id: str | None = None
     os_user: str | None = None
@@ -104,23 +121,40 @@ def instance_ids_in(value: Any, skip: frozenset[str] = frozenset()) -> tuple[str
     return tuple(found)
 
 
-def _ssm_targets(request: dict[str, Any]) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], bool, tuple[str, ...]]:
+def _ssm_targets(
+    containers: list[Any],
+) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], bool, tuple[str, ...], tuple[str, ...]]:
+    """(tag targets, every instance, unresolvable targets, target regions) from every `targets` list
+    (request, batch entries, runbooks, the association or command echoed in the response) and every
+    `targetLocations` (cross-account and cross-region Automation and State Manager)."""
     tag_targets: list[tuple[str, tuple[str, ...]]] = []
     everything = False
     opaque: list[str] = []
-    targets = _get(request, "targets")
-    for target in targets if isinstance(targets, list) else []:
-        key = as_str(_get(target, "key")) or ""
-        raw_values = _get(target, "values")
+    regions: list[str] = []
+    for key_name, node in _walk(containers):
+        lowered_key = key_name.lower()
+        if lowered_key == "targetlocations" and isinstance(node, dict):
+            raw = _get(node, "regions")
+            for region in raw if isinstance(raw, list) else []:
+                if str(region) not in regions:
+                    regions.append(str(region))
+        if lowered_key != "targets" or not isinstance(node, dict):
+            continue
+        key = as_str(_get(node, "key")) or ""
+        raw_values = _get(node, "values")
         values = tuple(str(v) for v in raw_values) if isinstance(raw_values, list) else ()
         lowered = key.lower()
         if lowered == "instanceids" and "*" in values:
             everything = True
         elif lowered.startswith("tag:") or lowered == "tag-key":
-            tag_targets.append((key if lowered == "tag-key" else "tag:" + key[4:], values))
-        elif lowered not in ("instanceids", "parametervalues"):
-            opaque.append(f"{key}={','.join(values)}" if values else key)
-    return tuple(tag_targets), everything, tuple(opaque)
+            target = (key if lowered == "tag-key" else "tag:" + key[4:], values)
+            if target not in tag_targets:
+                tag_targets.append(target)
+        elif lowered not in ("instanceids", "parametervalues", ""):
+            label = f"{key}={','.join(values)}" if values else key
+            if label not in opaque:
+                opaque.append(label)
+    return tuple(tag_targets), everything, tuple(opaque), tuple(regions)
 
 
 def _profiles(record: CloudTrailRecord) -> tuple[str, ...]:
@@ -135,11 +169,19 @@ def _profiles(record: CloudTrailRecord) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _tags(request: dict[str, Any]) -> tuple[tuple[tuple[str, str | None], ...], bool]:
-    tag_set = _get(request, "tagSet", "tags")
+def _tag_items(tag_set: Any) -> list[Any]:
     items = _get(tag_set, "items") if isinstance(tag_set, dict) else tag_set
+    return items if isinstance(items, list) else []
+
+
+def _tags(request: dict[str, Any]) -> tuple[tuple[tuple[str, str | None], ...], bool]:
+    """Tags set or removed: CreateTags/DeleteTags `tagSet`, or the instance tags RunInstances launches with."""
+    items = _tag_items(_get(request, "tagSet", "tags"))
+    for spec in _tag_items(_get(request, "tagSpecificationSet")):
+        if (as_str(_get(spec, "resourceType")) or "instance") == "instance":
+            items += _tag_items(_get(spec, "tags", "tag"))
     pairs: list[tuple[str, str | None]] = []
-    for item in items if isinstance(items, list) else []:
+    for item in items:
         key = as_str(_get(item, "key"))
         if key is not None:
             pairs.append((key, as_str(_get(item, "value"))))
@@ -170,17 +212,21 @@ def extract_host_change(record: CloudTrailRecord) -> HostChange | None:
             session_id=as_str(_get(request, "sessionId")) or as_str(_get(record.response, "sessionId")),
         )
     if name in SSM_COMMAND_EVENTS:
-        tag_targets, everything, opaque = _ssm_targets(request)
+        # UpdateAssociation and StartAssociationsOnce may name no target: the association's own targets
+        # are then in the response, or nowhere in the record (said, never taken as "no target").
+        containers = [request, as_dict(record.response)]
+        tag_targets, everything, opaque, regions = _ssm_targets(containers)
         skip = _COMMAND_TEXT_KEYS if name != "StartAutomationExecution" else frozenset({"comment"})
-        ids = instance_ids_in(request, skip)
-        if name == "StartAutomationExecution" and not (ids or tag_targets or everything or opaque):
-            # The instance is then named in `parameters`, which CloudTrail may hide: say so.
-            opaque = ("Automation parameters (CloudTrail may hide them)",)
+        ids = instance_ids_in(containers, skip)
+        if not (ids or tag_targets or everything or opaque):
+            where = "Automation parameters, which CloudTrail may hide" if name == "StartAutomationExecution" else "none"
+            opaque = (f"targets not in the record ({where})",)
         return HostChange(
             instance_ids=ids,
             tag_targets=tag_targets,
             all_instances=everything,
             opaque_targets=opaque,
+            target_regions=regions,
             document=as_str(_get(request, "documentName", "name")),
         )
     if name in SSH_KEY_EVENTS:
@@ -189,7 +235,7 @@ def extract_host_change(record: CloudTrailRecord) -> HostChange | None:
             os_user=as_str(_get(request, "instanceOSUser")),
         )
     if name in EC2_EVENTS:
-        tags, all_tags = _tags(request) if name in ("CreateTags", "DeleteTags") else ((), False)
+        tags, all_tags = _tags(request) if name in ("CreateTags", "DeleteTags", "RunInstances") else ((), False)
         targets = request if name != "RunInstances" else {}
         return HostChange(
             # The response names the instance of a profile association and the instances launched.

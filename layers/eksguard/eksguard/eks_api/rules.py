@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from eksguard import arns
-from eksguard.eks_api.blinding import LOG_EVENTS, TRAIL_EVENTS
+from eksguard.access_entries import default_username
+from eksguard.eks_api.blinding import ACCOUNT_LOG_EVENTS, LOG_EVENTS, TRAIL_EVENTS
 from eksguard.eks_api.change import ApiChange
 from eksguard.eks_api.context import RoleVerdict, RuleContext
 from eksguard.eks_api.host_change import (
@@ -43,6 +44,8 @@ IDP_ASSOCIATE = "AssociateIdentityProviderConfig"
 IDP_DISASSOCIATE = "DisassociateIdentityProviderConfig"
 POD_IDENTITY_EVENTS = frozenset({"CreatePodIdentityAssociation", "UpdatePodIdentityAssociation"})
 POD_ROLE_EVENTS = POD_IDENTITY_EVENTS | {"CreateAddon", "UpdateAddon", "CreateNodegroup"}
+# Calls that may hand a role to pods or nodes (cluster calls: the EKS Auto Mode node role).
+ROLE_HANDING_EVENTS = POD_ROLE_EVENTS | {"CreateCluster", "UpdateClusterConfig"}
 
 ENTRY_EVENTS = frozenset({CREATE_ENTRY, UPDATE_ENTRY})
 GRANT_EVENTS = frozenset({CREATE_ENTRY, UPDATE_ENTRY, ASSOCIATE})
@@ -68,7 +71,7 @@ SSM_EVENTS = SSM_SESSION_EVENTS | SSM_COMMAND_EVENTS
 ROUTED: dict[str, frozenset[str]] = {
     "aws.eks": EKS_EVENTS,
     "aws.cloudtrail": TRAIL_EVENTS,
-    "aws.logs": LOG_EVENTS,
+    "aws.logs": LOG_EVENTS | ACCOUNT_LOG_EVENTS,
     "aws.ssm": SSM_EVENTS,
     "aws.ec2-instance-connect": SSH_KEY_EVENTS,
     "aws.ec2": EC2_EVENTS,
@@ -133,22 +136,42 @@ def reaches_kube_system(change: ApiChange) -> bool:
     return any(fnmatchcase(KUBE_SYSTEM, pattern) for pattern in change.namespaces)
 
 
+def _scoped_policy(
+    change: ApiChange, policies: frozenset[str], *, namespaced: bool, kube_system: bool | None = None
+) -> bool:
+    if change.policy_name not in policies or _namespaced(change) is not namespaced:
+        return False
+    return kube_system is None or reaches_kube_system(change) is kube_system
+
+
 def _grant(policies: frozenset[str], *, namespaced: bool, kube_system: bool | None = None) -> Callable[..., bool]:
+    """A grant of one of `policies` at that scope to a principal that is not expected.
+
+    The role of a tagged-but-unconfigured kubectl instance is left to `kubectl-role-not-configured`
+    for the admin-equivalent grants only; every other grant is judged as for anyone.
+    """
+
     def applies(ctx: RuleContext) -> bool:
-        change = ctx.change
-        if change.policy_name not in policies or _namespaced(change) is not namespaced:
+        if not _scoped_policy(ctx.change, policies, namespaced=namespaced, kube_system=kube_system):
             return False
-        if kube_system is not None and reaches_kube_system(change) is not kube_system:
+        if ctx.principal_expected:
             return False
-        return not ctx.principal_expected and not ctx.principal_match.unconfigured_kubectl_role
+        return not (ctx.principal_match.unconfigured_kubectl_role and is_admin_equivalent(ctx.change))
 
     return applies
 
 
+def is_admin_equivalent(change: ApiChange) -> bool:
+    """Cluster admin, or a path to it: admin policies cluster-wide, Admin/Edit on kube-system, system:masters."""
+    kube_system_write = _scoped_policy(
+        change, frozenset({ADMIN_POLICY, EDIT_POLICY}), namespaced=True, kube_system=True
+    )
+    return is_cluster_wide_admin(change) or kube_system_write or MASTERS_GROUP in (change.groups or ())
+
+
 def _unconfigured_kubectl_admin(ctx: RuleContext) -> bool:
     change = ctx.change
-    admin = is_cluster_wide_admin(change) or MASTERS_GROUP in (change.groups or ())
-    return admin and not ctx.principal_expected and ctx.principal_match.unconfigured_kubectl_role
+    return is_admin_equivalent(change) and not ctx.principal_expected and ctx.principal_match.unconfigured_kubectl_role
 
 
 def _other_cluster_kubectl_role(ctx: RuleContext) -> bool:
@@ -166,6 +189,14 @@ def _reserved_groups(change: ApiChange) -> list[str]:
 
 def _custom_groups(change: ApiChange) -> list[str]:
     return [g for g in change.groups or () if not g.startswith(RESERVED_GROUP_PREFIX)]
+
+
+def _custom_username(change: ApiChange) -> str | None:
+    """A user name other than the one EKS gives by default: RBAC may bind it to anything."""
+    if not change.username or not change.principal_as_sent:
+        return None
+    default = default_username(change.principal_as_sent)
+    return None if change.username in (default, default_username(change.principal or "")) else change.username
 
 
 def _standard_entry(change: ApiChange) -> bool:
@@ -226,12 +257,16 @@ def _own_filter_rewritten(ctx: RuleContext) -> bool:
     destination_changed = bool(ctx.lookups.filter_destination) and (
         blinding.destination_arn != ctx.lookups.filter_destination
     )
-    return pattern_changed or destination_changed
+    return pattern_changed or destination_changed or bool(blinding.filter_options)
 
 
 def _unlogged(ctx: RuleContext) -> tuple[str, ...]:
     blinding = ctx.change.blinding
     return blinding.unlogged_sources or () if blinding else ()
+
+
+def _policy_type(ctx: RuleContext) -> str | None:
+    return ctx.change.blinding.policy_type if ctx.change.blinding else None
 
 
 def _touches(ctx: RuleContext) -> bool:
@@ -383,16 +418,16 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         name="admin-role-to-pods",
-        events=POD_ROLE_EVENTS,
+        events=ROLE_HANDING_EVENTS,
         severity=Severity.CRITICAL,
         attempt_severity=Severity.MEDIUM,
         applies=lambda c: bool(_powerful(c.pod_role_verdicts)),
         headline=lambda c: (
             f"admin role handed to pods or nodes of {c.where}: {_role_list(_powerful(c.pod_role_verdicts))}"
         ),
-        why="A pod identity association, an add-on (pod identity or IRSA) or a node group given the role of "
-        "an expected cluster admin or of a kubectl instance: every pod of that service account (or on those "
-        "nodes) gets cluster-admin credentials.",
+        why="A pod identity association, an add-on (pod identity or IRSA), a node group or EKS Auto Mode nodes "
+        "given the role of an expected cluster admin or of a kubectl instance: every pod of that service account "
+        "(or on those nodes) gets cluster-admin credentials.",
     ),
     # ------------------------------------------------------------ HIGH
     Rule(
@@ -401,9 +436,14 @@ RULES: tuple[Rule, ...] = (
         severity=Severity.HIGH,
         attempt_severity=Severity.MEDIUM,
         applies=_unconfigured_kubectl_admin,
-        headline=lambda c: f"{c.who} granted cluster admin on {c.where}: {c.principal_match.reason}",
-        why="Cluster admin for the role of an instance tagged as this cluster's kubectl instance, but the role "
-        "matches no KubectlRoleArnPattern: a tag alone trusts nobody (anyone with ec2:CreateTags can forge it).",
+        headline=lambda c: (
+            f"{c.who} granted admin on {c.where} "
+            f"({_policy_label(c) if c.change.policy_name else MASTERS_GROUP}): {c.principal_match.reason}"
+        ),
+        why="An admin-equivalent grant (cluster admin, Admin or Edit on kube-system, system:masters) for the role "
+        "of an instance tagged as this cluster's kubectl instance, but the role matches no KubectlRoleArnPattern: "
+        "a tag alone trusts nobody (anyone with ec2:CreateTags can forge it). Other grants are judged as for "
+        "anyone.",
     ),
     Rule(
         name="cluster-wide-admin-view",
@@ -558,8 +598,27 @@ RULES: tuple[Rule, ...] = (
         attempt_severity=Severity.MEDIUM,
         applies=_own_filter_rewritten,
         headline=lambda c: f"eksguard's subscription filter on the audit log of {c.where} rewritten",
-        why="eksguard's own subscription filter replaced with another pattern or destination: audit-log "
-        "alerts stop without any error; enrolment puts it back on the same event.",
+        why="eksguard's own subscription filter replaced with another pattern or destination, or with a field "
+        "selection or transformed-logs option eksguard never sets: audit-log alerts stop without any error; "
+        "enrolment puts it back on the same event.",
+    ),
+    Rule(
+        name="audit-log-transformed",
+        events=frozenset({"PutTransformer"}) | ACCOUNT_LOG_EVENTS,
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=lambda c: (
+            _blinding_group(c)
+            or (c.change.event_name in ACCOUNT_LOG_EVENTS and (_policy_type(c) == "TRANSFORMER_POLICY"))
+        ),
+        headline=lambda c: (
+            f"log transformer put on the audit log of {c.where}"
+            if _blinding_group(c)
+            else "account-wide log transformer policy put (it can rewrite every EKS audit log)"
+        ),
+        why="A transformer rewrites audit events at ingestion, before any subscription filter sees them (a "
+        "filter with applyOnTransformedLogs reads the rewritten events): aws-auth and RBAC writes can be made "
+        "unrecognisable.",
     ),
     Rule(
         name="audit-log-group-deleted",
@@ -642,6 +701,16 @@ RULES: tuple[Rule, ...] = (
         "us-east-1 only.",
     ),
     Rule(
+        name="kubectl-tag-changed",
+        events=frozenset({"CreateTags"}),
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=lambda c: _kubectl_tag_added(c) and _touches(c),
+        headline=lambda c: f"kubectl tags of {c.target_label} overwritten with {_tag_values(c)}",
+        why="A kubectl instance's stop or cluster tag given another value: it may leave the stop run and this "
+        "watch (a stop tag value that no longer matches) or change cluster.",
+    ),
+    Rule(
         name="kubectl-tag-removed",
         events=frozenset({"DeleteTags"}),
         severity=Severity.HIGH,
@@ -696,6 +765,16 @@ RULES: tuple[Rule, ...] = (
         why="What these groups may do depends on RBAC bindings inside the cluster, which CloudTrail does not show.",
     ),
     Rule(
+        name="custom-kubernetes-username",
+        events=ENTRY_EVENTS,
+        severity=Severity.MEDIUM,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: bool(_custom_username(c.change)) and _standard_entry(c.change) and not c.principal_expected,
+        headline=lambda c: f"{c.who} given the Kubernetes user name {_custom_username(c.change)} on {c.where}",
+        why="An access entry with a chosen user name (not EKS's default): RBAC bindings made before eksguard "
+        "watched the audit log may bind that name to anything, kubernetes-admin style.",
+    ),
+    Rule(
         name="endpoint-maybe-public-to-world",
         events=frozenset({UPDATE_CONFIG}),
         severity=Severity.MEDIUM,
@@ -722,7 +801,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         name="pod-role-unverified",
-        events=POD_ROLE_EVENTS,
+        events=ROLE_HANDING_EVENTS,
         severity=Severity.MEDIUM,
         attempt_severity=Severity.INFO,
         applies=lambda c: bool(_doubtful(c.pod_role_verdicts)),
@@ -789,13 +868,14 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         name="kubectl-tag-added",
-        events=frozenset({"CreateTags"}),
+        events=frozenset({"CreateTags", "RunInstances"}),
         severity=Severity.MEDIUM,
         attempt_severity=Severity.INFO,
-        applies=_kubectl_tag_added,
+        # RunInstances: the new instance may already be in the inventory; it is news either way.
+        applies=lambda c: _kubectl_tag_added(c) and (c.change.event_name == "RunInstances" or not _touches(c)),
         headline=lambda c: f"{_instances(c)} tagged {_tag_values(c)}",
-        why="An instance newly tagged as a kubectl instance, or moved to another cluster: its role is only "
-        "trusted if it matches KubectlRoleArnPattern, but the stop run now acts on it.",
+        why="An instance tagged (or launched) as a kubectl instance: its role is only trusted if it matches "
+        "KubectlRoleArnPattern, but the stop run now acts on it and it looks like an admin host.",
     ),
     Rule(
         name="kubectl-target-unverified",
@@ -1018,7 +1098,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         name="trail-or-log-change",
-        events=TRAIL_EVENTS | LOG_EVENTS,
+        events=TRAIL_EVENTS | LOG_EVENTS | ACCOUNT_LOG_EVENTS,
         severity=Severity.INFO,
         attempt_severity=Severity.INFO,
         applies=lambda c: True,

@@ -184,11 +184,8 @@ def read_state(table_name: str, region: str, cluster: str, lookup: bool = False)
     """The stored RBAC state of a cluster; `lookup`: with the short, bounded lookup client (the CloudTrail
     detector asks who RBAC makes admin before it can judge an access entry)."""
     client = aws.lookup_client("dynamodb", region) if lookup else aws.client("dynamodb", region)
-    response = client.get_item(
-        TableName=table_name, Key={"cluster": {"S": cluster + KEY_SUFFIX}}, ConsistentRead=True
-    )
+    response = client.get_item(TableName=table_name, Key={"cluster": {"S": cluster + KEY_SUFFIX}}, ConsistentRead=True)
     item = response.get("Item")
     if not item:
         return RbacState(cluster=cluster)
     return decode(cluster, item["rbac_gz"]["B"], int(item["revision"]["N"]))
-
