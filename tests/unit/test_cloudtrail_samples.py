@@ -294,6 +294,116 @@ VARIATIONS: list[tuple[str, dict[str, Any], tuple[Severity, str] | None]] = [
         (Severity.MEDIUM, "kubectl-tag-added"),
     ),
     (
+        "Spot request with the kubectl instance profile",
+        variant(
+            "eks_api_kubectl_role_handed_out.json",
+            "RequestSpotInstances",
+            requestParameters={"launchSpecification": {"iamInstanceProfile": {"name": "eksguard-kubectl-prod"}}},
+            responseElements=None,
+        ),
+        (Severity.HIGH, "kubectl-role-handed-out"),
+    ),
+    (
+        "launch template with the kubectl instance profile, by ARN",
+        variant(
+            "eks_api_kubectl_role_handed_out.json",
+            "CreateLaunchTemplateVersion",
+            requestParameters={
+                "CreateLaunchTemplateVersionRequest": {
+                    "LaunchTemplateId": "lt-0abc",
+                    "LaunchTemplateData": {
+                        "IamInstanceProfile": {
+                            "Arn": "arn:aws:iam::111122223333:instance-profile/eksguard-kubectl-prod"
+                        }
+                    },
+                }
+            },
+            responseElements=None,
+        ),
+        (Severity.HIGH, "kubectl-role-handed-out"),
+    ),
+    (
+        "launch from a template whose response CloudTrail omitted",
+        variant(
+            "eks_api_kubectl_role_handed_out.json",
+            requestParameters={"launchTemplate": {"launchTemplateId": "lt-0abc", "version": "$Latest"}},
+            responseElements={"omitted": True},
+        ),
+        (Severity.MEDIUM, "kubectl-role-handed-out-unverified"),
+    ),
+    (
+        "launch from a template with another profile",
+        variant(
+            "eks_api_kubectl_role_handed_out.json",
+            requestParameters={"launchTemplate": {"launchTemplateId": "lt-0abc"}},
+            responseElements={
+                "instancesSet": {
+                    "items": [
+                        {
+                            "instanceId": "i-0f0f0f0f0f0f0f0f0",
+                            "iamInstanceProfile": {"arn": "arn:aws:iam::111122223333:instance-profile/debug-tools"},
+                        }
+                    ]
+                }
+            },
+        ),
+        None,
+    ),
+    (
+        "root volume of the kubectl instance replaced",
+        variant(
+            "eks_api_kubectl_user_data.json",
+            "CreateReplaceRootVolumeTask",
+            requestParameters={
+                "CreateReplaceRootVolumeTaskRequest": {"InstanceId": SAMPLE_KUBECTL_INSTANCE, "ImageId": "ami-0bad"}
+            },
+        ),
+        (Severity.HIGH, "kubectl-disk"),
+    ),
+    (
+        "port forwarded through the kubectl instance to its metadata service",
+        variant(
+            "eks_api_kubectl_session.json",
+            requestParameters={
+                "target": SAMPLE_KUBECTL_INSTANCE,
+                "documentName": "AWS-StartPortForwardingSessionToRemoteHost",
+                "parameters": {"host": ["169.254.169.254"], "portNumber": ["80"], "localPortNumber": ["8080"]},
+            },
+        ),
+        (Severity.HIGH, "kubectl-credentials-forwarded"),
+    ),
+    (
+        "port forwarded to a host the record hides",
+        variant(
+            "eks_api_kubectl_session.json",
+            requestParameters={
+                "target": SAMPLE_KUBECTL_INSTANCE,
+                "documentName": "AWS-StartPortForwardingSessionToRemoteHost",
+                "parameters": "HIDDEN_DUE_TO_SECURITY_REASONS",
+            },
+        ),
+        (Severity.MEDIUM, "kubectl-remote-forward-unverified"),
+    ),
+    (
+        "permissions boundary removed from the kubectl role",
+        variant(
+            "eks_api_kubectl_role_trust.json",
+            "DeleteRolePermissionsBoundary",
+            requestParameters={"roleName": "eksguard-kubectl-prod"},
+        ),
+        (Severity.HIGH, "admin-role-changed"),
+    ),
+    (
+        "failed profile replacement names no instance",
+        variant(
+            "eks_api_kubectl_instance_profile.json",
+            responseElements=None,
+            errorCode="Client.UnauthorizedOperation",
+            errorMessage="not authorized",
+        ),
+        (Severity.INFO, "kubectl-target-unverified"),
+    ),
+    (
         "access entry with a chosen user name",
         variant(
             "eks_api_update_access_entry_groups.json",

@@ -52,8 +52,37 @@ SSM_COMMAND_EVENTS = frozenset(
 )
 SSH_KEY_EVENTS = frozenset({"SendSSHPublicKey", "SendSerialConsoleSSHPublicKey"})
 PROFILE_EVENTS = frozenset({"AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation"})
-EC2_EVENTS = frozenset({"ModifyInstanceAttribute", "RunInstances", "CreateTags", "DeleteTags"}) | PROFILE_EVENTS
-ROLE_EVENTS = frozenset({"UpdateAssumeRolePolicy", "AttachRolePolicy", "PutRolePolicy", "AddRoleToInstanceProfile"})
+# Calls that launch instances, or describe instances to launch, with an instance profile.
+LAUNCH_EVENTS = frozenset(
+    {
+        "RunInstances",
+        "RequestSpotInstances",
+        "RequestSpotFleet",
+        "CreateFleet",
+        "CreateLaunchTemplate",
+        "CreateLaunchTemplateVersion",
+    }
+)
+# Calls that swap or move a kubectl instance's disks (an attacker's OS with the kubectl role).
+DISK_EVENTS = frozenset({"CreateReplaceRootVolumeTask", "AttachVolume", "DetachVolume"})
+EC2_EVENTS = (
+    frozenset({"ModifyInstanceAttribute", "CreateTags", "DeleteTags"}) | PROFILE_EVENTS | LAUNCH_EVENTS | DISK_EVENTS
+)
+ROLE_EVENTS = frozenset(
+    {
+        "UpdateAssumeRolePolicy",
+        "AttachRolePolicy",
+        "PutRolePolicy",
+        "AddRoleToInstanceProfile",
+        "PutRolePermissionsBoundary",
+        "DeleteRolePermissionsBoundary",
+    }
+)
+# The instance metadata service: a port forwarded to it from a kubectl instance hands over the role's credentials.
+IMDS_HOSTS = frozenset(
+    {"169.254.169.254", "fd00:ec2::254", "[fd00:ec2::254]", "instance-data", "instance-data.ec2.internal"}
+)
+REMOTE_FORWARD_DOCUMENT = "AWS-StartPortForwardingSessionToRemoteHost"
 
 # Request fields that hold what a command does, not where it runs: never scanned for targets.
 _COMMAND_TEXT_KEYS = frozenset({"parameters", "comment"})
@@ -75,6 +104,8 @@ class HostChange:
     os_user: str | None = None
     attributes: tuple[str, ...] = ()  # ModifyInstanceAttribute
     profiles: tuple[str, ...] = ()  # instance profile names handed to an instance
+    profile_unknown: str | None = None  # why the profile a launch uses is not in the record
+    forward_hosts: tuple[str, ...] = ()  # remote hosts a port-forwarding session reaches ("?": hidden)
     tags: tuple[tuple[str, str | None], ...] = ()  # CreateTags / DeleteTags
     all_tags: bool = False  # DeleteTags without a tag list removes every tag
     role_name: str | None = None  # IAM events
@@ -196,20 +227,40 @@ def _attributes(request: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _forward_hosts(request: dict[str, Any]) -> tuple[str, ...]:
+    parameters = _get(request, "parameters")
+    if not isinstance(parameters, dict):
+        return ("?",)  # hidden or absent: the remote host cannot be told
+    hosts = _get(parameters, "host")
+    values = hosts if isinstance(hosts, list) else [hosts]
+    return tuple(str(h).strip().lower() for h in values if h is not None) or ("?",)
+
+
+def _profile_unknown(record: CloudTrailRecord) -> str | None:
+    """A launch from a launch template whose response (the only place naming the profile) is missing."""
+    uses_template = any("launchtemplate" in key.lower() for key, _ in _walk(record.request))
+    response = record.response
+    if uses_template and (not response or response.get("omitted") is True):
+        return "the instance profile comes from a launch template and the response is not in the record"
+    return None
+
+
 def extract_host_change(record: CloudTrailRecord) -> HostChange | None:
     """The HostChange of an SSM, EC2 Instance Connect, EC2 or IAM call; None for other calls."""
     name, request = record.event_name, record.request
     if name in ROLE_EVENTS:
         return HostChange(
             role_name=as_str(_get(request, "roleName")),
-            policy=as_str(_get(request, "policyArn")) or as_str(_get(request, "policyName")),
+            policy=as_str(_get(request, "policyArn", "permissionsBoundary")) or as_str(_get(request, "policyName")),
             profile_name=as_str(_get(request, "instanceProfileName")),
         )
     if name in SSM_SESSION_EVENTS:
+        document = as_str(_get(request, "documentName"))
         return HostChange(
             instance_ids=instance_ids_in(_get(request, "target")),
-            document=as_str(_get(request, "documentName")),
+            document=document,
             session_id=as_str(_get(request, "sessionId")) or as_str(_get(record.response, "sessionId")),
+            forward_hosts=_forward_hosts(request) if document and REMOTE_FORWARD_DOCUMENT in document else (),
         )
     if name in SSM_COMMAND_EVENTS:
         # UpdateAssociation and StartAssociationsOnce may name no target: the association's own targets
@@ -236,12 +287,16 @@ def extract_host_change(record: CloudTrailRecord) -> HostChange | None:
         )
     if name in EC2_EVENTS:
         tags, all_tags = _tags(request) if name in ("CreateTags", "DeleteTags", "RunInstances") else ((), False)
-        targets = request if name != "RunInstances" else {}
+        # A launch names new instances only; the response names the instance of a profile association.
+        targets = request if name not in LAUNCH_EVENTS else {}
+        ids = instance_ids_in([targets, as_dict(record.response)])
+        profiles = _profiles(record) if name in PROFILE_EVENTS | LAUNCH_EVENTS else ()
         return HostChange(
-            # The response names the instance of a profile association and the instances launched.
-            instance_ids=instance_ids_in([targets, as_dict(record.response)]),
+            instance_ids=ids,
+            opaque_targets=("the instance is not in the record",) if name in PROFILE_EVENTS and not ids else (),
             attributes=_attributes(request) if name == "ModifyInstanceAttribute" else (),
-            profiles=_profiles(record) if name in PROFILE_EVENTS | {"RunInstances"} else (),
+            profiles=profiles,
+            profile_unknown=_profile_unknown(record) if name in LAUNCH_EVENTS and not profiles else None,
             tags=tags,
             all_tags=all_tags and name == "DeleteTags",
         )

@@ -22,7 +22,10 @@ from eksguard.eks_api.blinding import ACCOUNT_LOG_EVENTS, LOG_EVENTS, TRAIL_EVEN
 from eksguard.eks_api.change import ApiChange
 from eksguard.eks_api.context import RoleVerdict, RuleContext
 from eksguard.eks_api.host_change import (
+    DISK_EVENTS,
     EC2_EVENTS,
+    IMDS_HOSTS,
+    LAUNCH_EVENTS,
     PROFILE_EVENTS,
     ROLE_EVENTS,
     SSH_KEY_EVENTS,
@@ -285,6 +288,10 @@ def _tag_keys(ctx: RuleContext) -> set[str]:
     return {k for k, _ in (ctx.change.hosts.tags if ctx.change.hosts else ())}
 
 
+def _profile_unknown(ctx: RuleContext) -> str | None:
+    return ctx.change.hosts.profile_unknown if ctx.change.hosts else None
+
+
 def _kubectl_tag_removed(ctx: RuleContext) -> bool:
     hosts = ctx.change.hosts
     if hosts is None or not ctx.reaches_kubectl:
@@ -309,6 +316,18 @@ def _kubectl_tag_keys(ctx: RuleContext) -> set[str]:
 def _instances(ctx: RuleContext) -> str:
     hosts = ctx.change.hosts
     return ", ".join(hosts.instance_ids) if hosts and hosts.instance_ids else "an instance"
+
+
+def _forward_hosts(ctx: RuleContext) -> set[str]:
+    return set(ctx.change.hosts.forward_hosts) if ctx.change.hosts else set()
+
+
+def _launch_subject(ctx: RuleContext) -> str:
+    if ctx.change.event_name in ("CreateLaunchTemplate", "CreateLaunchTemplateVersion"):
+        return "launch template"
+    if ctx.change.event_name in ("RequestSpotInstances", "RequestSpotFleet", "CreateFleet"):
+        return f"{ctx.change.event_name} (instances to launch)"
+    return f"instance {_instances(ctx)}"
 
 
 def _session_target(ctx: RuleContext) -> str:
@@ -345,6 +364,8 @@ def _role_change_word(ctx: RuleContext) -> str:
         "AttachRolePolicy": f"policy {hosts.policy if hosts else '?'} attached",
         "PutRolePolicy": f"inline policy {hosts.policy if hosts else '?'} written",
         "AddRoleToInstanceProfile": f"added to instance profile {hosts.profile_name if hosts else '?'}",
+        "PutRolePermissionsBoundary": f"permissions boundary set to {hosts.policy if hosts else '?'}",
+        "DeleteRolePermissionsBoundary": "permissions boundary removed",
     }.get(ctx.change.event_name, ctx.change.event_name)
 
 
@@ -678,13 +699,34 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         name="kubectl-role-handed-out",
-        events=PROFILE_EVENTS | {"RunInstances"},
+        events=PROFILE_EVENTS | LAUNCH_EVENTS,
         severity=Severity.HIGH,
         attempt_severity=Severity.MEDIUM,
         applies=lambda c: not _touches(c) and bool(_powerful(c.handed_profiles)),
-        headline=lambda c: f"instance {_instances(c)} given {_role_list(_powerful(c.handed_profiles))}",
-        why="Another instance launched with, or given, an instance profile holding the kubectl role or an "
-        "expected admin's role: its credentials are cluster admin from any shell there.",
+        headline=lambda c: f"{_launch_subject(c)} given {_role_list(_powerful(c.handed_profiles))}",
+        why="Another instance launched with (RunInstances, Spot, fleets, launch templates), or given, an instance "
+        "profile holding the kubectl role or an expected admin's role: its credentials are cluster admin from "
+        "any shell there.",
+    ),
+    Rule(
+        name="kubectl-disk",
+        events=DISK_EVENTS,
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=_touches,
+        headline=lambda c: f"{c.change.event_name} on {c.target_label}",
+        why="The root volume of a kubectl instance replaced, detached or another volume attached: an "
+        "attacker's disk boots with the kubectl role, or the admin host's disk is read elsewhere.",
+    ),
+    Rule(
+        name="kubectl-credentials-forwarded",
+        events=SSM_SESSION_EVENTS,
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=lambda c: _touches(c) and bool(_forward_hosts(c) & IMDS_HOSTS),
+        headline=lambda c: f"port forwarded from {c.target_label} to the instance metadata service",
+        why="A Session Manager port-forwarding session through a kubectl instance to its metadata service: the "
+        "cluster-admin role's credentials leave the host.",
     ),
     Rule(
         name="admin-role-changed",
@@ -879,7 +921,11 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         name="kubectl-target-unverified",
-        events=SSM_COMMAND_EVENTS | SSH_KEY_EVENTS | PROFILE_EVENTS | {"ModifyInstanceAttribute", "DeleteTags"},
+        events=SSM_COMMAND_EVENTS
+        | SSH_KEY_EVENTS
+        | PROFILE_EVENTS
+        | DISK_EVENTS
+        | {"ModifyInstanceAttribute", "DeleteTags"},
         severity=Severity.MEDIUM,
         attempt_severity=Severity.INFO,
         applies=_may_touch,
@@ -901,12 +947,27 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         name="kubectl-role-handed-out-unverified",
-        events=PROFILE_EVENTS | {"RunInstances"},
+        events=PROFILE_EVENTS | LAUNCH_EVENTS,
         severity=Severity.MEDIUM,
         attempt_severity=Severity.INFO,
-        applies=lambda c: not _touches(c) and bool(_doubtful(c.handed_profiles)),
-        headline=lambda c: f"instance {_instances(c)} given {_role_list(_doubtful(c.handed_profiles))}",
-        why="An instance profile handed to an instance whose roles could not be read.",
+        applies=lambda c: not _touches(c) and (bool(_doubtful(c.handed_profiles)) or bool(_profile_unknown(c))),
+        headline=lambda c: (
+            f"{_launch_subject(c)} given {_role_list(_doubtful(c.handed_profiles))}"
+            if _doubtful(c.handed_profiles)
+            else f"{_launch_subject(c)}: {_profile_unknown(c)}"
+        ),
+        why="An instance profile handed out whose roles could not be read, or a launch from a template whose "
+        "profile is not in the record.",
+    ),
+    Rule(
+        name="kubectl-remote-forward-unverified",
+        events=SSM_SESSION_EVENTS,
+        severity=Severity.MEDIUM,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: _touches(c) and "?" in _forward_hosts(c),
+        headline=lambda c: f"port forwarded from {c.target_label} to a host the record does not name",
+        why="A port-forwarding session through a kubectl instance to a remote host CloudTrail does not show: "
+        "it may be the metadata service.",
     ),
     # ------------------------------------------------------------ INFO (MEDIUM outside working hours)
     Rule(
