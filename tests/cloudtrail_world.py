@@ -64,6 +64,8 @@ def world(inventory: KubectlInventory | None = None, **overrides: object) -> Loo
         "session_target": lambda region, session_id: SESSIONS.get(session_id),
         "hours": parse_hours(HOURS, ZONE),
         "filter_destination": f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:eksguard-AuditLogAlert-Xy12AbCd34Ef",
+        "stack_name": "eksguard",
+        "webhook_secret_arn": f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:eksguard/slack-webhook-AbCdEf",
     }
     fields.update(overrides)
     return Lookups(**fields)  # type: ignore[arg-type]

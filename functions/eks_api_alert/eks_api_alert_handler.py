@@ -68,7 +68,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     if alert is None:
         reason = "no kubectl instance or admin role concerned"
         logger.info("skipped", extra={"reason": reason, "event": event.get("detail", {}).get("eventName")})
-        return {"status": "ignored", "reason": reason}
+        return {"status": "skipped", "reason": reason}
     logger.info(
         "eks_change_classified",
         extra={

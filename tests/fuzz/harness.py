@@ -632,7 +632,8 @@ def run_eks_api(event: Any) -> Outcome:
         return _classify(
             lambda: eks_api_alert_handler.lambda_handler(event, Context()),
             logs,
-            lambda r: r.get("reason") if r.get("status") != "alerted" else None,
+            # "skipped": read and judged, about nothing eksguard watches (no alert, by design)
+            lambda r: r.get("reason") if r.get("status") not in ("alerted", "skipped") else None,
         )
 
 

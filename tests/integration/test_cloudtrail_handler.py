@@ -122,7 +122,7 @@ def test_a_call_on_another_instance_is_dropped_without_an_alert(
     moto_world: dict[str, Any], lambda_context: Any
 ) -> None:
     result = handler()(sample("eks_api_ssh_key_other_instance.json", moto_world), lambda_context)
-    assert result == {"status": "ignored", "reason": "no kubectl instance or admin role concerned"}
+    assert result == {"status": "skipped", "reason": "no kubectl instance or admin role concerned"}
     assert queued(moto_world) == []
 
 

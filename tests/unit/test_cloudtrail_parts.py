@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from eksguard.console import cloudtrail_event_url, console_url, log_stream_url
-from eksguard.eks_api.blinding import extract_blinding
+from eksguard.eks_api.blinding import JUDGED_SOURCES, extract_blinding
 from eksguard.eks_api.host_change import extract_host_change, instance_ids_in
 from eksguard.eks_api.record import parse_event
 from eksguard.hours import HoursError, parse_hours
@@ -102,15 +102,9 @@ def unlogged(request: dict[str, Any]) -> tuple[str, ...] | None:
     return change.unlogged_sources
 
 
-ALL_JUDGED = (
-    "cloudtrail.amazonaws.com",
-    "ec2-instance-connect.amazonaws.com",
-    "ec2.amazonaws.com",
-    "eks.amazonaws.com",
-    "iam.amazonaws.com",
-    "logs.amazonaws.com",
-    "ssm.amazonaws.com",
-)
+# Every service eksguard reads CloudTrail calls of (eksguard's own pipeline included).
+ALL_JUDGED = JUDGED_SOURCES
+assert {"eks.amazonaws.com", "iam.amazonaws.com", "lambda.amazonaws.com"} <= set(ALL_JUDGED)
 
 
 @pytest.mark.parametrize(

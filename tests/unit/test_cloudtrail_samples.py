@@ -46,6 +46,10 @@ SAMPLES: dict[str, tuple[Severity, str] | None] = {
     "eks_api_kubectl_role_trust.json": (Severity.HIGH, "admin-role-changed"),
     "eks_api_kubectl_tag_removed.json": (Severity.HIGH, "kubectl-tag-removed"),
     "eks_api_ssh_key_other_instance.json": None,
+    "eks_api_eksguard_rule_disabled.json": (Severity.HIGH, "eksguard-changed"),
+    "eks_api_eksguard_function_throttled.json": (Severity.HIGH, "eksguard-changed"),
+    "eks_api_eksguard_webhook_rewritten.json": (Severity.HIGH, "eksguard-changed"),
+    "eks_api_eksguard_deploy.json": None,  # CloudFormation deploying eksguard: the stack update is the change
 }
 
 
@@ -127,6 +131,9 @@ def test_auto_mode_nodes_given_the_kubectl_role_is_critical(event_name: str) -> 
 
 def variant(name: str, event_name: str | None = None, region: str | None = None, **detail: Any) -> dict[str, Any]:
     event = load(name)
+    if "source" in detail:
+        event.pop("source")
+        detail.pop("source")
     if event_name:
         event["detail"]["eventName"] = event_name
     if region:
@@ -402,6 +409,57 @@ VARIATIONS: list[tuple[str, dict[str, Any], tuple[Severity, str] | None]] = [
             errorMessage="not authorized",
         ),
         (Severity.INFO, "kubectl-target-unverified"),
+    ),
+    (
+        "another stack's rule disabled",
+        variant("eks_api_eksguard_rule_disabled.json", requestParameters={"name": "eksguard2-Something-1A2B"}),
+        None,
+    ),
+    (
+        "eksguard's rule targets removed",
+        variant(
+            "eks_api_eksguard_rule_disabled.json",
+            "RemoveTargets",
+            requestParameters={"rule": "eksguard-EksApiAlertFunctionEksAccessChang-1A2B", "ids": ["t1"]},
+        ),
+        (Severity.HIGH, "eksguard-changed"),
+    ),
+    (
+        "eksguard's function reconfigured, named by a qualified ARN",
+        variant(
+            "eks_api_eksguard_function_throttled.json",
+            "UpdateFunctionConfiguration20150331v2",
+            requestParameters={
+                "functionName": "arn:aws:lambda:eu-west-1:111122223333:function:eksguard-EksApiAlertFunction-Q1w2:live"
+            },
+        ),
+        (Severity.HIGH, "eksguard-changed"),
+    ),
+    (
+        "the webhook secret named by its full ARN",
+        variant(
+            "eks_api_eksguard_webhook_rewritten.json",
+            requestParameters={
+                "secretId": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:eksguard/slack-webhook-AbCdEf"
+            },
+        ),
+        (Severity.HIGH, "eksguard-changed"),
+    ),
+    (
+        "another secret rotated",
+        variant("eks_api_eksguard_webhook_rewritten.json", requestParameters={"secretId": "prod/db-password"}),
+        None,
+    ),
+    (
+        "eksguard's alert queue purged",
+        variant(
+            "eks_api_eksguard_rule_disabled.json",
+            "PurgeQueue",
+            requestParameters={"queueUrl": "https://sqs.eu-west-1.amazonaws.com/111122223333/eksguard-AlertQueue-AbC"},
+            eventSource="sqs.amazonaws.com",
+            source=None,
+        ),
+        (Severity.HIGH, "eksguard-changed"),
     ),
     (
         "access entry with a chosen user name",

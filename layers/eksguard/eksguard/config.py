@@ -33,6 +33,7 @@ ENV_KUBECTL_SESSION_TIMEZONE = "KUBECTL_SESSION_TIMEZONE"
 ENV_AUDIT_STATE_TABLE = "AUDIT_STATE_TABLE"
 ENV_AUDIT_DESTINATION_ARN = "AUDIT_LOG_DESTINATION_ARN"
 ENV_AUDIT_FILTER_NAME = "AUDIT_LOG_FILTER_NAME"
+ENV_STACK_NAME = "EKSGUARD_STACK_NAME"
 ENV_AWS_REGION = "AWS_REGION"
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -103,6 +104,7 @@ class Settings:
     audit_state_table: str | None = None
     audit_destination_arn: str | None = None
     audit_filter_name: str = "eksguard-aws-auth"
+    stack_name: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -140,4 +142,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         audit_state_table=env.get(ENV_AUDIT_STATE_TABLE) or None,
         audit_destination_arn=env.get(ENV_AUDIT_DESTINATION_ARN) or None,
         audit_filter_name=env.get(ENV_AUDIT_FILTER_NAME, "eksguard-aws-auth").strip() or "eksguard-aws-auth",
+        stack_name=(env.get(ENV_STACK_NAME) or "").strip() or None,
     )

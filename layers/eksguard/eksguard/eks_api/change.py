@@ -27,6 +27,7 @@ from eksguard.eks_api.record import (
     first,
     maybe_json,
 )
+from eksguard.eks_api.self_watch import SelfChange, extract_self_change
 
 OPEN_WORLD_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
 POLICY_PREFIX = "cluster-access-policy/"
@@ -90,6 +91,7 @@ class ApiChange:
     association_id: str | None = None
     hosts: HostChange | None = None  # SSM, EC2, EC2 Instance Connect, IAM
     blinding: BlindingChange | None = None  # CloudTrail, CloudWatch Logs
+    own: SelfChange | None = None  # eksguard's own rules, functions, queue, webhook secret
 
     @property
     def event_name(self) -> str:
@@ -221,6 +223,7 @@ def extract(record: CloudTrailRecord) -> ApiChange:
             record=record,
             hosts=extract_host_change(record),
             blinding=extract_blinding(record),
+            own=extract_self_change(record),
         )
     req, resp = record.request, record.response
     entry = as_dict(resp.get("accessEntry"))

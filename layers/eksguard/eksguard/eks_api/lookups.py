@@ -37,6 +37,9 @@ class Lookups:
     filter_destination: str | None = None
     hours: WorkingHours | None = None
     hours_error: str | None = None
+    # eksguard's own resources
+    stack_name: str | None = None
+    webhook_secret_arn: str | None = None
 
 
 def session_target(region: str, session_id: str) -> str | None:
@@ -84,4 +87,6 @@ def from_settings(settings: Settings) -> Lookups:
         filter_destination=settings.audit_destination_arn,
         hours=hours,
         hours_error=hours_error,
+        stack_name=settings.stack_name,
+        webhook_secret_arn=settings.slack_webhook_secret_arn,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,14 @@ EVENT_SOURCES: dict[str, str] = {
     "ec2.amazonaws.com": "aws.ec2",
     "ec2-instance-connect.amazonaws.com": "aws.ec2-instance-connect",
     "iam.amazonaws.com": "aws.iam",
+    # eksguard's own pipeline (eks_api/self_watch.py)
+    "events.amazonaws.com": "aws.events",
+    "lambda.amazonaws.com": "aws.lambda",
+    "sqs.amazonaws.com": "aws.sqs",
+    "secretsmanager.amazonaws.com": "aws.secretsmanager",
 }
+# Lambda records its calls with the API version appended (UpdateFunctionConfiguration20150331v2).
+_LAMBDA_VERSION_RE = re.compile(r"\d{8}(v\d+)?$")
 _SOURCE_TO_EVENT_SOURCE = {source: event_source for event_source, source in EVENT_SOURCES.items()}
 _UNDOCUMENTED_SOURCES = frozenset({"ec2-instance-connect.amazonaws.com"})
 
@@ -52,6 +60,7 @@ class CloudTrailRecord:
     actor: Actor
     actor_account: str | None
     actor_type: str | None
+    invoked_by: str | None = None  # an AWS service acting for the caller (e.g. cloudformation.amazonaws.com)
     request: dict[str, Any] = field(default_factory=dict)
     response: dict[str, Any] = field(default_factory=dict)
     error_code: str | None = None
@@ -131,6 +140,12 @@ def _actor(identity: dict[str, Any], detail: dict[str, Any]) -> Actor:
     )
 
 
+def _service_source(detail: dict[str, Any]) -> str | None:
+    """CloudFormation acting with the caller's credentials shows as the source address and user agent."""
+    source = as_str(detail.get("sourceIPAddress"))
+    return source if source and source.endswith(".amazonaws.com") else None
+
+
 def parse_event(event: Any) -> CloudTrailRecord:
     """Read an EventBridge `AWS API Call via CloudTrail` event (any Mapping, e.g. Powertools
     EventBridgeEvent). Raises MalformedEventError when it is not one."""
@@ -157,6 +172,8 @@ def parse_event(event: Any) -> CloudTrailRecord:
     event_name = as_str(detail.get("eventName"))
     if not event_name:
         raise MalformedEventError("detail.eventName is missing")
+    if event_source == "lambda.amazonaws.com":
+        event_name = _LAMBDA_VERSION_RE.sub("", event_name) or event_name
     identity = as_dict(detail.get("userIdentity"))
     digest = hashlib.sha256(json.dumps(dict(event), sort_keys=True, default=str).encode("utf-8")).hexdigest()
     return CloudTrailRecord(
@@ -172,6 +189,7 @@ def parse_event(event: Any) -> CloudTrailRecord:
         actor=_actor(identity, detail),
         actor_account=as_str(identity.get("accountId")) or arns.account_of(as_str(identity.get("arn"))),
         actor_type=as_str(identity.get("type")),
+        invoked_by=as_str(identity.get("invokedBy")) or _service_source(detail),
         request=as_dict(detail.get("requestParameters")),
         response=as_dict(detail.get("responseElements")),
         error_code=as_str(detail.get("errorCode")),

@@ -32,6 +32,15 @@ from eksguard.eks_api.host_change import (
     SSM_COMMAND_EVENTS,
     SSM_SESSION_EVENTS,
 )
+from eksguard.eks_api.self_watch import (
+    FUNCTION_EVENTS,
+    QUEUE_EVENTS,
+    RULE_EVENTS,
+    SECRET_EVENTS,
+    SELF_EVENTS,
+    is_eksguards,
+    via_cloudformation,
+)
 from eksguard.findings import Finding
 from eksguard.severity import Severity
 
@@ -79,9 +88,13 @@ ROUTED: dict[str, frozenset[str]] = {
     "aws.ec2-instance-connect": SSH_KEY_EVENTS,
     "aws.ec2": EC2_EVENTS,
     "aws.iam": ROLE_EVENTS,
+    "aws.events": RULE_EVENTS,
+    "aws.lambda": FUNCTION_EVENTS,
+    "aws.sqs": QUEUE_EVENTS,
+    "aws.secretsmanager": SECRET_EVENTS,
 }
 HANDLED_EVENTS = frozenset(name for names in ROUTED.values() for name in names)
-QUIET_EVENTS = SSM_EVENTS | SSH_KEY_EVENTS | EC2_EVENTS | ROLE_EVENTS
+QUIET_EVENTS = SSM_EVENTS | SSH_KEY_EVENTS | EC2_EVENTS | ROLE_EVENTS | SELF_EVENTS
 
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 ADMIN_POLICY = "AmazonEKSAdminPolicy"
@@ -266,6 +279,13 @@ def _own_filter_rewritten(ctx: RuleContext) -> bool:
 def _unlogged(ctx: RuleContext) -> tuple[str, ...]:
     blinding = ctx.change.blinding
     return blinding.unlogged_sources or () if blinding else ()
+
+
+def _eksguard_changed(ctx: RuleContext) -> bool:
+    own = ctx.change.own
+    if own is None or via_cloudformation(ctx.change.record):
+        return False
+    return is_eksguards(own, ctx.lookups.stack_name, ctx.lookups.webhook_secret_arn)
 
 
 def _policy_type(ctx: RuleContext) -> str | None:
@@ -598,6 +618,20 @@ RULES: tuple[Rule, ...] = (
         ),
         why="Event selectors (classic or advanced) that no longer record management write events, for every "
         "service or for one eksguard judges (EKS, IAM, SSM, EC2, CloudTrail, CloudWatch Logs).",
+    ),
+    Rule(
+        name="eksguard-changed",
+        events=SELF_EVENTS,
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=_eksguard_changed,
+        headline=lambda c: (
+            f"eksguard's own {c.change.own.kind if c.change.own else '?'} "
+            f"{c.change.own.name if c.change.own else '?'}: {c.change.event_name}"
+        ),
+        why="A rule that feeds eksguard disabled, deleted or rewritten, a function throttled, replaced or "
+        "reconfigured, the alert queue purged or changed, or the Slack webhook secret rewritten, outside a "
+        "CloudFormation deploy: one call blinds every detector or redirects every alert.",
     ),
     Rule(
         name="audit-subscription-deleted",
