@@ -436,6 +436,20 @@ VARIATIONS: list[tuple[str, dict[str, Any], tuple[Severity, str] | None]] = [
         (Severity.HIGH, "eksguard-changed"),
     ),
     (
+        "the alert queue's mapping to the notifier disabled",
+        variant(
+            "eks_api_eksguard_function_throttled.json",
+            "UpdateEventSourceMapping20150331",
+            requestParameters={"uUID": "a1b2c3d4-5678-90ab-cdef-11111EXAMPLE", "enabled": False},
+            responseElements={
+                "uUID": "a1b2c3d4-5678-90ab-cdef-11111EXAMPLE",
+                "functionArn": "arn:aws:lambda:eu-west-1:111122223333:function:eksguard-SlackNotifierFunction-Zx9",
+                "state": "Disabling",
+            },
+        ),
+        (Severity.HIGH, "eksguard-changed"),
+    ),
+    (
         "the webhook secret named by its full ARN",
         variant(
             "eks_api_eksguard_webhook_rewritten.json",

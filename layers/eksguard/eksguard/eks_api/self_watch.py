@@ -24,6 +24,9 @@ FUNCTION_EVENTS = frozenset(
         "UpdateFunctionConfiguration",
         "UpdateFunctionCode",
         "RemovePermission",
+        # the queue -> notifier mapping: named by its UUID; the response names the function
+        "UpdateEventSourceMapping",
+        "DeleteEventSourceMapping",
     }
 )
 QUEUE_EVENTS = frozenset({"PurgeQueue", "DeleteQueue", "SetQueueAttributes"})
@@ -51,7 +54,8 @@ def extract_self_change(record: CloudTrailRecord) -> SelfChange | None:
     if name in RULE_EVENTS:
         return SelfChange("EventBridge rule", as_str(request.get("name")) or as_str(request.get("rule")))
     if name in FUNCTION_EVENTS:
-        return SelfChange("function", as_str(request.get("functionName")))
+        function = as_str(request.get("functionName")) or as_str(record.response.get("functionArn"))
+        return SelfChange("function", function)
     if name in QUEUE_EVENTS:
         return SelfChange("queue", as_str(request.get("queueUrl")))
     if name in SECRET_EVENTS:
