@@ -476,6 +476,37 @@ VARIATIONS: list[tuple[str, dict[str, Any], tuple[Severity, str] | None]] = [
         (Severity.HIGH, "eksguard-changed"),
     ),
     (
+        "StopLogging refused",
+        variant(
+            "eks_api_trail_stopped.json",
+            responseElements=None,
+            errorCode="AccessDenied",
+            errorMessage="User: arn:aws:sts::111122223333:assumed-role/x/y is not authorized to perform: "
+            "cloudtrail:StopLogging",
+        ),
+        (Severity.MEDIUM, "trail-stopped"),
+    ),
+    (
+        "user data replaced in a dry run",
+        variant(
+            "eks_api_kubectl_user_data.json",
+            responseElements=None,
+            errorCode="Client.DryRunOperation",
+            errorMessage="Request would have succeeded, but DryRun flag is set.",
+        ),
+        (Severity.MEDIUM, "kubectl-user-data"),
+    ),
+    (
+        "identity provider refused",
+        variant(
+            "eks_api_identity_provider.json",
+            responseElements=None,
+            errorCode="InvalidRequestException",
+            errorMessage="Identity provider config already exists",
+        ),
+        (Severity.MEDIUM, "identity-provider-associated"),
+    ),
+    (
         "access entry with a chosen user name",
         variant(
             "eks_api_update_access_entry_groups.json",
