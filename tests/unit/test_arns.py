@@ -117,3 +117,30 @@ def test_has_iam_path(value: str | None, has_path: bool) -> None:
 )
 def test_short_name(value: str | None, short: str) -> None:
     assert arns.short_name(value) == short
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("arn:aws:iam::111122223333:role/Admin", ("role", "Admin", None)),  # no path in the spelling: unknown
+        ("arn:aws:iam::111122223333:role/team/x/Admin", ("role", "Admin", "/team/x/")),
+        ("arn:aws:iam::111122223333:user/ops/bob", ("user", "bob", "/ops/")),
+        ("arn:aws:sts::111122223333:assumed-role/Admin/alice", ("role", "Admin", None)),
+        ("arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2Fteam%2FAdmin", ("role", "Admin", "/team/")),
+    ],
+)
+def test_iam_principal_keeps_the_path_when_spelled(value: str, expected: tuple[str, str, str | None]) -> None:
+    from eksguard.arns import iam_principal
+
+    principal = iam_principal(value)
+    assert principal is not None and (principal.kind, principal.name, principal.path) == expected
+    assert principal.account == "111122223333"
+
+
+@pytest.mark.parametrize(
+    "value", [None, "", "admin", "arn:aws:iam::111122223333:group/ops", "arn:aws:iam::aws:policy/Admin"]
+)
+def test_iam_principal_is_only_roles_and_users(value: str | None) -> None:
+    from eksguard.arns import iam_principal
+
+    assert iam_principal(value) is None

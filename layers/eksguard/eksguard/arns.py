@@ -138,13 +138,6 @@ class IamPrincipal:
     def canonical(self) -> str:
         return f"arn:{self.partition}:iam::{self.account}:{self.kind}/{self.name}"
 
-    @property
-    def full(self) -> str | None:
-        """The ARN IAM itself reports (with the path), when the path is known."""
-        if self.path is None:
-            return None
-        return f"arn:{self.partition}:iam::{self.account}:{self.kind}{self.path}{self.name}"
-
     def with_path(self, path: str | None) -> IamPrincipal:
         return IamPrincipal(self.partition, self.account, self.kind, self.name, path)
 

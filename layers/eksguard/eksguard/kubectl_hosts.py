@@ -95,12 +95,6 @@ class KubectlInventory:
             if (p := arns.iam_principal(r)) and p.name.lower() == name and (account in (None, p.account))
         )
 
-    def instances_with_profile(self, profile: str | None) -> tuple[KubectlInstance, ...]:
-        if not profile:
-            return ()
-        name = profile.lower()
-        return tuple(i for i in self.instances if i.profile and i.profile.lower() == name)
-
     def matching_tags(self, key: str, values: Iterable[str]) -> tuple[KubectlInstance, ...]:
         """Instances an SSM target `tag:<key>` with these values reaches (SSM compares values exactly)."""
         wanted = set(values)

@@ -13,7 +13,8 @@ from datetime import datetime
 from functools import cached_property
 
 from eksguard import arns
-from eksguard.eks_api.change import ApiChange, PodRole
+from eksguard.console import partition_of
+from eksguard.eks_api.change import ApiChange
 from eksguard.eks_api.lookups import Lookups
 from eksguard.expected_admins import AdminMatch
 from eksguard.hours import parse_time
@@ -204,7 +205,7 @@ class RuleContext:
         account = self.change.record.account
         if hosts is None or not hosts.role_name or not account:
             return None
-        partition = _partition(self.change.record.region)
+        partition = partition_of(self.change.record.region)
         arn = f"arn:{partition}:iam::{account}:role/{hosts.role_name}"
         verdict = self.role_verdict(arn, hosts.profile_name and f"instance profile {hosts.profile_name}")
         if self.inventory is not None and not verdict.reasons:
@@ -287,15 +288,3 @@ class RuleContext:
     @property
     def target_label(self) -> str:
         return ", ".join(h.label for h in self.targets) or "an unidentified instance"
-
-
-def _partition(region: str | None) -> str:
-    if region and region.startswith("cn-"):
-        return "aws-cn"
-    if region and region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
-def pod_role_label(role: PodRole) -> str:
-    return f"{role.role_arn} to {role.subject}"

@@ -112,10 +112,6 @@ class HostChange:
     policy: str | None = None  # attached policy ARN or inline policy name
     profile_name: str | None = None  # AddRoleToInstanceProfile
 
-    @property
-    def names_a_target(self) -> bool:
-        return bool(self.instance_ids or self.tag_targets or self.all_instances or self.opaque_targets)
-
 
 def _get(mapping: Any, *names: str) -> Any:
     """A key of a dict, compared case-insensitively (CloudTrail spells EC2 and SSM fields both ways)."""
