@@ -81,7 +81,7 @@ EKS_API_SEVERITY: dict[str, str | None] = {
     "eks_api_eksguard_rule_disabled.json": "HIGH",
     "eks_api_eksguard_function_throttled.json": "HIGH",
     "eks_api_eksguard_webhook_rewritten.json": "HIGH",
-    "eks_api_eksguard_deploy.json": None,  # CloudFormation deploying eksguard: no alert
+    "eks_api_eksguard_deploy.json": "INFO",  # CloudFormation acting on eksguard: a deploy, or another stack
     # aimed at the local world's kubectl instances and account (tests/cloudtrail_world.aim_at)
     "eks_api_kubectl_session.json": "INFO",
     "eks_api_kubectl_session_night.json": "MEDIUM",

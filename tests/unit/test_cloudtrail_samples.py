@@ -49,7 +49,7 @@ SAMPLES: dict[str, tuple[Severity, str] | None] = {
     "eks_api_eksguard_rule_disabled.json": (Severity.HIGH, "eksguard-changed"),
     "eks_api_eksguard_function_throttled.json": (Severity.HIGH, "eksguard-changed"),
     "eks_api_eksguard_webhook_rewritten.json": (Severity.HIGH, "eksguard-changed"),
-    "eks_api_eksguard_deploy.json": None,  # CloudFormation deploying eksguard: the stack update is the change
+    "eks_api_eksguard_deploy.json": (Severity.INFO, "eksguard-deployed"),  # a deploy (or another stack)
 }
 
 
@@ -463,6 +463,61 @@ VARIATIONS: list[tuple[str, dict[str, Any], tuple[Severity, str] | None]] = [
         "another secret rotated",
         variant("eks_api_eksguard_webhook_rewritten.json", requestParameters={"secretId": "prod/db-password"}),
         None,
+    ),
+    (
+        "a deny attached to eksguard's own execution role",
+        variant(
+            "eks_api_kubectl_role_trust.json",
+            "AttachRolePolicy",
+            requestParameters={
+                "roleName": "eksguard-EksApiAlertFunctionRole-1AB2CD3EF4GH",
+                "policyArn": "arn:aws:iam::aws:policy/AWSDenyAll",
+            },
+        ),
+        (Severity.HIGH, "eksguard-role-changed"),
+    ),
+    (
+        "a user's own role that merely starts with the stack name",
+        variant(
+            "eks_api_kubectl_role_trust.json",
+            "AttachRolePolicy",
+            requestParameters={"roleName": "eksguard-reporting", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"},
+        ),
+        None,
+    ),
+    (
+        "the alert queue given another consumer",
+        variant(
+            "eks_api_eksguard_function_throttled.json",
+            "CreateEventSourceMapping20150331",
+            requestParameters={
+                "eventSourceArn": "arn:aws:sqs:eu-west-1:111122223333:eksguard-AlertQueue-AbC123",
+                "functionName": "attacker-drain",
+            },
+        ),
+        (Severity.HIGH, "eksguard-changed"),
+    ),
+    (
+        "eksguard's stack deleted",
+        variant(
+            "eks_api_eksguard_rule_disabled.json",
+            "DeleteStack",
+            requestParameters={"stackName": "arn:aws:cloudformation:eu-west-1:111122223333:stack/eksguard/1a2b3c4d"},
+            eventSource="cloudformation.amazonaws.com",
+            source=None,
+        ),
+        (Severity.HIGH, "eksguard-changed"),
+    ),
+    (
+        "eksguard's stack updated",
+        variant(
+            "eks_api_eksguard_rule_disabled.json",
+            "ExecuteChangeSet",
+            requestParameters={"stackName": "eksguard", "changeSetName": "samcli-deploy1733490000"},
+            eventSource="cloudformation.amazonaws.com",
+            source=None,
+        ),
+        (Severity.INFO, "eksguard-deployed"),
     ),
     (
         "eksguard's alert queue purged",

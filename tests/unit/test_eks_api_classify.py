@@ -681,9 +681,9 @@ def test_odd_field_shapes_never_crash() -> None:
     )
     event["detail"]["userIdentity"] = "not an object"
     assessment = assess_event(event, expected_admins())
-    # A policy that is not a policy ARN cannot be judged: a person should look.
-    assert assessment.severity is Severity.MEDIUM
-    assert [f.rule for f in assessment.findings] == ["unknown-access-policy"]
+    # A policy that is not a policy ARN cannot be judged: at cluster scope it is treated as admin-like.
+    assert assessment.severity is Severity.HIGH
+    assert [f.rule for f in assessment.findings] == ["unknown-access-policy-cluster-wide"]
     assert alert_of(assessment) is not None and alert_of(assessment).title.endswith("by unknown actor")
 
 

@@ -98,3 +98,11 @@ def test_a_deleted_or_rewritten_filter_reaches_the_enrolment_at_once(cfn: dict[s
     for name in filter_calls:
         event = {"detail": {"eventName": name, "requestParameters": {"logGroupName": "/aws/eks/prod/cluster"}}}
         assert is_relevant_trigger(event) == (True, name)
+
+
+def test_every_rule_is_named_after_the_stack_so_its_changes_are_recognised(cfn: dict[str, Any]) -> None:  # noqa: F811
+    """self_watch recognises eksguard's rules by the `<stack>-` prefix: the template names every rule so."""
+    for name, rule in resources_of(cfn, "AWS::Events::Rule").items():
+        rule_name = rule["Properties"].get("Name")
+        assert isinstance(rule_name, dict) and rule_name["Fn::Sub"].startswith("${AWS::StackName}-"), name
+        assert len(rule_name["Fn::Sub"].replace("${AWS::StackName}", "")) <= 24, name  # room for the stack name

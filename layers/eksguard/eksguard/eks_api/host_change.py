@@ -76,6 +76,9 @@ ROLE_EVENTS = frozenset(
         "AddRoleToInstanceProfile",
         "PutRolePermissionsBoundary",
         "DeleteRolePermissionsBoundary",
+        # reductions: nothing for the kubectl role, but a deny or a removal on eksguard's own roles blinds it
+        "DetachRolePolicy",
+        "DeleteRolePolicy",
     }
 )
 # The instance metadata service: a port forwarded to it from a kubectl instance hands over the role's credentials.

@@ -37,6 +37,7 @@ EVENT_SOURCES: dict[str, str] = {
     "lambda.amazonaws.com": "aws.lambda",
     "sqs.amazonaws.com": "aws.sqs",
     "secretsmanager.amazonaws.com": "aws.secretsmanager",
+    "cloudformation.amazonaws.com": "aws.cloudformation",
 }
 # Lambda records its calls with the API version appended (UpdateFunctionConfiguration20150331v2).
 _LAMBDA_VERSION_RE = re.compile(r"\d{8}(v\d+)?$")
@@ -102,7 +103,7 @@ def maybe_json(value: Any) -> Any:
         return value
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON text nested thousands deep
         return value
 
 

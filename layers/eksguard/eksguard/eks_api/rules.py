@@ -34,11 +34,14 @@ from eksguard.eks_api.host_change import (
 )
 from eksguard.eks_api.self_watch import (
     FUNCTION_EVENTS,
+    OWN_FUNCTIONS,
     QUEUE_EVENTS,
     RULE_EVENTS,
     SECRET_EVENTS,
     SELF_EVENTS,
+    STACK_EVENTS,
     is_eksguards,
+    is_own_name,
     via_cloudformation,
 )
 from eksguard.findings import Finding
@@ -92,6 +95,7 @@ ROUTED: dict[str, frozenset[str]] = {
     "aws.lambda": FUNCTION_EVENTS,
     "aws.sqs": QUEUE_EVENTS,
     "aws.secretsmanager": SECRET_EVENTS,
+    "aws.cloudformation": STACK_EVENTS,
 }
 HANDLED_EVENTS = frozenset(name for names in ROUTED.values() for name in names)
 QUIET_EVENTS = SSM_EVENTS | SSH_KEY_EVENTS | EC2_EVENTS | ROLE_EVENTS | SELF_EVENTS
@@ -207,6 +211,11 @@ def _custom_groups(change: ApiChange) -> list[str]:
     return [g for g in change.groups or () if not g.startswith(RESERVED_GROUP_PREFIX)]
 
 
+def _unknown_policy(ctx: RuleContext) -> bool:
+    known = {CLUSTER_ADMIN_POLICY, ADMIN_POLICY, EDIT_POLICY, ADMIN_VIEW_POLICY, VIEW_POLICY}
+    return ctx.change.policy_name not in known and not ctx.principal_expected
+
+
 def _custom_username(change: ApiChange) -> str | None:
     """A user name other than the one EKS gives by default: RBAC may bind it to anything."""
     if not change.username or not change.principal_as_sent:
@@ -281,11 +290,22 @@ def _unlogged(ctx: RuleContext) -> tuple[str, ...]:
     return blinding.unlogged_sources or () if blinding else ()
 
 
-def _eksguard_changed(ctx: RuleContext) -> bool:
+def _eksguards(ctx: RuleContext) -> bool:
     own = ctx.change.own
-    if own is None or via_cloudformation(ctx.change.record):
+    return own is not None and is_eksguards(own, ctx.lookups.stack_name, ctx.lookups.webhook_secret_arn)
+
+
+def _deploy_like(ctx: RuleContext) -> bool:
+    """Made by CloudFormation, or an update of eksguard's stack: what a deploy does (and what a hostile
+    stack could do too, so it is INFO, not silent)."""
+    return via_cloudformation(ctx.change.record) or ctx.change.event_name in ("UpdateStack", "ExecuteChangeSet")
+
+
+def _eksguard_role(ctx: RuleContext) -> bool:
+    hosts = ctx.change.hosts
+    if hosts is None or not hosts.role_name:
         return False
-    return is_eksguards(own, ctx.lookups.stack_name, ctx.lookups.webhook_secret_arn)
+    return is_own_name(hosts.role_name, ctx.lookups.stack_name, OWN_FUNCTIONS, suffix="Role")
 
 
 def _policy_type(ctx: RuleContext) -> str | None:
@@ -386,6 +406,8 @@ def _role_change_word(ctx: RuleContext) -> str:
         "AddRoleToInstanceProfile": f"added to instance profile {hosts.profile_name if hosts else '?'}",
         "PutRolePermissionsBoundary": f"permissions boundary set to {hosts.policy if hosts else '?'}",
         "DeleteRolePermissionsBoundary": "permissions boundary removed",
+        "DetachRolePolicy": f"policy {hosts.policy if hosts else '?'} detached",
+        "DeleteRolePolicy": f"inline policy {hosts.policy if hosts else '?'} deleted",
     }.get(ctx.change.event_name, ctx.change.event_name)
 
 
@@ -624,14 +646,27 @@ RULES: tuple[Rule, ...] = (
         events=SELF_EVENTS,
         severity=Severity.HIGH,
         attempt_severity=Severity.MEDIUM,
-        applies=_eksguard_changed,
+        applies=lambda c: _eksguards(c) and not _deploy_like(c),
         headline=lambda c: (
             f"eksguard's own {c.change.own.kind if c.change.own else '?'} "
             f"{c.change.own.name if c.change.own else '?'}: {c.change.event_name}"
         ),
         why="A rule that feeds eksguard disabled, deleted or rewritten, a function throttled, replaced or "
-        "reconfigured, the alert queue purged or changed, or the Slack webhook secret rewritten, outside a "
-        "CloudFormation deploy: one call blinds every detector or redirects every alert.",
+        "reconfigured, the alert queue purged, changed or given another consumer, the Slack webhook secret "
+        "rewritten, or eksguard's stack deleted, outside CloudFormation: one call blinds every detector or "
+        "redirects every alert.",
+    ),
+    Rule(
+        name="eksguard-role-changed",
+        events=ROLE_EVENTS,
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=lambda c: _eksguard_role(c) and not via_cloudformation(c.change.record),
+        headline=lambda c: (
+            f"eksguard's own role {c.change.hosts.role_name if c.change.hosts else '?'}: {_role_change_word(c)}"
+        ),
+        why="A policy attached, written, detached or deleted, a boundary set or the trust replaced on one of "
+        "eksguard's execution roles: a deny there stops alerts from being queued at all.",
     ),
     Rule(
         name="audit-subscription-deleted",
@@ -818,18 +853,24 @@ RULES: tuple[Rule, ...] = (
         "system components.",
     ),
     Rule(
+        name="unknown-access-policy-cluster-wide",
+        events=frozenset({ASSOCIATE}),
+        severity=Severity.HIGH,
+        attempt_severity=Severity.MEDIUM,
+        applies=lambda c: _unknown_policy(c) and not _namespaced(c.change) and c.change.policy_name is not None,
+        headline=lambda c: f"{c.who} granted {_policy_label(c)} on all of {c.where}",
+        why="An access policy other than the five user policies (the Secret reader/admin, EKS Auto Mode, HyperPod "
+        "and other service policies) at cluster scope for a non-expected principal: several read every Secret "
+        "or write cluster-wide; not judged here, so it is treated as admin-like.",
+    ),
+    Rule(
         name="unknown-access-policy",
         events=frozenset({ASSOCIATE}),
         severity=Severity.MEDIUM,
         attempt_severity=Severity.INFO,
-        applies=lambda c: (
-            c.change.policy_name
-            not in {CLUSTER_ADMIN_POLICY, ADMIN_POLICY, EDIT_POLICY, ADMIN_VIEW_POLICY, VIEW_POLICY}
-            and not c.principal_expected
-        ),
+        applies=lambda c: _unknown_policy(c) and (_namespaced(c.change) or c.change.policy_name is None),
         headline=lambda c: f"{c.who} granted {_policy_label(c)}",
-        why="An access policy other than the five user policies (e.g. the EKS Auto Mode component policies): "
-        "its power is not judged here, so a person should look.",
+        why="Another access policy at namespace scope (or a policy the record does not name): a person should look.",
     ),
     Rule(
         name="custom-kubernetes-groups",
@@ -1190,6 +1231,20 @@ RULES: tuple[Rule, ...] = (
         applies=lambda c: True,
         headline=lambda c: f"cluster {c.where} deleted",
         why="Cluster deleted.",
+    ),
+    Rule(
+        name="eksguard-deployed",
+        events=SELF_EVENTS | ROLE_EVENTS,
+        severity=Severity.INFO,
+        attempt_severity=Severity.INFO,
+        applies=lambda c: (_eksguards(c) or _eksguard_role(c)) and _deploy_like(c),
+        headline=lambda c: (
+            f"eksguard's {c.change.own.kind if c.change.own else 'role'} "
+            f"{c.change.own.name if c.change.own else (c.change.hosts.role_name if c.change.hosts else '?')}: "
+            f"{c.change.event_name} through CloudFormation"
+        ),
+        why="eksguard's stack updated, or one of its resources changed by CloudFormation: a deploy, or another "
+        "stack acting on eksguard's resources (shown so that it is never silent).",
     ),
     Rule(
         name="trail-or-log-change",

@@ -6,8 +6,10 @@ webhook URL into the secret (every alert then goes to the attacker): each is a s
 
 eksguard's resources are recognised by name: CloudFormation names what the stack creates
 `<stack name>-<logical id>-<suffix>` (rules `<stack name>-<function><event>-<suffix>`), and the
-webhook secret is a parameter. Changes that CloudFormation itself makes (a deploy) are not
-reported: the stack update is the change.
+webhook secret is a parameter (names longer than 64 characters are cut by CloudFormation: keep the stack
+name short, see README). Changes that CloudFormation makes are INFO, not HIGH: a deploy of eksguard looks
+like that, but so does another stack acting on eksguard's resources, which is why it is still reported.
+The stack itself is watched: an update is INFO, a deletion HIGH.
 """
 
 from __future__ import annotations
@@ -24,29 +26,52 @@ FUNCTION_EVENTS = frozenset(
         "UpdateFunctionConfiguration",
         "UpdateFunctionCode",
         "RemovePermission",
-        # the queue -> notifier mapping: named by its UUID; the response names the function
+        # the alert queue -> notifier mapping: named by its UUID; the response names queue and function
+        "CreateEventSourceMapping",
         "UpdateEventSourceMapping",
         "DeleteEventSourceMapping",
     }
 )
 QUEUE_EVENTS = frozenset({"PurgeQueue", "DeleteQueue", "SetQueueAttributes"})
 SECRET_EVENTS = frozenset({"PutSecretValue", "UpdateSecret", "DeleteSecret"})
-SELF_EVENTS = RULE_EVENTS | FUNCTION_EVENTS | QUEUE_EVENTS | SECRET_EVENTS
+STACK_EVENTS = frozenset({"UpdateStack", "ExecuteChangeSet", "DeleteStack"})
+SELF_EVENTS = RULE_EVENTS | FUNCTION_EVENTS | QUEUE_EVENTS | SECRET_EVENTS | STACK_EVENTS
 CLOUDFORMATION = "cloudformation.amazonaws.com"
+# Logical IDs in template.yaml: CloudFormation names what it creates `<stack>-<logical id>-<suffix>` (an
+# execution role `<stack>-<function>Role-<suffix>`); the EventBridge rules get `<stack>-...` names from
+# the template itself. Matching the logical ID too keeps a user's own `<stack>-...` role apart.
+OWN_FUNCTIONS = (
+    "StopInstancesFunction",
+    "EksApiAlertFunction",
+    "AuditLogAlertFunction",
+    "AuditLogEnrolFunction",
+    "SlackNotifierFunction",
+)
+OWN_QUEUES = ("AlertQueue", "AlertDeadLetterQueue", "FailedEventsQueue")
 
 
 @dataclass(frozen=True)
 class SelfChange:
-    kind: str  # "EventBridge rule", "function", "queue", "Slack webhook secret"
+    kind: str  # "EventBridge rule", "function", "queue", "Slack webhook secret", "stack", "role"
     resource: str | None
+    # other resources the call ties together (an event source mapping's queue): any of them may be eksguard's
+    related: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
-        """The resource's own name: the last part of an ARN or a queue URL."""
-        text = self.resource or ""
-        if "function:" in text:  # a function ARN or partial ARN, maybe with a qualifier
-            return text.split("function:", 1)[1].split(":", 1)[0]
-        return text.rstrip("/").rsplit("/", 1)[-1]
+        return resource_name(self.resource)
+
+
+def resource_name(text: str | None) -> str:
+    """A resource's own name: from a function ARN (maybe qualified), a queue ARN or URL, a stack ARN, a name."""
+    text = text or ""
+    if "function:" in text:
+        return text.split("function:", 1)[1].split(":", 1)[0]
+    if ":stack/" in text:  # arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>
+        return text.split(":stack/", 1)[1].split("/", 1)[0]
+    if text.startswith("arn:"):
+        return text.rsplit(":", 1)[-1]
+    return text.rstrip("/").rsplit("/", 1)[-1]
 
 
 def extract_self_change(record: CloudTrailRecord) -> SelfChange | None:
@@ -55,11 +80,14 @@ def extract_self_change(record: CloudTrailRecord) -> SelfChange | None:
         return SelfChange("EventBridge rule", as_str(request.get("name")) or as_str(request.get("rule")))
     if name in FUNCTION_EVENTS:
         function = as_str(request.get("functionName")) or as_str(record.response.get("functionArn"))
-        return SelfChange("function", function)
+        queue = as_str(request.get("eventSourceArn")) or as_str(record.response.get("eventSourceArn"))
+        return SelfChange("function", function, (queue,) if queue else ())
     if name in QUEUE_EVENTS:
         return SelfChange("queue", as_str(request.get("queueUrl")))
     if name in SECRET_EVENTS:
         return SelfChange("Slack webhook secret", as_str(request.get("secretId")))
+    if name in STACK_EVENTS:
+        return SelfChange("stack", as_str(request.get("stackName")))
     return None
 
 
@@ -67,7 +95,22 @@ def is_eksguards(change: SelfChange, stack_name: str | None, webhook_secret_arn:
     """Whether the resource is one of eksguard's (by the stack's naming, or the configured secret)."""
     if change.kind == "Slack webhook secret":
         return _same_secret(change.resource, webhook_secret_arn)
-    return bool(stack_name) and change.name.startswith(f"{stack_name}-")
+    if not stack_name:
+        return False
+    if change.kind == "stack":
+        return change.name == stack_name
+    if change.kind == "EventBridge rule":
+        return change.name.startswith(f"{stack_name}-")
+    names = [change.name, *(resource_name(r) for r in change.related)]
+    return any(is_own_name(name, stack_name, OWN_FUNCTIONS + OWN_QUEUES) for name in names)
+
+
+def is_own_name(name: str, stack_name: str | None, logical_ids: tuple[str, ...], suffix: str = "") -> bool:
+    """`<stack>-<logical id><suffix>-...`, as CloudFormation names what the stack creates."""
+    if not stack_name or not name.startswith(f"{stack_name}-"):
+        return False
+    rest = name[len(stack_name) + 1 :]
+    return any(rest.startswith(f"{logical_id}{suffix}-") for logical_id in logical_ids)
 
 
 def _same_secret(secret_id: str | None, arn: str | None) -> bool:
