@@ -19,6 +19,23 @@ PLATFORM_ADMINS = f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*
 KUBECTL_ROLES = f"arn:aws:iam::{ACCOUNT}:role/eksguard-kubectl-*"
 HOURS = "Mon-Fri 07:00-20:00"
 ZONE = "Europe/Paris"
+STACK_NAME = "eksguard"
+WEBHOOK_SECRET_ARN = f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:eksguard/slack-webhook-AbCdEf"
+FILTER_DESTINATION = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:eksguard-AuditLogAlert-Xy12AbCd34Ef"
+# The same world as the function's settings, for tests that run the real handler (kubectl instances,
+# profiles and roles are then created in moto).
+ENVIRONMENT = {
+    "STOP_TAG_KEY": "kubectl-instance",
+    "STOP_TAG_VALUE": "*",
+    "CLUSTER_TAG_KEY": "eks-cluster",
+    "EXPECTED_CLUSTER_ADMIN_ARNS": PLATFORM_ADMINS,
+    "KUBECTL_ROLE_ARN_PATTERNS": KUBECTL_ROLES,
+    "KUBECTL_SESSION_HOURS": HOURS,
+    "KUBECTL_SESSION_TIMEZONE": ZONE,
+    "EKSGUARD_STACK_NAME": STACK_NAME,
+    "SLACK_WEBHOOK_SECRET_ARN": WEBHOOK_SECRET_ARN,
+    "AUDIT_LOG_DESTINATION_ARN": FILTER_DESTINATION,
+}
 
 INVENTORY = KubectlInventory(
     (
@@ -63,9 +80,9 @@ def world(inventory: KubectlInventory | None = None, **overrides: object) -> Loo
         "profile_roles": lambda name: PROFILES.get(name, ()),
         "session_target": lambda region, session_id: SESSIONS.get(session_id),
         "hours": parse_hours(HOURS, ZONE),
-        "filter_destination": f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:eksguard-AuditLogAlert-Xy12AbCd34Ef",
-        "stack_name": "eksguard",
-        "webhook_secret_arn": f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:eksguard/slack-webhook-AbCdEf",
+        "filter_destination": FILTER_DESTINATION,
+        "stack_name": STACK_NAME,
+        "webhook_secret_arn": WEBHOOK_SECRET_ARN,
     }
     fields.update(overrides)
     return Lookups(**fields)  # type: ignore[arg-type]

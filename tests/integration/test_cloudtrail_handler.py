@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 
 from eksguard import aws, expected_admins
 from eksguard.alerts import Alert
-from tests.cloudtrail_world import ACCOUNT, SAMPLE_KUBECTL_INSTANCE, SAMPLE_SESSION, aim_at
+from tests.cloudtrail_world import ACCOUNT, ENVIRONMENT, SAMPLE_KUBECTL_INSTANCE, SAMPLE_SESSION, aim_at
 from tests.conftest import load_event
 from tests.unit.test_cloudtrail_samples import SAMPLES
 
@@ -29,24 +29,9 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": []})
 @pytest.fixture
 def moto_world(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
-    monkeypatch.setenv("STOP_TAG_KEY", "kubectl-instance")
-    monkeypatch.setenv("STOP_TAG_VALUE", "*")
-    monkeypatch.setenv("CLUSTER_TAG_KEY", "eks-cluster")
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("STOP_REGIONS", REGION)
-    monkeypatch.setenv(
-        "EXPECTED_CLUSTER_ADMIN_ARNS",
-        f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_PlatformAdmin_*",
-    )
-    monkeypatch.setenv("KUBECTL_ROLE_ARN_PATTERNS", f"arn:aws:iam::{ACCOUNT}:role/eksguard-kubectl-*")
-    monkeypatch.setenv("KUBECTL_SESSION_HOURS", "Mon-Fri 07:00-20:00")
-    monkeypatch.setenv("KUBECTL_SESSION_TIMEZONE", "Europe/Paris")
-    monkeypatch.setenv("EKSGUARD_STACK_NAME", "eksguard")
-    monkeypatch.setenv(
-        "SLACK_WEBHOOK_SECRET_ARN", f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:eksguard/slack-webhook-AbCdEf"
-    )
-    monkeypatch.setenv(
-        "AUDIT_LOG_DESTINATION_ARN", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:eksguard-AuditLogAlert-Xy12AbCd34Ef"
-    )
     monkeypatch.delenv("AUDIT_STATE_TABLE", raising=False)
     expected_admins.reset_caches()
     sqs = boto3.client("sqs", region_name=REGION)

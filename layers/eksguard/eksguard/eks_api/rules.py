@@ -336,11 +336,11 @@ def _kubectl_tag_removed(ctx: RuleContext) -> bool:
     hosts = ctx.change.hosts
     if hosts is None or not ctx.reaches_kubectl:
         return False
-    return hosts.all_tags or bool({ctx.lookups.stop_tag_key, ctx.lookups.cluster_tag_key} & _tag_keys(ctx))
+    return hosts.all_tags or bool(_kubectl_tag_keys(ctx) & _tag_keys(ctx))
 
 
 def _kubectl_tag_added(ctx: RuleContext) -> bool:
-    return bool({ctx.lookups.stop_tag_key, ctx.lookups.cluster_tag_key} & _tag_keys(ctx))
+    return bool(_kubectl_tag_keys(ctx) & _tag_keys(ctx))
 
 
 def _tag_values(ctx: RuleContext) -> str:
