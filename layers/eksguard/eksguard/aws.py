@@ -88,7 +88,14 @@ def lookup_client(service: str, region: str) -> Any:
     return boto3.session.Session().client(service, region_name=region, config=LOOKUP_CONFIG)
 
 
+@functools.lru_cache(maxsize=64)
+def client_with(service: str, region: str, config: Config) -> Any:
+    """A cached client with a caller's bounds (a module-level Config, so the cache key is stable)."""
+    return boto3.session.Session().client(service, region_name=region, config=config)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests start a fresh moto backend per test)."""
     client.cache_clear()
     lookup_client.cache_clear()
+    client_with.cache_clear()

@@ -1,0 +1,302 @@
+"""Who is cluster admin of one cluster right now, and through which door: a pure function of a Snapshot.
+
+The doors, each read with the semantics of the component that enforces it:
+
+* `aws-auth`: a mapping whose groups put the caller in `system:masters` (or a template a caller can
+  render into it), parsed as aws-iam-authenticator does (`aws_auth.mapping`). `system:masters` is
+  the API server's privileged group: it is admin whatever RBAC says. Only when the authentication
+  mode reads the ConfigMap (CONFIG_MAP, API_AND_CONFIG_MAP).
+* `access-policy`: an access entry with AmazonEKSClusterAdminPolicy (any scope), AmazonEKSAdminPolicy
+  or AmazonEKSEditPolicy at cluster scope or on namespaces reaching kube-system (EKS accepts a
+  trailing `*`): Admin and Edit run pods as kube-system service accounts, a path to admin. Only when
+  the mode reads access entries (API, API_AND_CONFIG_MAP).
+* `rbac`: a ClusterRoleBinding (or a RoleBinding in kube-system) of an admin-equivalent role
+  (`rbac.power`, the API server's rule matching, aggregation included) to a user name, a group or a
+  service account; the IAM principals behind a user name or group are those an access entry or an
+  aws-auth mapping gives it, an OIDC identity provider's users and groups (by prefix), or everyone
+  (`system:authenticated`, `system:serviceaccounts`).
+* `pod-identity`: a pod identity association whose IAM role is itself admin of this cluster: every
+  pod that runs as that service account is admin.
+* `cluster-creator`: in CONFIG_MAP mode with bootstrap admin on, the creator is admin through a door
+  that neither aws-auth nor the EKS API lists.
+
+Group or user names bound to admin roles that nobody carries yet are returned as latent doors: the
+next access entry or mapping that names them makes its principal admin without any RBAC change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from eksguard.arns import principal_arn
+from eksguard.aws_auth.mapping import MASTERS_GROUP, parse_aws_auth
+from eksguard.inventory.model import SOURCE_EKS, SOURCE_KUBERNETES, AccessEntry, AccessPolicy, Snapshot
+from eksguard.rbac.builtin import builtin_roles
+from eksguard.rbac.carriers import Carrier, Carriers, carriers_from
+from eksguard.rbac.model import Binding, Subject
+from eksguard.rbac.power import RoleBook, RoleFacts
+
+KUBE_SYSTEM = "kube-system"
+CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+ADMIN_POLICY = "AmazonEKSAdminPolicy"
+EDIT_POLICY = "AmazonEKSEditPolicy"
+NODE_ENTRY_TYPES = frozenset({"EC2_LINUX", "EC2_WINDOWS", "FARGATE_LINUX", "HYBRID_LINUX", "EC2"})
+NODE_GROUPS = ("system:nodes", "system:bootstrappers")
+# Groups every identity of a kind carries (the API server adds them at authentication).
+IMPLICIT_GROUPS = {
+    "system:authenticated": "every authenticated identity",
+    "system:unauthenticated": "anonymous requests",
+    "system:serviceaccounts": "every service account",
+}
+SERVICE_ACCOUNT_GROUP_PREFIX = "system:serviceaccounts:"
+# Identities of the control plane itself: no customer principal gets these names unless a mapping
+# gives them (then that principal is the admin and is named).
+PLATFORM_PREFIXES = ("system:", "eks:")
+
+DOOR_AWS_AUTH = "aws-auth"
+DOOR_ACCESS_POLICY = "access-policy"
+DOOR_RBAC = "rbac"
+DOOR_POD_IDENTITY = "pod-identity"
+DOOR_CREATOR = "cluster-creator"
+
+CREATOR = "the cluster creator"
+
+
+@dataclass(frozen=True)
+class Door:
+    kind: str
+    via: str  # how, in words
+    sources: frozenset[str] = frozenset()  # what must be read to know this door is (still) there
+
+    def to_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "via": self.via, "sources": sorted(self.sources)}
+
+
+@dataclass(frozen=True)
+class Admin:
+    principal: str  # IAM ARN (canonical), SSO role pattern, system:serviceaccount:ns:name, or a description
+    doors: tuple[Door, ...]
+
+    @property
+    def door_kinds(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(d.kind for d in self.doors))
+
+
+@dataclass(frozen=True)
+class AdminReport:
+    admins: tuple[Admin, ...] = ()
+    latent: tuple[str, ...] = ()  # "group eks-admins: ClusterRoleBinding x -> cluster-admin" with no carrier
+    platform: tuple[str, ...] = ()  # control-plane identities bound to admin roles (not alerted)
+    notes: tuple[str, ...] = field(default=())
+
+    def by_principal(self) -> dict[str, Admin]:
+        return {a.principal: a for a in self.admins}
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.doors: dict[str, list[Door]] = {}
+
+    def add(self, principal: str, door: Door) -> None:
+        doors = self.doors.setdefault(principal, [])
+        if door not in doors:
+            doors.append(door)
+
+    def admins(self) -> tuple[Admin, ...]:
+        return tuple(Admin(p, tuple(d)) for p, d in sorted(self.doors.items()))
+
+
+def admin_policy(policy: AccessPolicy) -> bool:
+    """An access policy that is cluster admin or a path to it (see the module docstring)."""
+    if policy.name == CLUSTER_ADMIN_POLICY:
+        return True
+    if policy.name not in (ADMIN_POLICY, EDIT_POLICY):
+        return False
+    if policy.scope != "namespace":
+        return True
+    return any(fnmatchcase(KUBE_SYSTEM, pattern) for pattern in policy.namespaces)
+
+
+def entry_groups(entry: AccessEntry) -> tuple[str, ...]:
+    """The groups EKS gives an access entry's principal: its own, and the node groups for node types."""
+    if entry.type in NODE_ENTRY_TYPES:
+        return tuple(dict.fromkeys(entry.groups + NODE_GROUPS))
+    return entry.groups
+
+
+def _canonical(principal: str) -> str:
+    if "*" in principal:  # an SSO role pattern stays as written
+        return principal
+    return principal_arn(principal) or principal
+
+
+def _admin_bindings(snapshot: Snapshot) -> Iterable[tuple[Binding, str, RoleBook]]:
+    """(binding, how) for every binding of an admin-equivalent role that counts cluster-wide."""
+    kube = snapshot.kube
+    if kube is None:
+        return []
+    # The live roles are the truth; the built-in ones only fill in for a role the API did not return
+    # (a binding may reference a role that does not exist yet: it then grants nothing).
+    roles = {f.key: f for f in (RoleFacts.of(r) for r in kube.roles)}
+    book = RoleBook(roles)
+    found = []
+    for binding in kube.bindings:
+        if binding.kind == "RoleBinding" and binding.namespace != KUBE_SYSTEM:
+            continue
+        reasons = book.power(binding.role_key(), namespaced=binding.kind == "RoleBinding")
+        if not reasons:
+            continue
+        where = "cluster-wide" if binding.kind == "ClusterRoleBinding" else f"in {binding.namespace}"
+        how = f"{binding.kind} {binding.name} -> {binding.role_ref.describe()} {where} ({reasons[0]})"
+        found.append((binding, how, book))
+    return found
+
+
+def _is_bootstrap_controller(binding: Binding, subject: Subject, book: RoleBook) -> bool:
+    """The Kubernetes bootstrap binding `system:controller:<sa>` -> the role of that name, whose rules give
+    no more than the built-in role does, to the kube-system service account `<sa>`."""
+    prefix = "system:controller:"
+    if not (binding.name.startswith(prefix) and binding.role_ref.name == binding.name):
+        return False
+    if subject.namespace != KUBE_SYSTEM or subject.name != binding.name[len(prefix) :]:
+        return False
+    builtin = builtin_roles().get(f"ClusterRole/{binding.name}")
+    live = book.get(f"ClusterRole/{binding.name}")
+    if builtin is None or live is None:
+        return False
+    return set(book.power_of(live)) <= set(RoleBook(builtin_roles()).power_of(builtin))
+
+
+def effective_admins(snapshot: Snapshot) -> AdminReport:
+    cluster = snapshot.cluster
+    found = _Collector()
+    latent: list[str] = []
+    platform: list[str] = []
+    notes: list[str] = []
+    kube = snapshot.kube
+    k8s = frozenset({SOURCE_KUBERNETES})
+    eks = frozenset({SOURCE_EKS})
+
+    aws_auth = parse_aws_auth(kube.aws_auth) if kube is not None and cluster.reads_aws_auth else None
+    if kube is not None and not cluster.reads_aws_auth and kube.aws_auth:
+        notes.append("aws-auth exists but the authentication mode API ignores it")
+    if aws_auth is not None:
+        for entry in aws_auth.masters():
+            via = f"aws-auth {entry.source} item {entry.index} maps it to group {MASTERS_GROUP}"
+            if entry.masters_via_template:
+                via += f" (through template {', '.join(entry.masters_groups)})"
+            found.add(_canonical(entry.principal), Door(DOOR_AWS_AUTH, via, k8s))
+
+    entries = snapshot.access_entries if cluster.reads_access_entries else None
+    for access_entry in entries or ():
+        for policy in access_entry.policies:
+            if admin_policy(policy):
+                found.add(
+                    _canonical(access_entry.principal),
+                    Door(DOOR_ACCESS_POLICY, f"access entry: {policy.describe()}", eks),
+                )
+
+    recorded = {e.principal: {"username": e.username, "groups": list(entry_groups(e))} for e in entries or ()}
+    carriers = carriers_from(aws_auth, recorded)
+    for binding, how, book in _admin_bindings(snapshot):
+        for subject in binding.subjects:
+            _rbac_subject(snapshot, subject, binding, how, book, carriers, found, latent, platform)
+
+    if snapshot.pod_identities is not None:
+        admins = found.doors
+        for association in snapshot.pod_identities:
+            for role in (association.role_arn, association.target_role_arn):
+                if not role:
+                    continue
+                doors = admins.get(_canonical(role))
+                if doors:
+                    account = f"system:serviceaccount:{association.namespace}:{association.service_account}"
+                    via = (
+                        f"pod identity association gives its pods role {role}, cluster admin through "
+                        f"{', '.join(dict.fromkeys(d.kind for d in doors))}"
+                    )
+                    sources = frozenset().union(*(d.sources for d in doors)) | eks
+                    found.add(account, Door(DOOR_POD_IDENTITY, via, sources))
+
+    if cluster.authentication_mode in (None, "CONFIG_MAP") and cluster.bootstrap_creator_admin:
+        via = "bootstrap cluster-creator admin in CONFIG_MAP mode: listed by neither aws-auth nor the EKS API"
+        found.add(CREATOR, Door(DOOR_CREATOR, via, eks))
+    return AdminReport(found.admins(), tuple(dict.fromkeys(latent)), tuple(dict.fromkeys(platform)), tuple(notes))
+
+
+def _rbac_subject(
+    snapshot: Snapshot,
+    subject: Subject,
+    binding: Binding,
+    how: str,
+    book: RoleBook,
+    carriers: Carriers,
+    found: _Collector,
+    latent: list[str],
+    platform: list[str],
+) -> None:
+    k8s = frozenset({SOURCE_KUBERNETES})
+    both = frozenset({SOURCE_KUBERNETES, SOURCE_EKS})
+    if subject.kind == "ServiceAccount":
+        account = subject.username or f"system:serviceaccount:(no namespace):{subject.name}"
+        if _is_bootstrap_controller(binding, subject, book):
+            platform.append(f"{account}: {how}")
+            return
+        found.add(account, Door(DOOR_RBAC, how, k8s))
+        return
+    name = subject.name
+    if subject.kind == "Group":
+        if name == MASTERS_GROUP:
+            return  # its members are the aws-auth door; the group is admin without any binding
+        everyone = IMPLICIT_GROUPS.get(name)
+        if everyone is None and name.startswith(SERVICE_ACCOUNT_GROUP_PREFIX):
+            everyone = f"every service account in namespace {name[len(SERVICE_ACCOUNT_GROUP_PREFIX) :]}"
+        if everyone is not None:
+            found.add(f"group {name} ({everyone})", Door(DOOR_RBAC, how, k8s))
+            return
+        held: tuple[Carrier, ...] = carriers.of_group(name)
+    elif subject.kind == "User":
+        held = carriers.of_user(name)
+    else:
+        return
+    for carrier in held:
+        sources = both if carrier.door == "access entry" else k8s
+        found.add(
+            _canonical(carrier.principal),
+            Door(DOOR_RBAC, f"{carrier.door} gives it {subject.kind.lower()} {name}; {how}", sources),
+        )
+    idp_doors = _identity_provider_doors(snapshot, subject)
+    for principal, via in idp_doors:
+        found.add(principal, Door(DOOR_RBAC, f"{via}; {how}", both))
+    if held or idp_doors:
+        return
+    if name.startswith(PLATFORM_PREFIXES):
+        platform.append(f"{subject.kind.lower()} {name}: {how}")
+    else:
+        latent.append(f"{subject.kind.lower()} {name}: {how} (no principal carries it yet)")
+
+
+def _identity_provider_doors(snapshot: Snapshot, subject: Subject) -> list[tuple[str, str]]:
+    """OIDC identities the API server would give this group or user name (the provider's prefix is
+    prepended to every claim value, so a name with the prefix can come from the provider)."""
+    doors = []
+    for provider in snapshot.identity_providers or ():
+        if subject.kind == "Group" and provider.groups_claim:
+            prefix = provider.groups_prefix
+        elif subject.kind == "User":
+            prefix = provider.username_prefix
+        else:
+            continue
+        if subject.name.startswith(prefix) and not subject.name.startswith(PLATFORM_PREFIXES):
+            value = subject.name[len(prefix) :]
+            claim = provider.groups_claim if subject.kind == "Group" else provider.username_claim or "sub"
+            doors.append(
+                (
+                    f"{provider.describe()}: {claim} {value}",
+                    f"tokens of {provider.describe()} with {claim} {value!r} carry {subject.kind.lower()} "
+                    f"{subject.name}",
+                )
+            )
+    return doors

@@ -1,0 +1,262 @@
+"""Two inventories of one cluster -> what changed, as alerts; and the record to keep for the next run.
+
+Pure: the caller gives the previous record (or None), the snapshot, the admin report, a verdict per
+principal (expected or not, and why) and the kubectl roles of this cluster.
+
+* a new admin that is not expected: CRITICAL "found by inventory" (HIGH at the first inventory of a
+  cluster, when "new" only means "new to eksguard");
+* a non-expected admin that gained a door: HIGH (a second way in is how access is kept);
+* an admin that is gone: INFO; an expected kubectl role that lost admin: MEDIUM (the admin host no
+  longer works, or its access moved somewhere eksguard does not expect);
+* a blind spot: at its own severity, once; it stays in the record (and the digest) until it closes.
+
+A door whose source could not be read this time is unknown, not gone: the admin is carried over
+with its old doors, marked unverified, and never reported as removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eksguard.alerts import Alert, Fact, SourceRef, alert_id
+from eksguard.console import eks_cluster_url
+from eksguard.inventory.admins import Admin, AdminReport
+from eksguard.inventory.model import Snapshot
+from eksguard.severity import Severity
+
+MAX_ADMIN_ALERTS = 25  # per cluster and run; the rest are counted in one alert
+KIND_FOUND = "inventory-admin-found"
+KIND_DOOR = "inventory-admin-new-door"
+KIND_GONE = "inventory-admin-gone"
+KIND_KUBECTL_LOST = "inventory-kubectl-lost-admin"
+KIND_BLIND = "inventory-blind-spot"
+KIND_MORE = "inventory-more-admins"
+
+Verdict = Callable[[str], tuple[bool, str]]  # principal -> (expected, why)
+
+
+@dataclass(frozen=True)
+class ClusterRecord:
+    """What the inventory keeps per cluster (DynamoDB item `<cluster>#inventory@<region>`)."""
+
+    cluster: str
+    region: str
+    revision: int = 0
+    inventoried_at: str | None = None
+    admins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # principal -> doors, since, expected
+    sources_read: tuple[str, ...] = ()
+    blind_spots: Mapping[str, str] = field(default_factory=dict)  # key -> text (open, already reported)
+    latent: tuple[str, ...] = ()
+    digest_admins: Mapping[str, list[str]] | None = None  # principal -> door kinds, as of the last digest
+    digest_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "region": self.region,
+            "revision": self.revision,
+            "inventoried_at": self.inventoried_at,
+            "admins": {k: dict(v) for k, v in self.admins.items()},
+            "sources_read": list(self.sources_read),
+            "blind_spots": dict(self.blind_spots),
+            "latent": list(self.latent),
+            "digest_admins": None if self.digest_admins is None else dict(self.digest_admins),
+            "digest_at": self.digest_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClusterRecord:
+        return cls(
+            cluster=str(data["cluster"]),
+            region=str(data["region"]),
+            revision=int(data.get("revision") or 0),
+            inventoried_at=data.get("inventoried_at"),
+            admins={str(k): dict(v) for k, v in (data.get("admins") or {}).items()},
+            sources_read=tuple(data.get("sources_read") or ()),
+            blind_spots={str(k): str(v) for k, v in (data.get("blind_spots") or {}).items()},
+            latent=tuple(data.get("latent") or ()),
+            digest_admins=None
+            if data.get("digest_admins") is None
+            else {str(k): list(v) for k, v in data["digest_admins"].items()},
+            digest_at=data.get("digest_at"),
+        )
+
+
+@dataclass
+class Comparison:
+    record: ClusterRecord
+    alerts: list[Alert]
+    added: list[str]
+    removed: list[str]
+
+
+def _door_lines(doors: Sequence[Mapping[str, Any]]) -> str:
+    return "\n".join(f"{d['kind']}: {d['via']}" for d in doors)
+
+
+def _doors_of(admin: Admin) -> list[dict[str, Any]]:
+    return [dict(d.to_dict()) for d in admin.doors]
+
+
+def _facts(snapshot: Snapshot, principal: str, doors: Sequence[Mapping[str, Any]], why: str) -> tuple[Fact, ...]:
+    cluster = snapshot.cluster
+    return (
+        Fact("Principal", principal),
+        Fact("Doors", _door_lines(doors) or "(none)"),
+        Fact("Expected admin", why),
+        Fact("Authentication mode", cluster.authentication_mode or "CONFIG_MAP (no access entries)"),
+        Fact("Found by", "reading the cluster's live access state (inventory), whether or not a log showed it"),
+    )
+
+
+def compare(
+    previous: ClusterRecord | None,
+    snapshot: Snapshot,
+    report: AdminReport,
+    verdict: Verdict,
+    kubectl_roles: frozenset[str],
+    now: str,
+    account: str | None = None,
+) -> Comparison:
+    cluster = snapshot.cluster
+    read = snapshot.sources_read
+    before = dict(previous.admins) if previous is not None else {}
+    revision = (previous.revision if previous is not None else 0) + 1
+    current = report.by_principal()
+    admins: dict[str, dict[str, Any]] = {}
+    alerts: list[Alert] = []
+    admin_alerts: list[Alert] = []
+    added: list[str] = []
+    removed: list[str] = []
+    source = SourceRef(
+        "inventory", f"inventory of {cluster.name} ({cluster.region})", eks_cluster_url(cluster.region, cluster.name)
+    )
+
+    def make(
+        kind: str, severity: Severity, title: str, principal: str | None, facts: tuple[Fact, ...], summary: str
+    ) -> Alert:
+        return Alert(
+            id=alert_id("inventory", kind, cluster.region, cluster.name, principal, revision),
+            kind=kind,
+            severity=severity,
+            title=title,
+            cluster=cluster.name,
+            principal=principal,
+            account=account,
+            region=cluster.region,
+            time=now,
+            summary=summary,
+            facts=facts,
+            source=source,
+        )
+
+    for principal, admin in current.items():
+        doors = _doors_of(admin)
+        expected, why = verdict(principal)
+        old = before.get(principal)
+        admins[principal] = {"doors": doors, "since": (old or {}).get("since") or now, "expected": expected}
+        door_list = ", ".join(admin.door_kinds)
+        if old is None:
+            added.append(principal)
+            if expected:
+                continue
+            first = previous is None
+            severity = Severity.HIGH if first else Severity.CRITICAL
+            title = (
+                f"{principal} is cluster admin ({door_list}), present at the first inventory"
+                if first
+                else f"{principal} became cluster admin ({door_list}): found by inventory"
+            )
+            summary = (
+                f"{principal} is cluster admin of {cluster.name} through {door_list} and is not an expected admin."
+            )
+            admin_alerts.append(
+                make(KIND_FOUND, severity, title, principal, _facts(snapshot, principal, doors, why), summary)
+            )
+            continue
+        old_vias = {d.get("via") for d in old.get("doors") or []}
+        new_doors = [d for d in doors if d["via"] not in old_vias]
+        if new_doors and not expected:
+            kinds = ", ".join(dict.fromkeys(d["kind"] for d in new_doors))
+            title = f"{principal} has a new door to cluster admin ({kinds})"
+            summary = f"{principal}, not an expected admin, gained another way to be cluster admin of {cluster.name}."
+            admin_alerts.append(
+                make(KIND_DOOR, Severity.HIGH, title, principal, _facts(snapshot, principal, new_doors, why), summary)
+            )
+
+    for principal, old in before.items():
+        if principal in current:
+            continue
+        old_doors = list(old.get("doors") or [])
+        unread = [d for d in old_doors if not set(d.get("sources") or []) <= read]
+        if unread:
+            admins[principal] = {**old, "unverified": True}
+            continue
+        removed.append(principal)
+        lost_kubectl = principal in kubectl_roles and bool(old.get("expected"))
+        severity = Severity.MEDIUM if lost_kubectl else Severity.INFO
+        kind = KIND_KUBECTL_LOST if lost_kubectl else KIND_GONE
+        title = (
+            f"kubectl instance role {principal} is no longer cluster admin"
+            if lost_kubectl
+            else f"{principal} is no longer cluster admin"
+        )
+        summary = (
+            "The kubectl instance of this cluster can no longer administer it, or its access now comes from "
+            "somewhere eksguard does not expect."
+            if lost_kubectl
+            else f"{principal} had cluster admin of {cluster.name}; none of its doors is there now."
+        )
+        facts = (Fact("Principal", principal), Fact("Doors it had", _door_lines(old_doors) or "(none)"))
+        alerts.append(make(kind, severity, title, principal, facts, summary))
+
+    admin_alerts.sort(key=lambda a: (-int(a.severity), a.title))
+    if len(admin_alerts) > MAX_ADMIN_ALERTS:
+        rest = admin_alerts[MAX_ADMIN_ALERTS:]
+        admin_alerts = admin_alerts[:MAX_ADMIN_ALERTS]
+        worst = max((a.severity for a in rest), default=Severity.HIGH)
+        names = "\n".join(a.principal or "" for a in rest)
+        admin_alerts.append(
+            make(
+                KIND_MORE,
+                worst,
+                f"{len(rest)} more non-expected cluster admins found by inventory",
+                None,
+                (Fact("Principals", names),),
+                "More admins than one run reports one by one; the digest lists them all.",
+            )
+        )
+    alerts = admin_alerts + alerts
+
+    open_spots = {spot.key: spot.text for spot in snapshot.blind_spots}
+    reported = dict(previous.blind_spots) if previous is not None else {}
+    for spot in snapshot.blind_spots:
+        if spot.key in reported:
+            continue  # reported once; it stays in the record and the digest until it closes
+        alerts.append(
+            make(
+                KIND_BLIND,
+                spot.severity,
+                f"blind spot: {spot.text}",
+                None,
+                (Fact("Blind spot", spot.key), Fact("What eksguard cannot see", spot.text)),
+                "Part of this cluster's access state could not be read; admins through that part are unknown, "
+                "not absent.",
+            )
+        )
+
+    record = ClusterRecord(
+        cluster=cluster.name,
+        region=cluster.region,
+        revision=revision,
+        inventoried_at=now,
+        admins=admins,
+        sources_read=tuple(sorted(read)),
+        blind_spots=open_spots,
+        latent=report.latent,
+        digest_admins=previous.digest_admins if previous is not None else None,
+        digest_at=previous.digest_at if previous is not None else None,
+    )
+    return Comparison(record, alerts, added, removed)

@@ -1,0 +1,85 @@
+"""Where each cluster's last inventory is kept: one DynamoDB item per cluster and region in the audit
+state table (key `<cluster>#inventory@<region>`, gzipped JSON), written only if nobody wrote a newer
+revision in between (two runs at once: the schedule and a detector's request)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from eksguard import aws
+from eksguard.inventory.compare import ClusterRecord
+
+KEY_MARK = "#inventory@"
+MAX_ITEM_BYTES = 350_000
+
+
+def item_key(cluster: str, region: str) -> str:
+    return f"{cluster}{KEY_MARK}{region}"
+
+
+class InventoryStore(Protocol):
+    def load(self, cluster: str, region: str) -> ClusterRecord | None: ...
+
+    def save(self, record: ClusterRecord) -> bool:
+        """False when a newer revision is already stored (this run's view is then not kept)."""
+        ...
+
+
+class InMemoryInventoryStore:
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], ClusterRecord] = {}
+
+    def load(self, cluster: str, region: str) -> ClusterRecord | None:
+        return self.records.get((cluster, region))
+
+    def save(self, record: ClusterRecord) -> bool:
+        current = self.records.get((record.cluster, record.region))
+        if current is not None and current.revision > record.revision:
+            return False
+        self.records[(record.cluster, record.region)] = record
+        return True
+
+
+class DynamoInventoryStore:
+    def __init__(self, table_name: str, region: str) -> None:
+        self.table_name = table_name
+        self.region = region
+
+    @property
+    def _client(self) -> Any:
+        return aws.client("dynamodb", self.region)
+
+    def load(self, cluster: str, region: str) -> ClusterRecord | None:
+        item = self._client.get_item(
+            TableName=self.table_name, Key={"cluster": {"S": item_key(cluster, region)}}, ConsistentRead=True
+        ).get("Item")
+        if not item or "inventory_gz" not in item:
+            return None
+        return ClusterRecord.from_dict(json.loads(gzip.decompress(item["inventory_gz"]["B"])))
+
+    def save(self, record: ClusterRecord) -> bool:
+        packed = gzip.compress(json.dumps(record.to_dict(), sort_keys=True).encode("utf-8"))
+        if len(packed) > MAX_ITEM_BYTES:
+            raise ValueError(f"inventory of {record.cluster} is {len(packed)} bytes gzipped, over {MAX_ITEM_BYTES}")
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "cluster": {"S": item_key(record.cluster, record.region)},
+                    "kind": {"S": "inventory"},
+                    "inventory_gz": {"B": packed},
+                    "revision": {"N": str(record.revision)},
+                },
+                # same revision: the digest pass of the run that wrote it
+                ConditionExpression="attribute_not_exists(revision) OR revision <= :revision",
+                ExpressionAttributeValues={":revision": {"N": str(record.revision)}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

@@ -1,0 +1,286 @@
+"""Effective cluster admins, door by door, on a faithful baseline cluster (tests/kube_world.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from eksguard.inventory.admins import CREATOR, effective_admins
+from eksguard.inventory.model import AccessEntry, AccessPolicy, IdentityProvider, PodIdentity
+from tests.kube_world import (
+    ACCOUNT,
+    INTRUDER,
+    KUBECTL_ROLE,
+    NODE_ROLE,
+    aws_auth,
+    binding,
+    cluster_admin_entry,
+    cluster_binding,
+    cluster_role,
+    group,
+    masters_mapping,
+    rule,
+    service_account,
+    snapshot,
+    user,
+    with_objects,
+)
+
+SA_ARGO = "system:serviceaccount:argocd:argocd-application-controller"
+
+
+def admins_of(snap: object) -> dict[str, list[str]]:
+    report = effective_admins(snap)  # type: ignore[arg-type]
+    return {a.principal: [d.kind for d in a.doors] for a in report.admins}
+
+
+def test_baseline_has_only_the_kubectl_role() -> None:
+    report = effective_admins(snapshot())
+    assert {a.principal: a.door_kinds for a in report.admins} == {KUBECTL_ROLE: ("access-policy",)}
+    # the control plane's own identities are seen but never reported as admins
+    assert any("system:kube-controller-manager" in p for p in report.platform)
+    assert any("clusterrole-aggregation-controller" in p for p in report.platform)
+    assert report.latent == ()
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs", "principal", "door"),
+    [
+        ("aws-auth system:masters", {"config": aws_auth(masters_mapping(INTRUDER))}, INTRUDER, "aws-auth"),
+        (
+            "aws-auth masters through a session-name template",
+            {
+                "config": aws_auth(
+                    f"- rolearn: {INTRUDER}\n  username: x\n  groups:\n    - 'system:{{{{SessionName}}}}'\n"
+                )
+            },
+            INTRUDER,
+            "aws-auth",
+        ),
+        (
+            "access entry + ClusterAdmin",
+            {"entries": (cluster_admin_entry(INTRUDER),)},
+            INTRUDER,
+            "access-policy",
+        ),
+        (
+            "access entry + Admin at cluster scope",
+            {"entries": (AccessEntry(INTRUDER, policies=(AccessPolicy("AmazonEKSAdminPolicy", "cluster"),)),)},
+            INTRUDER,
+            "access-policy",
+        ),
+        (
+            "access entry + Edit on kube-* namespaces",
+            {
+                "entries": (
+                    AccessEntry(INTRUDER, policies=(AccessPolicy("AmazonEKSEditPolicy", "namespace", ("kube-*",)),)),
+                )
+            },
+            INTRUDER,
+            "access-policy",
+        ),
+        (
+            "RBAC: access entry group bound to cluster-admin",
+            {
+                "entries": (AccessEntry(INTRUDER, groups=("ops",)),),
+                "objects": with_objects(clusterrolebindings=[cluster_binding("ops", "cluster-admin", [group("ops")])]),
+            },
+            INTRUDER,
+            "rbac",
+        ),
+        (
+            "RBAC: aws-auth user name bound to cluster-admin",
+            {
+                "config": aws_auth(f"- rolearn: {INTRUDER}\n  username: alice\n"),
+                "objects": with_objects(clusterrolebindings=[cluster_binding("a", "cluster-admin", [user("alice")])]),
+            },
+            INTRUDER,
+            "rbac",
+        ),
+        (
+            "RBAC: access entry default user name (assumed-role template)",
+            {
+                "entries": (
+                    AccessEntry(INTRUDER, username=f"arn:aws:sts::{ACCOUNT}:assumed-role/intruder/{{{{SessionName}}}}"),
+                ),
+                "objects": with_objects(
+                    clusterrolebindings=[
+                        cluster_binding(
+                            "s",
+                            "cluster-admin",
+                            [user(f"arn:aws:sts::{ACCOUNT}:assumed-role/intruder/{{{{SessionName}}}}")],
+                        )
+                    ]
+                ),
+            },
+            INTRUDER,
+            "rbac",
+        ),
+        (
+            "RBAC: a role that became admin through aggregation",
+            {
+                "entries": (AccessEntry(INTRUDER, groups=("viewers",)),),
+                "objects": with_objects(
+                    clusterroles=[
+                        cluster_role(
+                            "sneaky",
+                            [rule(["*"], ["*"], ["*"])],
+                            {"rbac.authorization.k8s.io/aggregate-to-view": "true"},
+                        )
+                    ],
+                    clusterrolebindings=[cluster_binding("viewers", "view", [group("viewers")])],
+                ),
+            },
+            INTRUDER,
+            "rbac",
+        ),
+        (
+            "RBAC: cluster-admin bound in kube-system by a RoleBinding",
+            {
+                "entries": (AccessEntry(INTRUDER, groups=("ks",)),),
+                "objects": with_objects(rolebindings=[binding("kube-system", "ks", "cluster-admin", [group("ks")])]),
+            },
+            INTRUDER,
+            "rbac",
+        ),
+        (
+            "RBAC: a service account bound to cluster-admin",
+            {
+                "objects": with_objects(
+                    clusterrolebindings=[
+                        cluster_binding(
+                            "argo", "cluster-admin", [service_account("argocd", "argocd-application-controller")]
+                        )
+                    ]
+                )
+            },
+            SA_ARGO,
+            "rbac",
+        ),
+        (
+            "RBAC: a fake bootstrap controller binding with its own powerful role",
+            {
+                "objects": with_objects(
+                    clusterroles=[cluster_role("system:controller:backdoor", [rule(["*"], ["*"], ["*"])])],
+                    clusterrolebindings=[
+                        cluster_binding(
+                            "system:controller:backdoor",
+                            "system:controller:backdoor",
+                            [service_account("kube-system", "backdoor")],
+                        )
+                    ],
+                )
+            },
+            "system:serviceaccount:kube-system:backdoor",
+            "rbac",
+        ),
+        (
+            "RBAC: a real bootstrap controller role rewritten with wildcard rules",
+            {
+                "objects": {
+                    **with_objects(),
+                    "clusterroles": [
+                        o
+                        for o in with_objects()["clusterroles"]
+                        if o["metadata"]["name"] != "system:controller:deployment-controller"
+                    ]
+                    + [cluster_role("system:controller:deployment-controller", [rule(["*"], ["*"], ["*"])])],
+                }
+            },
+            "system:serviceaccount:kube-system:deployment-controller",
+            "rbac",
+        ),
+        (
+            "RBAC: system:authenticated bound to cluster-admin",
+            {
+                "objects": with_objects(
+                    clusterrolebindings=[cluster_binding("all", "cluster-admin", [group("system:authenticated")])]
+                )
+            },
+            "group system:authenticated (every authenticated identity)",
+            "rbac",
+        ),
+        (
+            "RBAC: node group bound to an admin role makes the node role admin",
+            {
+                "objects": with_objects(
+                    clusterrolebindings=[cluster_binding("n", "cluster-admin", [group("system:nodes")])]
+                )
+            },
+            NODE_ROLE,
+            "rbac",
+        ),
+        (
+            "identity provider group bound to cluster-admin",
+            {
+                "providers": (
+                    IdentityProvider("okta", "https://okta.example", "eks", "email", "okta:", "groups", "okta:"),
+                ),
+                "objects": with_objects(
+                    clusterrolebindings=[cluster_binding("o", "cluster-admin", [group("okta:admins")])]
+                ),
+            },
+            "OIDC identity provider okta (https://okta.example): groups admins",
+            "rbac",
+        ),
+        (
+            "pod identity with an admin role",
+            {
+                "entries": (cluster_admin_entry(INTRUDER),),
+                "pods": (PodIdentity("default", "builder", INTRUDER),),
+            },
+            "system:serviceaccount:default:builder",
+            "pod-identity",
+        ),
+        (
+            "cluster creator in CONFIG_MAP mode",
+            {"mode": "CONFIG_MAP", "bootstrap_creator_admin": True},
+            CREATOR,
+            "cluster-creator",
+        ),
+    ],
+)
+def test_every_door(case: str, kwargs: dict[str, object], principal: str, door: str) -> None:
+    found = admins_of(snapshot(**kwargs))  # type: ignore[arg-type]
+    assert principal in found, f"{case}: {found}"
+    assert door in found[principal], case
+
+
+def test_auth_mode_decides_which_doors_exist() -> None:
+    config = aws_auth(masters_mapping(INTRUDER))
+    assert INTRUDER not in admins_of(snapshot(mode="API", config=config))
+    entries = (cluster_admin_entry(INTRUDER),)
+    assert INTRUDER not in admins_of(snapshot(mode="CONFIG_MAP", entries=entries))
+    assert CREATOR not in admins_of(snapshot(mode="API", bootstrap_creator_admin=True))
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        AccessPolicy("AmazonEKSViewPolicy", "cluster"),
+        AccessPolicy("AmazonEKSAdminViewPolicy", "namespace", ("team-a",)),
+        AccessPolicy("AmazonEKSEditPolicy", "namespace", ("team-*",)),
+        AccessPolicy("AmazonEKSAdminPolicy", "namespace", ("team-a", "default")),
+    ],
+)
+def test_policies_that_do_not_make_admin(policy: AccessPolicy) -> None:
+    assert INTRUDER not in admins_of(snapshot(entries=(AccessEntry(INTRUDER, policies=(policy,)),)))
+
+
+def test_unbound_or_weak_bindings_are_not_admin() -> None:
+    objects = with_objects(
+        clusterrolebindings=[cluster_binding("v", "view", [group("ops")])],
+        rolebindings=[binding("team-a", "ta", "cluster-admin", [group("ops")])],  # only team-a
+    )
+    assert INTRUDER not in admins_of(snapshot(entries=(AccessEntry(INTRUDER, groups=("ops",)),), objects=objects))
+
+
+def test_group_bound_to_admin_that_nobody_carries_is_latent() -> None:
+    objects = with_objects(clusterrolebindings=[cluster_binding("later", "cluster-admin", [group("eks-admins")])])
+    report = effective_admins(snapshot(objects=objects))
+    assert any(line.startswith("group eks-admins") for line in report.latent)
+
+
+def test_unread_kubernetes_side_gives_only_eks_doors() -> None:
+    snap = snapshot(kube=False, entries=(cluster_admin_entry(INTRUDER),))
+    assert admins_of(snap) == {INTRUDER: ["access-policy"]}
+    assert snap.sources_read == frozenset({"eks"})
