@@ -10,6 +10,7 @@ Sections (each says how to reproduce it on its own):
   scripts/bench_audit_mix.py;
 - aws-auth diff scaling (mapRoles / mapAccounts of 1k..16k entries): eksguard's own growth;
 - cold import time of each handler module vs `import boto3` alone (fresh interpreter each, median);
+- the inventory for 1, 10 and 100 clusters against the EKS and Kubernetes API stand-ins (scripts/bench_inventory.py);
 - notifier throughput against the Slack stand-in on 127.0.0.1 answering some 429s.
 
     .venv/bin/python scripts/bench_all.py [--quick] [--no-moto] [--no-write]
@@ -207,6 +208,13 @@ def bench_stop_moto(sizes: list[int]) -> str:
 
 
 # ------------------------------------------------------------------------------- aws-auth
+def bench_inventory(sizes: list[int]) -> str:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bench_inventory as inventory
+
+    return inventory.markdown(inventory.measure(sizes))
+
+
 def bench_aws_auth() -> str:
     result = subprocess.run(
         [PY, str(ROOT / "scripts" / "bench_aws_auth.py"), "--no-write"],
@@ -263,6 +271,7 @@ HANDLERS = {
     "audit_log_alert_handler": "functions/audit_log_alert",
     "audit_log_enrol_handler": "functions/audit_log_enrol",
     "slack_notifier_handler": "functions/slack_notifier",
+    "inventory_handler": "functions/inventory",
 }
 
 
@@ -466,6 +475,11 @@ def main() -> int:
                 "(Powertools Tracer, Tracing: Active), then PyYAML and slack_sdk."
             )
         ),
+    )
+    section(
+        "Inventory: time and API calls per cluster",
+        ".venv/bin/python scripts/bench_inventory.py --sizes 1 10 100",
+        lambda: bench_inventory([1, 10] if args.quick else [1, 10, 100]),
     )
     section(
         "Notifier throughput against the Slack stand-in",

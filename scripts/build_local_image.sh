@@ -95,7 +95,7 @@ build_local_aws() {
   local context="$WORK/local-aws"
   mkdir -p "$context/app/tests" "$context/python"
   pip_target "$context/python" "$MOTO_SPEC"
-  cp "$ROOT/scripts/local_aws_front.py" "$context/app/"
+  cp "$ROOT/scripts/local_aws_front.py" "$ROOT/scripts/local_eks_api.py" "$ROOT/scripts/kube_standin.py" "$context/app/"
   cp "$ROOT/tests/slack_standin.py" "$context/app/tests/"
   : > "$context/app/tests/__init__.py"
   cat > "$context/app/slack_standin_server.py" << 'EOF'
@@ -113,7 +113,7 @@ COPY python /opt/local-aws
 COPY app /app
 ENV PYTHONPATH=/app:/opt/local-aws PYTHONUNBUFFERED=1
 WORKDIR /app
-EXPOSE 5000 8765
+EXPOSE 5000 6443 8765
 ENTRYPOINT ["/usr/bin/python3"]
 CMD ["/app/local_aws_front.py", "--host", "0.0.0.0", "--port", "5000", "--start-moto", "5001"]
 EOF

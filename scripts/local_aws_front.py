@@ -1,4 +1,5 @@
-"""A small HTTP front for a local moto server that also answers ssm:DescribeSessions.
+"""A small HTTP front for a local moto server that also answers ssm:DescribeSessions and the EKS
+access-state APIs moto lacks (scripts/local_eks_api.py), and can run the Kubernetes API stand-in.
 
 moto does not implement Session Manager's DescribeSessions, which the stop function calls to
 leave instances with an open shell alone. This front answers that one call from a session list
@@ -10,6 +11,9 @@ unchanged (method, path, headers including Host, body), so queue URLs and signat
 
 Admin endpoints (JSON):
     PUT  /_eksguard/sessions   {"sessions": [{"SessionId", "Target", "Status", "Owner", "Region"}]}
+    PUT  /_eksguard/eks        {"clusters": [...]}  EKS access state (scripts/local_eks_api.py)
+    GET  /_eksguard/kube       the Kubernetes API stand-in's CA and port (with --kube-port)
+    PUT  /_eksguard/kube/NAME  a cluster's objects for the stand-in (scripts/kube_standin.py)
     GET  /_eksguard/sessions
     GET  /_eksguard/health     200 once the front and moto both answer
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import re
 import signal
 import subprocess
@@ -32,7 +37,10 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import local_eks_api  # noqa: E402 - a sibling module, also copied into the local AWS image
 
 ADMIN_PREFIX = "/_eksguard"
 DESCRIBE_SESSIONS_TARGET = "AmazonSSM.DescribeSessions"
@@ -103,6 +111,19 @@ class SessionStore:
         return answer
 
 
+def _presigned_authorization(path: str) -> str | None:
+    """A presigned URL carries its SigV4 credential in the query (what EKS tokens are); moto routes by the
+    Authorization header only, so the front restates the credential there (moto checks no signature)."""
+    query = parse_qs(path.partition("?")[2])
+    credentials = query.get("X-Amz-Credential")
+    if not credentials:
+        return None
+    credential = credentials[0]
+    signed = (query.get("X-Amz-SignedHeaders") or ["host"])[0]
+    signature = (query.get("X-Amz-Signature") or [""])[0]
+    return f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={signed}, Signature={signature}"
+
+
 def region_of(authorization: str) -> str | None:
     """The region of a SigV4 Authorization header's credential scope."""
     match = _REGION_IN_SCOPE.search(authorization)
@@ -142,7 +163,37 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("X-Amz-Target") == DESCRIBE_SESSIONS_TARGET:
             self._describe_sessions(body)
             return
+        region, service = local_eks_api.scope_of(self.headers.get("Authorization") or "")
+        if service == "eks" and region and self._eks(body, region):
+            return
         self._forward(body)
+
+    def _eks(self, body: bytes, region: str) -> bool:
+        """The EKS access-state calls moto lacks (scripts/local_eks_api.py); True when answered here."""
+        world = self.front.eks
+        path, _, query = self.path.partition("?")
+        if path == "/clusters" and self.command == "GET":
+            status, _, data = self._upstream(body)
+            listed = json.loads(data or b"{}").get("clusters") or [] if status == 200 else []
+            self._json(200, {"clusters": sorted(set(listed) | set(world.names(region)))})
+            return True
+        match = re.fullmatch(r"/clusters/([^/]+)", path)
+        seeded = world.get(region, match.group(1)) if match else None
+        if seeded is not None and self.command == "GET":
+            fault = seeded.get("describeFault")
+            if fault:
+                status = local_eks_api.FAULT_STATUS.get(fault, 400)
+                self._json(status, {"__type": fault, "message": f"{fault} (injected)"})
+                return True
+            status, _, data = self._upstream(body)
+            moto_cluster = json.loads(data).get("cluster") if status == 200 else None
+            self._json(200, {"cluster": local_eks_api.describe_overlay(seeded, moto_cluster)})
+            return True
+        answered = local_eks_api.answer(world, self.command, path, query, body, region)
+        if answered is None:
+            return False
+        self._json(answered[0], answered[1])
+        return True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle  # noqa: N815 - http.server naming
 
@@ -152,6 +203,31 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200 if healthy else 503, {"front": True, "upstream": healthy})
         elif path == f"{ADMIN_PREFIX}/sessions" and self.command == "GET":
             self._json(200, {"sessions": self.front.sessions.all()})
+        elif path == f"{ADMIN_PREFIX}/eks" and self.command in ("PUT", "POST"):
+            try:
+                clusters = json.loads(body or b"{}").get("clusters") or []
+                if not isinstance(clusters, list) or not all(isinstance(c, dict) and c.get("name") for c in clusters):
+                    raise ValueError("clusters must be a list of objects with a name")
+                for cluster in clusters:
+                    cluster.setdefault("region", "us-east-1")
+            except (ValueError, AttributeError) as exc:
+                self._json(400, {"error": str(exc)})
+                return
+            self.front.eks.replace(clusters)
+            self._json(200, {"clusters": len(clusters)})
+        elif path == f"{ADMIN_PREFIX}/kube" and self.command == "GET" and self.front.kube is not None:
+            kube = self.front.kube
+            self._json(200, {"ca": kube.ca_pem, "caData": kube.ca_data, "port": kube.port})
+        elif path.startswith(f"{ADMIN_PREFIX}/kube/") and self.command in ("PUT", "POST") and self.front.kube:
+            try:
+                spec = json.loads(body or b"{}")
+                if not isinstance(spec, dict):
+                    raise ValueError("the cluster spec must be an object")
+            except ValueError as exc:
+                self._json(400, {"error": str(exc)})
+                return
+            self.front.kube.put_cluster(path[len(f"{ADMIN_PREFIX}/kube/") :], spec)
+            self._json(200, {"cluster": path[len(f"{ADMIN_PREFIX}/kube/") :]})
         elif path == f"{ADMIN_PREFIX}/sessions" and self.command in ("PUT", "POST"):
             try:
                 sessions = json.loads(body or b"{}").get("sessions") or []
@@ -174,26 +250,32 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._json(200, answer, "application/x-amz-json-1.1")
 
-    def _forward(self, body: bytes) -> None:
+    def _upstream(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        """This request as moto answers it (status 502 when moto cannot be reached)."""
         upstream = self.front.upstream
         connection = http.client.HTTPConnection(
             upstream.hostname or "127.0.0.1", upstream.port or 80, timeout=UPSTREAM_TIMEOUT_SECONDS
         )
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["Content-Length"] = str(len(body))
+        presigned = _presigned_authorization(self.path)
+        if presigned and "authorization" not in {k.lower() for k in headers}:
+            headers["Authorization"] = presigned
         try:
             connection.request(
                 self.command, self.path, body=body if body or self.command != "GET" else None, headers=headers
             )
             response = connection.getresponse()
-            data = response.read()
+            return response.status, response.getheaders(), response.read()
         except OSError as exc:
-            self._json(502, {"error": f"moto unreachable: {type(exc).__name__}"})
-            return
+            return 502, [], json.dumps({"error": f"moto unreachable: {type(exc).__name__}"}).encode()
         finally:
             connection.close()
-        self.send_response(response.status, response.reason)
-        for name, value in response.getheaders():
+
+    def _forward(self, body: bytes) -> None:
+        status, response_headers, data = self._upstream(body)
+        self.send_response(status)
+        for name, value in response_headers:
             if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
@@ -226,6 +308,8 @@ class AwsFront:
         self.upstream = urlsplit(upstream)
         self.host = host
         self.sessions = SessionStore(sessions)
+        self.eks = local_eks_api.EksWorld()
+        self.kube: Any = None  # a scripts/kube_standin.KubeStandIn started by main() (--kube-port)
         self.verbose = verbose
         self._server = _Server((host, port), _Handler)
         self._server.front = self  # type: ignore[attr-defined]
@@ -288,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream", default=None, help="moto URL (default http://127.0.0.1:<--start-moto>)")
     parser.add_argument("--start-moto", type=int, metavar="PORT", help="start moto on 127.0.0.1:PORT as a child")
     parser.add_argument("--sessions-file", help='JSON file: {"sessions": [...]} loaded at start')
+    parser.add_argument("--kube-port", type=int, help="also run the Kubernetes API stand-in on this port")
+    parser.add_argument("--kube-cert-host", action="append", default=[], help="host name in its certificate")
+    parser.add_argument("--kube-sts-host", action="append", default=[], help="STS host[:port] its tokens may name")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     if args.upstream is None and args.start_moto is None:
@@ -305,6 +392,12 @@ def main(argv: list[str] | None = None) -> int:
         wait_until_alive(upstream)
         front = AwsFront(upstream, args.host, args.port, sessions, args.verbose).start()
         print(f"local AWS front on {args.host}:{front.port} -> {upstream}", flush=True)
+        if args.kube_port is not None:
+            from kube_standin import KubeStandIn
+
+            hosts = args.kube_cert_host or ["127.0.0.1", "localhost"]
+            front.kube = KubeStandIn(args.kube_sts_host, args.host, args.kube_port, hosts, verify_sts=True).start()
+            print(f"kubernetes stand-in on {args.host}:{args.kube_port} for {', '.join(hosts)}", flush=True)
         while not stopping.wait(0.5):
             if moto is not None and moto.poll() is not None:
                 print("moto exited", file=sys.stderr, flush=True)

@@ -34,7 +34,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from seed_local_world import World, seed_world  # noqa: E402
+from seed_local_world import World, seed_inventory, seed_world  # noqa: E402
 
 NETWORK = "eksguard-local"
 MOTO_CONTAINER = "eksguard-moto"
@@ -44,6 +44,7 @@ LAMBDA_BASE_IMAGE = "public.ecr.aws/lambda/python:3.13-x86_64"
 MOTO_HOST_PORT = int(os.environ.get("EKSGUARD_MOTO_PORT", "4566"))
 SLACK_HOST_PORT = int(os.environ.get("EKSGUARD_SLACK_PORT", "8765"))
 SLACK_PORT_IN_NETWORK = 8765
+KUBE_PORT_IN_NETWORK = 6443
 WEBHOOK_PATH = "/services/T0EKSGUARD/B0STANDIN/s3cr3tW3bh00kT0k3n"
 # What the notifier sees: a loopback URL (allowed over http), carried to the stand-in by the proxy.
 WEBHOOK_URL_IN_FUNCTION = f"http://127.0.0.1:{SLACK_PORT_IN_NETWORK}{WEBHOOK_PATH}"
@@ -100,7 +101,30 @@ def up(moto_port: int = MOTO_HOST_PORT, slack_port: int = SLACK_HOST_PORT) -> St
     down()
     docker("network", "create", NETWORK)
     docker(
-        "run", "-d", "--rm", "--name", MOTO_CONTAINER, "--network", NETWORK, "-p", f"127.0.0.1:{moto_port}:5000", IMAGE
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        MOTO_CONTAINER,
+        "--network",
+        NETWORK,
+        "-p",
+        f"127.0.0.1:{moto_port}:5000",
+        IMAGE,
+        "/app/local_aws_front.py",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "5000",
+        "--start-moto",
+        "5001",
+        # the clusters' API servers (scripts/kube_standin.py), reached by the functions in the network only
+        "--kube-port",
+        str(KUBE_PORT_IN_NETWORK),
+        "--kube-cert-host",
+        MOTO_CONTAINER,
+        "--kube-sts-host",
+        f"{MOTO_CONTAINER}:5000",
     )
     docker(
         "run",
@@ -125,6 +149,7 @@ def up(moto_port: int = MOTO_HOST_PORT, slack_port: int = SLACK_HOST_PORT) -> St
 
 def seed(stack: Stack) -> World:
     world = seed_world(stack.moto_url, WEBHOOK_URL_IN_FUNCTION)
+    seed_inventory(stack.moto_url, MOTO_CONTAINER)
     WORLD_FILE.parent.mkdir(parents=True, exist_ok=True)
     WORLD_FILE.write_text(world.to_json(), encoding="utf-8")
     return world

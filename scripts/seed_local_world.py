@@ -23,10 +23,12 @@ import argparse
 import io
 import json
 import sys
+import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -274,6 +276,86 @@ def seed_world(endpoint: str, webhook_url: str, now: datetime | None = None) -> 
         boxes=boxes,
         sessions=sessions,
     )
+
+
+# ------------------------------------------------------------------------------------------ inventory
+CI_DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/ci-deployer"
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+
+def inventory_world(
+    endpoint_of: dict[str, str], ca_data: str
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The EKS access state (for the front) and the Kubernetes objects (for the stand-in) of prod and dev.
+
+    prod: the kubectl role is cluster admin (expected), and `ci-deployer` carries the group `deployers`,
+    which a ClusterRoleBinding makes cluster-admin (no log shows it: found by inventory). dev: the
+    kubectl role is admin, and the stand-in refuses eksguard's reader (a blind spot)."""
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from tests.kube_world import aws_auth, cluster_binding, group, with_objects
+
+    def admin(principal: str) -> dict[str, Any]:
+        return {
+            "principalArn": principal,
+            "policies": [{"policyArn": CLUSTER_ADMIN_POLICY, "accessScope": {"type": "cluster"}}],
+        }
+
+    clusters: list[dict[str, Any]] = [
+        {
+            "name": "prod",
+            "region": HOME_REGION,
+            "endpoint": endpoint_of["prod"],
+            "ca": ca_data,
+            "endpointPublicAccess": False,
+            "endpointPrivateAccess": True,
+            "accessEntries": [
+                admin(f"arn:aws:iam::{ACCOUNT}:role/eksguard-kubectl-prod"),
+                {"principalArn": CI_DEPLOYER, "kubernetesGroups": ["deployers"]},
+            ],
+        },
+        {
+            "name": "dev",
+            "region": HOME_REGION,
+            "endpoint": endpoint_of["dev"],
+            "ca": ca_data,
+            "accessEntries": [admin(f"arn:aws:iam::{ACCOUNT}:role/eksguard-kubectl-dev")],
+        },
+    ]
+    kube: dict[str, dict[str, Any]] = {
+        "prod": {
+            "objects": with_objects(
+                clusterrolebindings=[cluster_binding("deployers", "cluster-admin", [group("deployers")])]
+            ),
+            "aws_auth": aws_auth(),
+        },
+        "dev": {"objects": with_objects(), "aws_auth": aws_auth(), "readers": []},
+    }
+    return clusters, kube
+
+
+def seed_inventory(endpoint: str, cluster_host: str) -> bool:
+    """Seed the inventory's world through the front (False when the front runs no Kubernetes stand-in)."""
+    try:
+        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/_eksguard/kube", timeout=10) as response:  # noqa: S310
+            kube = json.loads(response.read())
+    except urllib.error.HTTPError:
+        return False
+    endpoints = {name: f"https://{cluster_host}:{kube['port']}/clusters/{name}" for name in CLUSTERS}
+    clusters, objects = inventory_world(endpoints, kube["caData"])
+    _put(f"{endpoint.rstrip('/')}/_eksguard/eks", {"clusters": clusters})
+    for name, spec in objects.items():
+        _put(f"{endpoint.rstrip('/')}/_eksguard/kube/{name}", spec)
+    return True
+
+
+def _put(url: str, payload: dict[str, Any], timeout: float = 10.0) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), method="PUT", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local front only
+        response.read()
 
 
 def instance_states(endpoint: str, boxes: list[KubectlBox]) -> dict[str, str]:

@@ -84,3 +84,36 @@ def slack_standin():
         yield standin
     finally:
         standin.stop()
+
+
+@pytest.fixture(scope="module")
+def inventory_world() -> Iterator[Any]:
+    """The inventory's local world (moto server + EKS front + Kubernetes API stand-in), one per module."""
+    from tests.inventory_world import LocalWorld
+
+    local = LocalWorld()
+    yield local
+    local.close()
+
+
+@pytest.fixture
+def inventory_env(inventory_world: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A clean world, the alert queue and state table, and the settings the inventory reads."""
+    from eksguard import aws as eksguard_aws
+    from eksguard.expected_admins import reset_caches
+    from tests.inventory_world import REGION, make_queue_and_table
+    from tests.kube_world import ACCOUNT, PLATFORM_ADMIN
+
+    inventory_world.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", inventory_world.endpoint_url)
+    eksguard_aws.reset_clients()
+    reset_caches()
+    queue, table = make_queue_and_table()
+    monkeypatch.setenv("ALERT_QUEUE_URL", queue)
+    monkeypatch.setenv("AUDIT_STATE_TABLE", table)
+    monkeypatch.setenv("STOP_REGIONS", REGION)
+    monkeypatch.setenv("EXPECTED_CLUSTER_ADMIN_ARNS", PLATFORM_ADMIN)
+    monkeypatch.setenv("KUBECTL_ROLE_ARN_PATTERNS", f"arn:aws:iam::{ACCOUNT}:role/eksguard-kubectl-*")
+    yield {"queue": queue, "table": table}
+    eksguard_aws.reset_clients()
+    reset_caches()

@@ -21,6 +21,7 @@ from eksguard.audit_log.payload import PayloadError, decode_awslogs
 from eksguard.aws_auth.state import DynamoStateStore, InMemoryStateStore, StateStore
 from eksguard.config import Settings, load_settings
 from eksguard.expected_admins import expected_admins_from_settings
+from eksguard.inventory.trigger import request_inventory
 from eksguard.publish import publish_many
 from eksguard.rbac.state import RbacStore
 from eksguard.rbac.store import DynamoRbacStore, InMemoryRbacStore
@@ -89,6 +90,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name="MalformedPayload", unit=MetricUnit.Count, value=1)
         return {"status": "malformed", "reason": str(exc)}
     summary = result.summary()
+    if result.unreadable and batch.cluster and settings.inventory_function_name:
+        # what the log could not say, the live state can: the inventory reads this cluster now
+        summary["inventoryRequested"] = request_inventory(
+            settings.inventory_function_name, batch.cluster, settings.region, result.unreadable
+        )
     metrics.add_metric(name="AuditLogEvents", unit=MetricUnit.Count, value=result.aws_auth.log_events)
     metrics.add_metric(name="AwsAuthEvents", unit=MetricUnit.Count, value=result.aws_auth.aws_auth_events)
     metrics.add_metric(name="AwsAuthAlerts", unit=MetricUnit.Count, value=len(result.aws_auth.alerts))

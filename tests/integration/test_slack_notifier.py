@@ -438,6 +438,18 @@ def test_below_threshold_alerts_are_dropped_not_posted(
     assert world.visible_count() == 0
 
 
+def test_the_digest_is_posted_whatever_the_threshold(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eksguard.inventory.compare import ClusterRecord
+    from eksguard.inventory.digest import build_digest
+
+    monkeypatch.setenv("ALERT_MIN_SEVERITY", "CRITICAL")
+    digest, _ = build_digest([ClusterRecord("prod", "eu-west-1")], {}, "2026-12-07T08:00:00Z")
+    assert digest.severity.name == "INFO"
+    world.publish(digest, info_alert())
+    world.drain()
+    assert world.delivered_ids() == [digest.id]
+
+
 def test_poison_messages_fail_alone(world: World, output: Output) -> None:
     poison = [
         world.send_raw("this is not json"),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from eksguard.alerts import KIND_DIGEST
 from eksguard.inventory.admins import effective_admins
 from eksguard.inventory.compare import ClusterRecord, Comparison, compare
-from eksguard.inventory.digest import KIND_DIGEST, build_digest
+from eksguard.inventory.digest import build_digest
 from eksguard.inventory.model import BlindSpot, Snapshot
 from eksguard.severity import Severity
 from tests.kube_world import (

@@ -68,13 +68,40 @@ def render_sub(value: Any, variables: dict[str, str]) -> str:
     return re.sub(r"\$\{([^}]+)\}", lambda m: variables[m.group(1)], text)
 
 
+VPC_ONLY_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
+
+
+def plain_policies(role: dict[str, Any]) -> list[dict[str, Any]]:
+    """A role's inline policies, without the conditional VPC guard (checked on its own)."""
+    return [p for p in role["Properties"].get("Policies", []) if "Fn::If" not in p]
+
+
 def inline_statements(cfn: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     found = []
     for name, role in resources_of(cfn, "AWS::IAM::Role").items():
-        for policy in role["Properties"].get("Policies", []):
+        for policy in plain_policies(role):
             for statement in policy["PolicyDocument"]["Statement"]:
                 found.append((name, statement))
     return found
+
+
+def test_outside_a_vpc_every_function_is_denied_network_interfaces(cfn):
+    """SAM attaches AWSLambdaVPCAccessExecutionRole to any function with VpcConfig, even one the Globals'
+    !If leaves empty; outside a VPC an inline Deny takes those actions back."""
+    for name in resources_of(cfn, "AWS::Lambda::Function"):
+        role = cfn["Resources"][f"{name}Role"]
+        guards = [p["Fn::If"] for p in role["Properties"]["Policies"] if "Fn::If" in p]
+        assert len(guards) == 1, name
+        condition, in_vpc, outside = guards[0]
+        assert condition == "InVpc" and in_vpc == {"Ref": "AWS::NoValue"}, name
+        [statement] = outside["PolicyDocument"]["Statement"]
+        assert statement == {"Effect": "Deny", "Action": VPC_ONLY_ACTIONS, "Resource": "*"}, name
+        assert cfn["Resources"][name]["Properties"]["VpcConfig"]["Fn::If"][0] == "InVpc", name
 
 
 def stop_policy(cfn: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,9 @@ from typing import Any
 from eksguard.severity import Severity
 
 SCHEMA_VERSION = 1
+KIND_DIGEST = "inventory-digest"
+# Kinds the notifier posts whatever AlertMinSeverity says: asked for on a schedule, not raised by an event.
+ALWAYS_POSTED = frozenset({KIND_DIGEST})
 
 
 def alert_id(*parts: object) -> str:

@@ -34,6 +34,7 @@ ENV_AUDIT_STATE_TABLE = "AUDIT_STATE_TABLE"
 ENV_AUDIT_DESTINATION_ARN = "AUDIT_LOG_DESTINATION_ARN"
 ENV_AUDIT_FILTER_NAME = "AUDIT_LOG_FILTER_NAME"
 ENV_STACK_NAME = "EKSGUARD_STACK_NAME"
+ENV_INVENTORY_FUNCTION = "INVENTORY_FUNCTION_NAME"
 ENV_AWS_REGION = "AWS_REGION"
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -105,6 +106,7 @@ class Settings:
     audit_destination_arn: str | None = None
     audit_filter_name: str = "eksguard-aws-auth"
     stack_name: str | None = None
+    inventory_function_name: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -143,4 +145,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         audit_destination_arn=env.get(ENV_AUDIT_DESTINATION_ARN) or None,
         audit_filter_name=env.get(ENV_AUDIT_FILTER_NAME, "eksguard-aws-auth").strip() or "eksguard-aws-auth",
         stack_name=(env.get(ENV_STACK_NAME) or "").strip() or None,
+        inventory_function_name=(env.get(ENV_INVENTORY_FUNCTION) or "").strip() or None,
     )

@@ -36,6 +36,11 @@ class DeliveryResult:
     def alerts(self) -> list[Alert]:
         return self.aws_auth.alerts + self.rbac.alerts
 
+    @property
+    def unreadable(self) -> list[str]:
+        """Writes of this delivery whose result could not be read (the live state is then needed)."""
+        return self.aws_auth.unreadable + self.rbac.unreadable
+
     def summary(self) -> dict[str, Any]:
         summary = self.aws_auth.summary()
         summary.update(rbac_process.summary(self.rbac))

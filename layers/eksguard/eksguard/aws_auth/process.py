@@ -61,6 +61,9 @@ class BatchResult:
     # aws-auth as this delivery left it (None: not read, or another writer's newer state won)
     state: StoredState | None = field(default=None, repr=False, compare=False)
     alerts: list[Alert] = field(default_factory=list)
+    # writes whose result could not be read (truncated, Metadata-only, no response): the live state
+    # is then the only way to know who is admin, so the handler asks for an inventory
+    unreadable: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         highest = max((a.severity for a in self.alerts), default=None)
@@ -181,6 +184,7 @@ class _Run:
         if self.seen(audit_id):
             return
         self.result.alerts.append(judge_truncated(fields, self.cluster, self.location(record), why))
+        self.result.unreadable.append(f"aws-auth {verb or 'write'}: {why or 'entry truncated'}")
         timestamp = _ms_to_timestamp(record.log_event.timestamp)
         code = fields.get("code") or ""
         persisted = not truncated_is_dry_run(fields) and not (code and not code.startswith("2"))
@@ -263,6 +267,8 @@ class _Run:
                 "severity": alert.severity.name if alert else None,
             },
         )
+        if applied and change.effect in ("unknown", "possibly_deleted"):
+            self.result.unreadable.append(f"aws-auth {change.write_form}: {change.unknown_reason or change.effect}")
         if applied and not late:
             status: Status = (
                 "present" if change.effect == "changed" else "deleted" if change.effect == "deleted" else "unknown"

@@ -10,11 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from eksguard.alerts import Alert, Fact, alert_id
+from eksguard.alerts import KIND_DIGEST, Alert, Fact, alert_id
 from eksguard.inventory.compare import ClusterRecord
 from eksguard.severity import Severity
 
-KIND_DIGEST = "inventory-digest"
 MAX_DOOR_TEXT = 160
 
 

@@ -52,15 +52,15 @@ class EksReader:
             self._client = aws.client_with("eks", self.region, EKS_CONFIG)
         return self._client
 
-    def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+    def _call(self, result: dict[str, Any]) -> dict[str, Any]:
         self.calls += 1
-        result: dict[str, Any] = getattr(self.client, operation)(**params)
         return result
 
-    def _pages(self, operation: str, key: str, **params: Any) -> Iterator[Any]:
+    def _pages(self, fetch: Callable[[dict[str, str]], dict[str, Any]], key: str) -> Iterator[Any]:
+        """Every item of a paged list; `fetch` gets {"nextToken": ...} after the first page."""
         token: str | None = None
         while True:
-            page = self._call(operation, **params, **({"nextToken": token} if token else {}))
+            page = self._call(fetch({"nextToken": token} if token else {}))
             yield from page.get(key) or []
             token = page.get("nextToken")
             if not token:
@@ -73,28 +73,24 @@ class EksReader:
             raise EksReadError(f"{what}: {describe_error(exc)}") from None
 
     def list_clusters(self) -> list[str]:
-        return self.guarded("ListClusters", lambda: list(self._pages("list_clusters", "clusters")))
+        return self.guarded(
+            "ListClusters", lambda: list(self._pages(lambda t: self.client.list_clusters(**t), "clusters"))
+        )
 
     def cluster(self, name: str) -> ClusterFacts:
-        raw = self.guarded("DescribeCluster", lambda: self._call("describe_cluster", name=name)["cluster"])
+        raw = self.guarded("DescribeCluster", lambda: self._call(self.client.describe_cluster(name=name))["cluster"])
         return cluster_facts(raw, self.region)
 
     def access_entries(self, name: str) -> tuple[AccessEntry, ...]:
         def read() -> tuple[AccessEntry, ...]:
             entries = []
-            for count, principal in enumerate(self._pages("list_access_entries", "accessEntries", clusterName=name)):
+            listed = self._pages(lambda t: self.client.list_access_entries(clusterName=name, **t), "accessEntries")
+            for count, principal in enumerate(listed):
                 if count >= MAX_ACCESS_ENTRIES:
                     raise EksReadError(f"more than {MAX_ACCESS_ENTRIES} access entries")
-                raw = self._call("describe_access_entry", clusterName=name, principalArn=principal)["accessEntry"]
-                policies = tuple(
-                    access_policy(p)
-                    for p in self._pages(
-                        "list_associated_access_policies",
-                        "associatedAccessPolicies",
-                        clusterName=name,
-                        principalArn=principal,
-                    )
-                )
+                raw = self._call(self.client.describe_access_entry(clusterName=name, principalArn=principal))
+                raw = raw["accessEntry"]
+                policies = tuple(access_policy(p) for p in self._policies(name, principal))
                 entries.append(
                     AccessEntry(
                         principal=str(raw.get("principalArn") or principal),
@@ -108,18 +104,23 @@ class EksReader:
 
         return self.guarded("access entries", read)
 
+    def _policies(self, name: str, principal: str) -> Iterator[Any]:
+        return self._pages(
+            lambda t: self.client.list_associated_access_policies(clusterName=name, principalArn=principal, **t),
+            "associatedAccessPolicies",
+        )
+
     def identity_providers(self, name: str) -> tuple[IdentityProvider, ...]:
         def read() -> tuple[IdentityProvider, ...]:
             providers = []
-            for ref in self._pages("list_identity_provider_configs", "identityProviderConfigs", clusterName=name):
-                raw = (
-                    self._call(
-                        "describe_identity_provider_config",
-                        clusterName=name,
-                        identityProviderConfig={"type": ref.get("type", "oidc"), "name": ref["name"]},
-                    )["identityProviderConfig"].get("oidc")
-                    or {}
+            listed = self._pages(
+                lambda t: self.client.list_identity_provider_configs(clusterName=name, **t), "identityProviderConfigs"
+            )
+            for ref in listed:
+                described = self.client.describe_identity_provider_config(
+                    clusterName=name, identityProviderConfig={"type": ref.get("type", "oidc"), "name": ref["name"]}
                 )
+                raw = self._call(described)["identityProviderConfig"].get("oidc") or {}
                 providers.append(
                     IdentityProvider(
                         name=str(raw.get("identityProviderConfigName") or ref["name"]),
@@ -138,10 +139,14 @@ class EksReader:
     def pod_identities(self, name: str) -> tuple[PodIdentity, ...]:
         def read() -> tuple[PodIdentity, ...]:
             found = []
-            for summary in self._pages("list_pod_identity_associations", "associations", clusterName=name):
-                raw = self._call(
-                    "describe_pod_identity_association", clusterName=name, associationId=summary["associationId"]
-                )["association"]
+            listed = self._pages(
+                lambda t: self.client.list_pod_identity_associations(clusterName=name, **t), "associations"
+            )
+            for summary in listed:
+                described = self.client.describe_pod_identity_association(
+                    clusterName=name, associationId=summary["associationId"]
+                )
+                raw = self._call(described)["association"]
                 found.append(
                     PodIdentity(
                         namespace=str(raw.get("namespace") or summary.get("namespace") or ""),

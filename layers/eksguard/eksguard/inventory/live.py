@@ -73,12 +73,6 @@ def kube_reader(facts: ClusterFacts) -> KubeReader:
 
 def gateways_from_settings(settings: Settings) -> Gateways:
     expected = expected_admins_from_settings(settings)
-    readers: dict[str, EksReader] = {}
-
-    def eks(region: str) -> EksReader:
-        if region not in readers:
-            readers[region] = EksReader(region)
-        return readers[region]
 
     def verdict(cluster: str) -> Verdict:
         def judge(principal: str) -> tuple[bool, str]:
@@ -102,5 +96,5 @@ def gateways_from_settings(settings: Settings) -> Gateways:
     )
     publish: Callable[[list[Any]], object] = lambda alerts: publish_many(alerts, settings)  # noqa: E731
     return Gateways(
-        eks=eks, kube=kube_reader, store=store, publish=publish, verdict=verdict, kubectl_roles=kubectl_roles
+        eks=EksReader, kube=kube_reader, store=store, publish=publish, verdict=verdict, kubectl_roles=kubectl_roles
     )

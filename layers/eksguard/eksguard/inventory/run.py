@@ -37,7 +37,7 @@ SETUP_HINT = "see README, 'Inventory: read access' (access entry + eksguard-inve
 
 @dataclass
 class Gateways:
-    eks: Callable[[str], EksReader]  # region -> reader
+    eks: Callable[[str], EksReader]  # region -> a reader (one per cluster: it counts that cluster's calls)
     kube: Callable[[ClusterFacts], KubeReader]  # raises KubeError
     store: InventoryStore
     publish: Callable[[list[Alert]], object]
@@ -55,6 +55,7 @@ class ClusterOutcome:
     admins: int = 0
     api_calls: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this worker thread's own CPU (the rest of `seconds` is waiting on APIs)
     error: str | None = None
     record: ClusterRecord | None = field(default=None, repr=False)
 
@@ -99,7 +100,6 @@ def _kube_blind_spot(facts: ClusterFacts, error: KubeError) -> BlindSpot:
 def read_snapshot(gateways: Gateways, region: str, name: str) -> Snapshot:
     """Raises EksReadError when DescribeCluster itself fails (nothing else can be read then)."""
     eks = gateways.eks(region)
-    calls_before = eks.calls
     facts = eks.cluster(name)
     spots: list[BlindSpot] = []
     if facts.audit_logging is False:
@@ -147,12 +147,13 @@ def read_snapshot(gateways: Gateways, region: str, name: str) -> Snapshot:
         pod_identities=pods,
         kube=kube,
         blind_spots=tuple(spots),
-        api_calls=eks.calls - calls_before + kube_calls,
+        api_calls=eks.calls + kube_calls,
     )
 
 
 def inventory_cluster(gateways: Gateways, region: str, name: str) -> ClusterOutcome:
     started = time.monotonic()
+    cpu_started = time.thread_time()
     now = gateways.now()
     try:
         snapshot = read_snapshot(gateways, region, name)
@@ -174,6 +175,7 @@ def inventory_cluster(gateways: Gateways, region: str, name: str) -> ClusterOutc
         admins=len(report.admins),
         api_calls=snapshot.api_calls,
         seconds=time.monotonic() - started,
+        cpu_seconds=time.thread_time() - cpu_started,
         record=result.record,
     )
     logger.info(

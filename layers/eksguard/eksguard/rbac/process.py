@@ -51,6 +51,7 @@ class RbacResult:
     ignored: int = 0
     state_written: bool = False
     alerts: list[Alert] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # writes whose result is unknown (see aws_auth)
 
 
 def _resource_version(value: str | None) -> int | None:
@@ -98,6 +99,9 @@ class _Run:
             self.result.ignored += 1
             return
         self.result.alerts.append(judge_truncated(fields, self.cluster, self.location(record), why))
+        self.result.unreadable.append(
+            f"{fields.get('resource') or 'RBAC'} {fields.get('verb') or 'write'}: {why or 'entry truncated'}"
+        )
 
     def parsed(self, record: AuditRecord) -> None:
         """Judge one entry; one the decoder cannot handle is reported as unreadable, never dropped."""
@@ -155,9 +159,11 @@ class _Run:
             for name in change.deleted:
                 target = replace(change.target, name=name)
                 self.put(Put(target.key, None, None))
-        elif change.effect == "unknown" and change.target.name is not None:
-            # content unknown: what eksguard held for it no longer holds
-            self.put(Put(key, version, None))
+        elif change.effect == "unknown":
+            self.result.unreadable.append(f"{change.target.key} {change.verb}: content unknown")
+            if change.target.name is not None:
+                # content unknown: what eksguard held for it no longer holds
+                self.put(Put(key, version, None))
 
     def put(self, put: Put) -> None:
         self.puts.append(put)

@@ -38,7 +38,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksguard import aws
-from eksguard.alerts import Alert
+from eksguard.alerts import ALWAYS_POSTED, Alert
 from eksguard.config import Settings, load_settings
 from eksguard.slack.deliver import (
     DeliveryOutcome,
@@ -163,7 +163,7 @@ class NotifierRun:
             "message_id": record.message_id,
         }
         threshold = self.settings.alert_min_severity
-        if not alert.severity.at_least(threshold):
+        if not alert.severity.at_least(threshold) and alert.kind not in ALWAYS_POSTED:
             logger.info(
                 "alert_dropped", extra={**log_fields, "reason": "below_threshold", "min_severity": threshold.name}
             )
