@@ -8,7 +8,7 @@ SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: help install install-sam lint typecheck template-lint unit build check-layer test e2e e2e-run bench demo clean \
-	local-image local-up local-down local-template invoke-stop invoke-eks-api invoke-audit-log invoke-aws-auth invoke-enrol invoke-notifier
+	local-image local-up local-down local-template invoke-stop invoke-eks-api invoke-audit-log invoke-aws-auth invoke-enrol invoke-notifier invoke-inventory
 
 help:
 	@echo "make test    - create the venv, install pinned dev deps, ruff, mypy, cfn-lint, pytest, sam build"
@@ -100,6 +100,9 @@ invoke-aws-auth: local-template
 
 invoke-enrol: local-template
 	$(LOCAL_INVOKE) AuditLogEnrolFunction --event events/audit_log_enrol_schedule.json
+
+invoke-inventory: local-template
+	$(LOCAL_INVOKE) InventoryFunction --event events/inventory_schedule.json
 
 invoke-notifier: local-template
 	$(LOCAL_INVOKE) SlackNotifierFunction --event events/slack_notifier_sqs.json

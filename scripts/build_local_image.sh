@@ -117,7 +117,18 @@ EXPOSE 5000 6443 8765
 ENTRYPOINT ["/usr/bin/python3"]
 CMD ["/app/local_aws_front.py", "--host", "0.0.0.0", "--port", "5000", "--start-moto", "5001"]
 EOF
-  DOCKER_BUILDKIT=0 docker build --quiet -t "$LOCAL_AWS_IMAGE" "$context" > /dev/null
+  DOCKER_BUILDKIT=0 docker build --quiet --label "eksguard.inputs=$(local_aws_inputs)" -t "$LOCAL_AWS_IMAGE" "$context" > /dev/null
+}
+
+# What the local AWS image is built from: a change to any of it rebuilds the image.
+local_aws_inputs() {
+  { echo "$MOTO_SPEC $BASE_IMAGE"; cat "$ROOT/scripts/local_aws_front.py" "$ROOT/scripts/local_eks_api.py" \
+      "$ROOT/scripts/kube_standin.py" "$ROOT/tests/slack_standin.py"; } | sha256sum | cut -d' ' -f1
+}
+
+local_aws_current() {
+  [[ "$(docker image inspect -f '{{index .Config.Labels "eksguard.inputs"}}' "$LOCAL_AWS_IMAGE" 2> /dev/null)" \
+    == "$(local_aws_inputs)" ]]
 }
 
 command -v docker > /dev/null || { echo "docker CLI not found" >&2; exit 1; }
@@ -132,9 +143,9 @@ if [[ "$FORCE" == "1" ]] || ! image_exists "$BASE_IMAGE"; then
 else
   log "$BASE_IMAGE exists (FORCE=1 rebuilds it)"
 fi
-if [[ "$FORCE" == "1" || "$rebuilt_base" == "1" ]] || ! image_exists "$LOCAL_AWS_IMAGE"; then
+if [[ "$FORCE" == "1" || "$rebuilt_base" == "1" ]] || ! local_aws_current; then
   build_local_aws
 else
-  log "$LOCAL_AWS_IMAGE exists (FORCE=1 rebuilds it)"
+  log "$LOCAL_AWS_IMAGE is up to date with its inputs (FORCE=1 rebuilds it)"
 fi
 log "done in $((SECONDS - start))s"

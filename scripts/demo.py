@@ -7,7 +7,9 @@ handlers with the sample events in events/:
   1. the evening schedule fires      -> StopInstancesFunction stops the idle kubectl instances
   2. CloudTrail EKS access changes   -> EksApiAlertFunction queues alerts
   3. aws-auth edits and RBAC bindings in the audit log -> AuditLogAlertFunction queues alerts
-  4. the alert queue is drained      -> SlackNotifierFunction posts Block Kit to the stand-in
+  4. the inventory reads each cluster's live access state (the EKS API and the Kubernetes API
+     stand-in, scripts/kube_standin.py) -> an intruder no log showed, a blind spot, the digest
+  5. the alert queue is drained      -> SlackNotifierFunction posts Block Kit to the stand-in
 
 Prints a transcript, checks every expected outcome and exits non-zero when one is missing.
 Handler logs (Powertools JSON) go to a file whose path is printed at the end.
@@ -42,6 +44,7 @@ sys.path[:0] = [
     str(ROOT),
 ]
 
+from kube_standin import KubeStandIn  # noqa: E402
 from local_aws_front import AwsFront, start_moto, wait_until_alive  # noqa: E402
 from seed_local_world import (  # noqa: E402
     ACCOUNT,
@@ -52,6 +55,7 @@ from seed_local_world import (  # noqa: E402
     World,
     client,
     instance_states,
+    inventory_world,
     seed_world,
 )
 
@@ -136,21 +140,26 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 @contextmanager
-def local_services(log_dir: Path) -> Iterator[tuple[str, SlackStandIn]]:
-    """moto (child process) behind the front, and the Slack stand-in; all on 127.0.0.1."""
+def local_services(log_dir: Path) -> Iterator[tuple[AwsFront, SlackStandIn, KubeStandIn]]:
+    """moto (child process) behind the front, the Slack stand-in and the clusters' Kubernetes API
+    stand-in (its tokens checked against moto's STS through the front); all on 127.0.0.1."""
     moto_port = free_port()
     moto_log = open(log_dir / "moto.log", "wb")  # noqa: SIM115 - closed below
     moto: subprocess.Popen[bytes] | None = None
     front: AwsFront | None = None
+    kube: KubeStandIn | None = None
     slack = SlackStandIn()
     try:
         moto = start_moto(moto_port)
         wait_until_alive(f"http://127.0.0.1:{moto_port}", timeout=30)
         front = AwsFront(f"http://127.0.0.1:{moto_port}").start()
+        kube = KubeStandIn([front.url.split("//", 1)[1]], verify_sts=True).start()
         slack.start()
-        yield front.url, slack
+        yield front, slack, kube
     finally:
         slack.stop()
+        if kube is not None:
+            kube.stop()
         if front is not None:
             front.stop()
         if moto is not None:
@@ -337,9 +346,65 @@ def render_slack(payload: dict[str, Any]) -> list[str]:
     return lines
 
 
+def inventory_step(world: World, front: AwsFront, kube: KubeStandIn, checks: Checks) -> None:
+    """The live state, read as the inventory reads it; the intruder is added where no log sees it."""
+    inventory = import_handler("inventory_handler")
+    clusters, objects = inventory_world({name: kube.endpoint(name) for name in ("prod", "dev")}, kube.ca_data)
+    backdoor = objects["prod"]["objects"]
+    clean = {
+        **backdoor,
+        "clusterrolebindings": [b for b in backdoor["clusterrolebindings"] if b["metadata"]["name"] != "deployers"],
+    }
+    front.eks.replace(clusters)
+    kube.put_cluster("prod", {**objects["prod"], "objects": clean})
+    kube.put_cluster("dev", objects["dev"])
+    os.environ["STOP_REGIONS"] = HOME_REGION  # the two seeded clusters
+    before = {a["id"] for a in queued_alerts(world)}
+
+    def run_inventory(action: str) -> list[dict[str, Any]]:
+        answer = inventory.lambda_handler({"action": action}, FakeContext("eksguard-Inventory"))
+        new = [a for a in queued_alerts(world) if a["id"] not in before]
+        before.update(a["id"] for a in new)
+        say(
+            f"   {action}: {answer.get('clusters')} cluster(s), {answer.get('admins')} admin(s), "
+            f"{answer.get('apiCalls')} API calls"
+        )
+        for alert in new:
+            say(f"      [{alert['severity']}] {alert['title']}")
+        return new
+
+    say("\n4. The inventory reads each cluster's live access state (EKS API + Kubernetes API with an EKS token)")
+    first = run_inventory("inventory")
+    checks.expect(
+        [(a["kind"], a["severity"]) for a in first] == [("inventory-blind-spot", "HIGH")],
+        f"first inventory: only dev's blind spot (no read access), got {[a['title'] for a in first]}",
+    )
+    say("   someone binds the group `deployers` (carried by ci-deployer's access entry) to cluster-admin;")
+    say("   the audit log line never reaches eksguard (a subscription filter dropped for 10 minutes)")
+    kube.put_cluster("prod", objects["prod"])
+    found = run_inventory("inventory")
+    checks.expect(
+        [(a["severity"], a["principal"]) for a in found] == [("CRITICAL", f"arn:aws:iam::{ACCOUNT}:role/ci-deployer")],
+        f"the intruder is found by inventory only (CRITICAL), got {[a['title'] for a in found]}",
+    )
+    digest = run_inventory("digest")
+    checks.expect([a["kind"] for a in digest] == ["inventory-digest"], f"the digest is queued, got {digest}")
+    for label, value in digest[0]["facts"] if digest else []:
+        say(f"      {label}:")
+        for line in str(value).splitlines():
+            say(f"         {line}")
+    requests = kube.requests
+    checks.expect(
+        bool(requests) and all(r["method"] == "GET" for r in requests),
+        "the inventory only ever reads (GET) the clusters",
+    )
+    os.environ["STOP_REGIONS"] = ",".join(REGIONS)
+
+
 def run(log_file: TextIO, log_path: Path) -> Checks:
     checks = Checks()
-    with local_services(log_path.parent) as (endpoint, slack):
+    with local_services(log_path.parent) as (front, slack, kube):
+        endpoint = front.url
         say(f"moto + DescribeSessions front on {endpoint}, Slack stand-in on {slack.base_url}")
         world = seed_world(endpoint, slack.url)
         configure_environment(endpoint, world)
@@ -405,8 +470,10 @@ def run(log_file: TextIO, log_path: Path) -> Checks:
                 f"{name} queues {list(severities)}, got {[a['severity'] for a in new]}",
             )
 
+        inventory_step(world, front, kube, checks)
+
         expected = queued_alerts(world)
-        say(f"\n4. SlackNotifierFunction drains the alert queue ({len(expected)} alerts)")
+        say(f"\n5. SlackNotifierFunction drains the alert queue ({len(expected)} alerts)")
         handled = drain_queue(
             world, lambda event: notifier.lambda_handler(event, FakeContext("eksguard-SlackNotifier")), checks
         )
@@ -415,7 +482,7 @@ def run(log_file: TextIO, log_path: Path) -> Checks:
 
         slack.wait_for(len(expected), timeout=5)
         delivered = slack.delivered
-        say(f"\n5. Slack received {len(delivered)} message(s)")
+        say(f"\n6. Slack received {len(delivered)} message(s)")
         for payload in delivered:
             say()
             for line in render_slack(payload):

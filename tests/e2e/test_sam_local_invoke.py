@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ EVENTS_DIR = ROOT / "events"
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import local_stack  # noqa: E402
-from seed_local_world import ACCOUNT, World, client, instance_states  # noqa: E402
+from seed_local_world import ACCOUNT, CI_DEPLOYER, World, client, instance_states  # noqa: E402
 
 from tests.cloudtrail_world import SAMPLE_KUBECTL_INSTANCE, aim_at  # noqa: E402
 
@@ -37,7 +38,9 @@ SAM = str(ROOT / ".venv-sam" / "bin" / "sam")
 INVOKE_TIMEOUT_SECONDS = 240
 WORKERS = int(os.environ.get("EKSGUARD_E2E_WORKERS", "3"))
 MOTO_IN_NETWORK = "http://eksguard-moto:5000"
-EVENT_FILES = sorted(p.name for p in EVENTS_DIR.glob("*.json") if not p.name.startswith("env"))
+ALL_EVENT_FILES = sorted(p.name for p in EVENTS_DIR.glob("*.json") if not p.name.startswith("env"))
+# EKSGUARD_E2E_ONLY=<glob> invokes a subset while working on one function (CI runs them all).
+EVENT_FILES = [e for e in ALL_EVENT_FILES if fnmatch(e, os.environ.get("EKSGUARD_E2E_ONLY") or "*")]
 
 # Severities each detector event must queue (in any order); [] means no alert at all.
 EKS_API_SEVERITY: dict[str, str | None] = {
@@ -137,6 +140,19 @@ AUDIT_LOG_SEVERITIES = {
 }
 
 
+# The seeded inventory world (scripts/seed_local_world.py inventory_world): in prod, ci-deployer is cluster
+# admin through an RBAC binding no log showed (HIGH at a first inventory); dev refuses eksguard's reader.
+INVENTORY_ALERTS = {
+    "inventory_schedule.json": [("inventory-admin-found", "HIGH"), ("inventory-blind-spot", "HIGH")],
+    "inventory_digest.json": [
+        ("inventory-admin-found", "HIGH"),
+        ("inventory-blind-spot", "HIGH"),
+        ("inventory-digest", "HIGH"),
+    ],
+    "inventory_detector_request.json": [("inventory-admin-found", "HIGH")],
+}
+
+
 def function_for(event: str) -> str:
     if event.startswith("stop_"):
         return "StopInstancesFunction"
@@ -148,6 +164,8 @@ def function_for(event: str) -> str:
         return "AuditLogAlertFunction"
     if event.startswith("slack_notifier"):
         return "SlackNotifierFunction"
+    if event.startswith("inventory_"):
+        return "InventoryFunction"
     raise AssertionError(f"{event}: no function takes this event; name it after its function")
 
 
@@ -185,6 +203,7 @@ def _env_file(event: str, base: dict[str, Any], directory: Path) -> Path:
     env["Parameters"]["ALERT_QUEUE_URL"] = f"{MOTO_IN_NETWORK}/{ACCOUNT}/{slug(event)}"
     env.setdefault("AuditLogAlertFunction", {})["AUDIT_STATE_TABLE"] = slug(event)
     env.setdefault("EksApiAlertFunction", {})["AUDIT_STATE_TABLE"] = slug(event)  # access entries it records
+    env.setdefault("InventoryFunction", {})["AUDIT_STATE_TABLE"] = slug(event)  # a first inventory each
     path = directory / f"{slug(event)}.env.json"
     path.write_text(json.dumps(env), encoding="utf-8")
     return path
@@ -246,7 +265,7 @@ def _prepare_resources(stack: local_stack.Stack) -> dict[str, str]:
     queues = {}
     for event in EVENT_FILES:
         queues[event] = sqs.create_queue(QueueName=slug(event))["QueueUrl"]
-        if function_for(event) in ("AuditLogAlertFunction", "EksApiAlertFunction"):
+        if function_for(event) in ("AuditLogAlertFunction", "EksApiAlertFunction", "InventoryFunction"):
             dynamodb.create_table(
                 TableName=slug(event),
                 BillingMode="PAY_PER_REQUEST",
@@ -325,9 +344,10 @@ def test_every_event_has_an_expectation() -> None:
     handled = (
         set(EKS_API_SEVERITY)
         | set(AUDIT_LOG_SEVERITIES)
+        | set(INVENTORY_ALERTS)
         | {"stop_schedule.json", "slack_notifier_sqs.json", "audit_log_enrol_schedule.json"}
     )
-    assert set(EVENT_FILES) == handled, "add the new sample event to the e2e expectations"
+    assert set(ALL_EVENT_FILES) == handled, "add the new sample event to the e2e expectations"
 
 
 @pytest.mark.parametrize("event", EVENT_FILES)
@@ -369,6 +389,15 @@ def test_sam_local_invoke(e2e: Session, event: str) -> None:
                 "subscriptionFilters"
             ]
             assert [f["destinationArn"] for f in filters] == [e2e.world.audit_function_arn]
+    elif function == "InventoryFunction":
+        alerts = _queued(e2e, event)
+        assert sorted((a["kind"], a["severity"]) for a in alerts) == sorted(INVENTORY_ALERTS[event]), [
+            (a["kind"], a["title"]) for a in alerts
+        ]
+        found = [a for a in alerts if a["kind"] == "inventory-admin-found"]
+        assert [a["principal"] for a in found] == [CI_DEPLOYER] and found[0]["cluster"] == "prod"
+        assert "ClusterRoleBinding deployers" in dict(found[0]["facts"])["Doors"]
+        assert response["status"] == "ok" and response["clusters"] == (1 if "detector" in event else 2)
     elif function == "SlackNotifierFunction":
         assert response == {"batchItemFailures": []}
         sent = json.loads((EVENTS_DIR / event).read_text(encoding="utf-8"))["Records"]
