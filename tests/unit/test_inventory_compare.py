@@ -137,3 +137,21 @@ def test_digest_lists_admins_changes_and_blind_spots() -> None:
     assert kept[0].digest_admins == {INTRUDER: ["access-policy"], KUBECTL_ROLE: ["access-policy"]}
     quiet, _ = build_digest(kept, {}, "2026-12-15T11:00:00Z")
     assert "no change" in quiet.facts[0].value
+
+
+def test_an_admin_first_visible_when_its_source_becomes_readable_is_high_not_critical() -> None:
+    never_read = run(snapshot(kube=False), None).record
+    assert never_read.sources_ever_read == ("eks",)
+    result = run(snapshot(config=aws_auth(masters_mapping(INTRUDER))), never_read)
+    [alert] = result.alerts
+    assert alert.severity is Severity.HIGH and "seen now that its source can be read" in alert.title
+
+
+def test_an_admin_added_while_eksguard_was_blinded_is_still_critical() -> None:
+    """Break eksguard's read access, add a backdoor, restore access: the source was readable before, so
+    the new admin is new, not a baseline."""
+    blinded = run(snapshot(kube=False), baseline_record()).record
+    assert blinded.sources_read == ("eks",) and blinded.sources_ever_read == ("eks", "kubernetes")
+    result = run(snapshot(config=aws_auth(masters_mapping(INTRUDER))), blinded)
+    [alert] = result.alerts
+    assert alert.severity is Severity.CRITICAL and "found by inventory" in alert.title

@@ -47,6 +47,7 @@ class ClusterRecord:
     inventoried_at: str | None = None
     admins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # principal -> doors, since, expected
     sources_read: tuple[str, ...] = ()
+    sources_ever_read: tuple[str, ...] = ()  # a source read once is a baseline for every later run
     blind_spots: Mapping[str, str] = field(default_factory=dict)  # key -> text (open, already reported)
     latent: tuple[str, ...] = ()
     digest_admins: Mapping[str, list[str]] | None = None  # principal -> door kinds, as of the last digest
@@ -60,6 +61,7 @@ class ClusterRecord:
             "inventoried_at": self.inventoried_at,
             "admins": {k: dict(v) for k, v in self.admins.items()},
             "sources_read": list(self.sources_read),
+            "sources_ever_read": list(self.sources_ever_read),
             "blind_spots": dict(self.blind_spots),
             "latent": list(self.latent),
             "digest_admins": None if self.digest_admins is None else dict(self.digest_admins),
@@ -75,6 +77,7 @@ class ClusterRecord:
             inventoried_at=data.get("inventoried_at"),
             admins={str(k): dict(v) for k, v in (data.get("admins") or {}).items()},
             sources_read=tuple(data.get("sources_read") or ()),
+            sources_ever_read=tuple(data.get("sources_ever_read") or data.get("sources_read") or ()),
             blind_spots={str(k): str(v) for k, v in (data.get("blind_spots") or {}).items()},
             latent=tuple(data.get("latent") or ()),
             digest_admins=None
@@ -162,13 +165,16 @@ def compare(
             added.append(principal)
             if expected:
                 continue
-            first = previous is None
+            # "new" only to eksguard: the first inventory, or a door whose source was never readable before
+            # (a source that was readable once is a baseline: an admin added while it was unreadable is new)
+            first = previous is None or not {s for d in doors for s in d["sources"]} <= set(previous.sources_ever_read)
             severity = Severity.HIGH if first else Severity.CRITICAL
-            title = (
-                f"{principal} is cluster admin ({door_list}), present at the first inventory"
-                if first
-                else f"{principal} became cluster admin ({door_list}): found by inventory"
-            )
+            if previous is None:
+                title = f"{principal} is cluster admin ({door_list}), present at the first inventory"
+            elif first:
+                title = f"{principal} is cluster admin ({door_list}), seen now that its source can be read"
+            else:
+                title = f"{principal} became cluster admin ({door_list}): found by inventory"
             summary = (
                 f"{principal} is cluster admin of {cluster.name} through {door_list} and is not an expected admin."
             )
@@ -254,6 +260,7 @@ def compare(
         inventoried_at=now,
         admins=admins,
         sources_read=tuple(sorted(read)),
+        sources_ever_read=tuple(sorted(read | set(previous.sources_ever_read if previous is not None else ()))),
         blind_spots=open_spots,
         latent=report.latent,
         digest_admins=previous.digest_admins if previous is not None else None,
