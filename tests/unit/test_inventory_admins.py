@@ -18,6 +18,7 @@ from tests.kube_world import (
     cluster_role,
     group,
     masters_mapping,
+    role,
     rule,
     service_account,
     snapshot,
@@ -232,6 +233,187 @@ def test_baseline_has_only_the_kubectl_role() -> None:
             "pod-identity",
         ),
         (
+            "RBAC: a User subject spelled as a service account is that service account",
+            {
+                "objects": with_objects(
+                    clusterrolebindings=[
+                        cluster_binding("u", "cluster-admin", [user("system:serviceaccount:default:backdoor")])
+                    ]
+                )
+            },
+            "system:serviceaccount:default:backdoor",
+            "rbac",
+        ),
+        (
+            "RBAC: system:anonymous bound to cluster-admin",
+            {
+                "objects": with_objects(
+                    clusterrolebindings=[cluster_binding("a", "cluster-admin", [user("system:anonymous")])]
+                )
+            },
+            "user system:anonymous (anonymous requests)",
+            "rbac",
+        ),
+        (
+            "RBAC: a node's user name (aws-auth node mapping and node access entry carry it)",
+            {
+                "objects": with_objects(
+                    clusterrolebindings=[
+                        cluster_binding("n", "cluster-admin", [user("system:node:ip-10-0-0-1.ec2.internal")])
+                    ]
+                )
+            },
+            NODE_ROLE,
+            "rbac",
+        ),
+        (
+            "RBAC: an access entry's templated user name renders the bound one",
+            {
+                "entries": (
+                    AccessEntry(INTRUDER, username=f"arn:aws:sts::{ACCOUNT}:assumed-role/intruder/{{{{SessionName}}}}"),
+                ),
+                "objects": with_objects(
+                    clusterrolebindings=[
+                        cluster_binding(
+                            "b", "cluster-admin", [user(f"arn:aws:sts::{ACCOUNT}:assumed-role/intruder/bob")]
+                        )
+                    ]
+                ),
+            },
+            INTRUDER,
+            "rbac",
+        ),
+        (
+            "RBAC: aws-auth {{AccountID}} template renders the bound user name",
+            {
+                "config": aws_auth(f"- rolearn: {INTRUDER}\n  username: ops-{{{{AccountID}}}}\n"),
+                "objects": with_objects(
+                    clusterrolebindings=[cluster_binding("o", "cluster-admin", [user(f"ops-{ACCOUNT}")])]
+                ),
+            },
+            INTRUDER,
+            "rbac",
+        ),
+        (
+            "RBAC: mapAccounts gives every principal of the account its ARN as user name",
+            {
+                "config": {**aws_auth(), "mapAccounts": "- '111122223333'\n"},
+                "objects": with_objects(
+                    clusterrolebindings=[
+                        cluster_binding("m", "cluster-admin", [user("arn:aws:iam::111122223333:role/attacker")])
+                    ]
+                ),
+            },
+            "arn:aws:iam::111122223333:role/attacker",
+            "rbac",
+        ),
+        (
+            "kube-system: a Role that rewrites aws-auth",
+            {
+                "entries": (AccessEntry(INTRUDER, groups=("cm",)),),
+                "objects": with_objects(
+                    roles=[
+                        role("kube-system", "cm", [rule(["get", "update"], ["configmaps"], resourceNames=["aws-auth"])])
+                    ],
+                    rolebindings=[binding("kube-system", "cm", "cm", [group("cm")], "Role")],
+                ),
+            },
+            INTRUDER,
+            "rbac",
+        ),
+        (
+            "kube-system: a Role that creates pods",
+            {
+                "entries": (AccessEntry(INTRUDER, groups=("pods",)),),
+                "objects": with_objects(
+                    roles=[role("kube-system", "p", [rule(["create"], ["pods"])])],
+                    rolebindings=[binding("kube-system", "p", "p", [group("pods")], "Role")],
+                ),
+            },
+            INTRUDER,
+            "rbac",
+        ),
+        (
+            "kube-system: a ClusterRole with every apps verb bound in kube-system",
+            {
+                "entries": (AccessEntry(INTRUDER, groups=("apps",)),),
+                "objects": with_objects(
+                    clusterroles=[cluster_role("apps-all", [rule(["*"], ["*"], ["apps"])])],
+                    rolebindings=[binding("kube-system", "apps", "apps-all", [group("apps")])],
+                ),
+            },
+            INTRUDER,
+            "rbac",
+        ),
+        (
+            "a namespace with a cluster-admin service account: edit there is a path",
+            {
+                "entries": (AccessEntry(INTRUDER, groups=("argo-devs",)),),
+                "objects": with_objects(
+                    clusterrolebindings=[
+                        cluster_binding("argo", "cluster-admin", [service_account("argocd", "argocd-manager")])
+                    ],
+                    rolebindings=[binding("argocd", "devs", "edit", [group("argo-devs")])],
+                    clusterroles=[
+                        cluster_role(
+                            "pods-all",
+                            [rule(["create"], ["pods"])],
+                            {"rbac.authorization.k8s.io/aggregate-to-edit": "true"},
+                        )
+                    ],
+                ),
+            },
+            INTRUDER,
+            "rbac",
+        ),
+        (
+            "a namespace with a cluster-admin service account: Edit policy scoped to it",
+            {
+                "entries": (
+                    AccessEntry(INTRUDER, policies=(AccessPolicy("AmazonEKSEditPolicy", "namespace", ("argocd",)),)),
+                ),
+                "objects": with_objects(
+                    clusterrolebindings=[
+                        cluster_binding("argo", "cluster-admin", [service_account("argocd", "argocd-manager")])
+                    ]
+                ),
+            },
+            INTRUDER,
+            "access-policy",
+        ),
+        (
+            "identity provider with usernamePrefix '-' (no prefix)",
+            {
+                "providers": (IdentityProvider("okta", "https://okta.example", "eks", "sub", "-", "", ""),),
+                "objects": with_objects(clusterrolebindings=[cluster_binding("a", "cluster-admin", [user("alice")])]),
+            },
+            "OIDC identity provider okta (https://okta.example): sub alice",
+            "rbac",
+        ),
+        (
+            "identity provider without usernamePrefix: the issuer and # are prepended",
+            {
+                "providers": (IdentityProvider("okta", "https://okta.example", "eks", "sub", "", "", ""),),
+                "objects": with_objects(
+                    clusterrolebindings=[cluster_binding("a", "cluster-admin", [user("https://okta.example#alice")])]
+                ),
+            },
+            "OIDC identity provider okta (https://okta.example): sub alice",
+            "rbac",
+        ),
+        (
+            "RBAC: a RoleBinding's ServiceAccount subject without namespace is in the binding's namespace",
+            {
+                "objects": with_objects(
+                    rolebindings=[
+                        binding("kube-system", "x", "cluster-admin", [{"kind": "ServiceAccount", "name": "backdoor"}])
+                    ]
+                )
+            },
+            "system:serviceaccount:kube-system:backdoor",
+            "rbac",
+        ),
+        (
             "cluster creator in CONFIG_MAP mode",
             {"mode": "CONFIG_MAP", "bootstrap_creator_admin": True},
             CREATOR,
@@ -243,6 +425,34 @@ def test_every_door(case: str, kwargs: dict[str, object], principal: str, door: 
     found = admins_of(snapshot(**kwargs))  # type: ignore[arg-type]
     assert principal in found, f"{case}: {found}"
     assert door in found[principal], case
+
+
+def test_a_plain_user_name_prefix_does_not_match_unprefixed_names() -> None:
+    provider = IdentityProvider("okta", "https://okta.example", "eks", "sub", "", "", "")
+    objects = with_objects(clusterrolebindings=[cluster_binding("a", "cluster-admin", [user("alice")])])
+    report = effective_admins(snapshot(providers=(provider,), objects=objects))
+    assert not any(a.principal.startswith("OIDC") for a in report.admins)
+    assert any(line.startswith("user alice") for line in report.latent)
+
+
+def test_workload_rights_outside_powerful_namespaces_are_not_admin() -> None:
+    objects = with_objects(
+        roles=[role("team-a", "p", [rule(["create"], ["pods"]), rule(["update"], ["configmaps"])])],
+        rolebindings=[binding("team-a", "p", "p", [group("devs")], "Role")],
+    )
+    assert INTRUDER not in admins_of(snapshot(entries=(AccessEntry(INTRUDER, groups=("devs",)),), objects=objects))
+
+
+def test_unknown_system_names_are_latent_and_control_plane_names_platform() -> None:
+    objects = with_objects(
+        clusterrolebindings=[
+            cluster_binding("x", "cluster-admin", [user("system:something-new"), group("system:custom")]),
+            cluster_binding("y", "cluster-admin", [user("eks:some-component")]),
+        ]
+    )
+    report = effective_admins(snapshot(objects=objects))
+    assert {line.split(":", 2)[1] for line in report.latent} >= {"something-new", "custom"}
+    assert any(line.startswith("user eks:some-component") for line in report.platform)
 
 
 def test_auth_mode_decides_which_doors_exist() -> None:
@@ -284,3 +494,17 @@ def test_unread_kubernetes_side_gives_only_eks_doors() -> None:
     snap = snapshot(kube=False, entries=(cluster_admin_entry(INTRUDER),))
     assert admins_of(snap) == {INTRUDER: ["access-policy"]}
     assert snap.sources_read == frozenset({"eks"})
+
+
+def test_a_flood_of_catch_all_templates_and_subjects_is_bounded_and_said() -> None:
+    mappings = "".join(
+        f"- rolearn: arn:aws:iam::{ACCOUNT}:role/r{i}\n  username: u{i}\n  groups:\n    - '{{{{SessionName}}}}'\n"
+        for i in range(400)
+    )
+    objects = with_objects(
+        clusterrolebindings=[cluster_binding("big", "cluster-admin", [group(f"x{j}") for j in range(400)])]
+    )
+    report = effective_admins(snapshot(objects=objects, config=aws_auth(mappings), mode="CONFIG_MAP"))
+    assert any("too many RBAC subjects" in note for note in report.notes)
+    assert len(report.admins) == 400  # every templated role carries the first groups: each is found
+    assert all(len(a.doors) <= 20 for a in report.admins)

@@ -155,3 +155,38 @@ def test_an_admin_added_while_eksguard_was_blinded_is_still_critical() -> None:
     result = run(snapshot(config=aws_auth(masters_mapping(INTRUDER))), blinded)
     [alert] = result.alerts
     assert alert.severity is Severity.CRITICAL and "found by inventory" in alert.title
+
+
+def test_an_admin_that_is_no_longer_expected_is_high() -> None:
+    with_platform = run(
+        snapshot(entries=(cluster_admin_entry(KUBECTL_ROLE), cluster_admin_entry(PLATFORM_ADMIN))), baseline_record()
+    ).record
+    EXPECTED.discard(PLATFORM_ADMIN)
+    try:
+        result = run(
+            snapshot(entries=(cluster_admin_entry(KUBECTL_ROLE), cluster_admin_entry(PLATFORM_ADMIN))), with_platform
+        )
+    finally:
+        EXPECTED.add(PLATFORM_ADMIN)
+    [alert] = result.alerts
+    assert alert.severity is Severity.HIGH and alert.kind == "inventory-admin-no-longer-expected"
+    assert result.record.admins[PLATFORM_ADMIN]["expected"] is False
+
+
+def test_an_open_blind_spot_is_alerted_again_about_daily() -> None:
+    blind = Snapshot(
+        cluster=snapshot().cluster,
+        access_entries=snapshot().access_entries,
+        identity_providers=(),
+        pod_identities=(),
+        kube=None,
+        blind_spots=(BlindSpot("kubernetes-api:throttled", Severity.HIGH, "throttled"),),
+    )
+    first = run(blind, baseline_record(), "2026-12-06T06:00:00Z")
+    assert [a.title for a in first.alerts] == ["blind spot: throttled"]
+    same_day = run(blind, first.record, "2026-12-06T18:00:00Z")
+    assert same_day.alerts == []
+    next_day = run(blind, same_day.record, "2026-12-07T06:00:00Z")
+    assert [a.title for a in next_day.alerts] == ["still blind since 2026-12-06T06:00:00Z: throttled"]
+    closed = run(snapshot(), next_day.record, "2026-12-07T07:00:00Z")
+    assert closed.record.blind_spots == {} and closed.record.blind_since == {}

@@ -269,12 +269,24 @@ def _template_regex(template: str) -> str:
     return "".join(_PLACEHOLDERS.get(p, re.escape(p)) for p in parts)
 
 
+@functools.lru_cache(maxsize=4096)
+def compiled_template(template: str) -> re.Pattern[str]:
+    """A template as a regular expression (each placeholder as the values it can take), compiled once."""
+    return re.compile(_template_regex(template), flags=re.ASCII)
+
+
 @functools.lru_cache(maxsize=1024)
 def template_can_render(template: str, target: str) -> bool:
     """True when a caller-chosen placeholder makes `template` render to `target`."""
     if "{{" not in template or not any(p in template for p in _CALLER_CHOSEN):
         return False
-    return re.fullmatch(_template_regex(template), target, flags=re.ASCII) is not None
+    return compiled_template(template).fullmatch(target) is not None
+
+
+def template_may_render(template: str, target: str) -> bool:
+    """True when some caller mapped by this entry may get `target` from `template`: any placeholder
+    ({{AccountID}}, {{EC2PrivateDNSName}}, {{SessionName}}, ...) takes any value it can have."""
+    return "{{" in template and compiled_template(template).fullmatch(target) is not None
 
 
 def _glob_match(text: str, pattern: str) -> bool:

@@ -17,6 +17,11 @@ The doors, each read with the semantics of the component that enforces it:
   (`system:authenticated`, `system:serviceaccounts`).
 * `pod-identity`: a pod identity association whose IAM role is itself admin of this cluster: every
   pod that runs as that service account is admin.
+* namespaces that hold power: kube-system, and every namespace with a service account that is admin.
+  Whoever can run pods there (create pods, `pods/exec`, workloads of apps/batch; AmazonEKSAdminPolicy or
+  AmazonEKSEditPolicy on it; a RoleBinding there of an admin-equivalent role) can run as that service
+  account: a path to admin. In kube-system, writing `aws-auth` is one too (it maps anyone to
+  `system:masters`). Computed to a fixed point: a new admin service account makes its namespace count.
 * `cluster-creator`: in CONFIG_MAP mode with bootstrap admin on, the creator is admin through a door
   that neither aws-auth nor the EKS API lists.
 
@@ -32,11 +37,18 @@ from fnmatch import fnmatchcase
 
 from eksguard.arns import principal_arn
 from eksguard.aws_auth.mapping import MASTERS_GROUP, parse_aws_auth
-from eksguard.inventory.model import SOURCE_EKS, SOURCE_KUBERNETES, AccessEntry, AccessPolicy, Snapshot
+from eksguard.inventory.model import (
+    SOURCE_EKS,
+    SOURCE_KUBERNETES,
+    AccessEntry,
+    AccessPolicy,
+    IdentityProvider,
+    Snapshot,
+)
 from eksguard.rbac.builtin import builtin_roles
 from eksguard.rbac.carriers import Carrier, Carriers, carriers_from
-from eksguard.rbac.model import Binding, Subject
-from eksguard.rbac.power import RoleBook, RoleFacts
+from eksguard.rbac.model import Binding, Role, Subject
+from eksguard.rbac.power import RoleBook, RoleFacts, api_group_matches, resource_matches, verb_matches
 
 KUBE_SYSTEM = "kube-system"
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
@@ -51,9 +63,26 @@ IMPLICIT_GROUPS = {
     "system:serviceaccounts": "every service account",
 }
 SERVICE_ACCOUNT_GROUP_PREFIX = "system:serviceaccounts:"
-# Identities of the control plane itself: no customer principal gets these names unless a mapping
-# gives them (then that principal is the admin and is named).
-PLATFORM_PREFIXES = ("system:", "eks:")
+# Identities of the control plane itself (Kubernetes bootstrap policy, EKS components): nobody gets these
+# names unless a mapping gives them, and then that principal is the admin and is named.
+CONTROL_PLANE_USERS = frozenset(
+    {"system:kube-controller-manager", "system:kube-scheduler", "system:kube-proxy", "system:apiserver"}
+)
+EKS_PREFIX = "eks:"
+ANONYMOUS = "system:anonymous"
+SERVICE_ACCOUNT_USER = "system:serviceaccount:"
+NODE_USERNAME = "system:node:{{EC2PrivateDNSName}}"  # EKS's user name for a node-type access entry
+MAX_LISTED = 100  # latent doors and platform identities kept per cluster (the rest are counted)
+MAX_NAMESPACE_ROUNDS = 8
+MAX_DOORS_PER_ADMIN = 20
+# (subject, principal) pairs judged per cluster: a ConfigMap of thousands of catch-all templates and a
+# binding of thousands of subjects must not exhaust the function; past this, the report says so.
+MAX_RBAC_PAIRS = 100_000
+WORKLOADS = (
+    ("", ("pods", "replicationcontrollers")),
+    ("apps", ("deployments", "daemonsets", "statefulsets", "replicasets")),
+    ("batch", ("jobs", "cronjobs")),
+)
 
 DOOR_AWS_AUTH = "aws-auth"
 DOOR_ACCESS_POLICY = "access-policy"
@@ -62,6 +91,7 @@ DOOR_POD_IDENTITY = "pod-identity"
 DOOR_CREATOR = "cluster-creator"
 
 CREATOR = "the cluster creator"
+TOO_MANY = "too many RBAC subjects and aws-auth templates to judge them all: some RBAC doors were not read"
 
 
 @dataclass(frozen=True)
@@ -96,27 +126,61 @@ class AdminReport:
 
 
 class _Collector:
+    """Doors per principal; at most MAX_DOORS_PER_ADMIN are kept (one is enough to be admin, and thousands
+    of templated aws-auth entries must not make the inventory run out of memory)."""
+
     def __init__(self) -> None:
         self.doors: dict[str, list[Door]] = {}
+        self.pairs = 0
 
     def add(self, principal: str, door: Door) -> None:
         doors = self.doors.setdefault(principal, [])
-        if door not in doors:
+        if door not in doors and len(doors) < MAX_DOORS_PER_ADMIN:
             doors.append(door)
 
     def admins(self) -> tuple[Admin, ...]:
         return tuple(Admin(p, tuple(d)) for p, d in sorted(self.doors.items()))
 
 
-def admin_policy(policy: AccessPolicy) -> bool:
-    """An access policy that is cluster admin or a path to it (see the module docstring)."""
+def admin_policy(policy: AccessPolicy, powerful: Iterable[str] = (KUBE_SYSTEM,)) -> str | None:
+    """Why an access policy is cluster admin or a path to it (None when it is not): see the module docstring.
+    `powerful`: the namespaces whose service accounts include an admin."""
     if policy.name == CLUSTER_ADMIN_POLICY:
-        return True
+        return "cluster admin"
     if policy.name not in (ADMIN_POLICY, EDIT_POLICY):
-        return False
+        return None
     if policy.scope != "namespace":
-        return True
-    return any(fnmatchcase(KUBE_SYSTEM, pattern) for pattern in policy.namespaces)
+        return "runs pods as any service account, kube-system's included"
+    reached = sorted(n for n in powerful if any(fnmatchcase(n, pattern) for pattern in policy.namespaces))
+    return f"runs pods as the service accounts of {', '.join(reached)}" if reached else None
+
+
+def workload_reasons(role: Role, aws_auth_namespace: bool) -> list[str]:
+    """Rules that run pods (and so act as the namespace's service accounts), or rewrite aws-auth."""
+    reasons = []
+    for rule in role.rules:
+        creates = verb_matches(rule, "create") and not rule.resource_names
+        for group, resources in WORKLOADS:
+            for resource in resources:
+                if api_group_matches(rule, group) and resource_matches(rule, resource):
+                    if creates or (
+                        resource != "pods" and (verb_matches(rule, "update") or verb_matches(rule, "patch"))
+                    ):
+                        reasons.append(f"creates or changes {resource} (runs pods as the namespace's service accounts)")
+        if creates and api_group_matches(rule, "") and resource_matches(rule, "pods", "exec"):
+            reasons.append("execs into pods (acts as their service accounts)")
+        if aws_auth_namespace and api_group_matches(rule, "") and resource_matches(rule, "configmaps"):
+            named = not rule.resource_names or "aws-auth" in rule.resource_names
+            if named and (verb_matches(rule, "update") or verb_matches(rule, "patch")):
+                reasons.append("rewrites aws-auth (can map anyone to system:masters)")
+    return list(dict.fromkeys(reasons))
+
+
+def entry_username(entry: AccessEntry) -> str | None:
+    """The user name EKS gives an access entry: its own, or the node name for node types."""
+    if entry.username:
+        return entry.username
+    return NODE_USERNAME if entry.type in NODE_ENTRY_TYPES else None
 
 
 def entry_groups(entry: AccessEntry) -> tuple[str, ...]:
@@ -132,23 +196,34 @@ def _canonical(principal: str) -> str:
     return principal_arn(principal) or principal
 
 
-def _admin_bindings(snapshot: Snapshot) -> Iterable[tuple[Binding, str, RoleBook]]:
-    """(binding, how) for every binding of an admin-equivalent role that counts cluster-wide."""
+def _admin_bindings(snapshot: Snapshot, powerful: frozenset[str]) -> list[tuple[Binding, str, RoleBook]]:
+    """(binding, how, book) for every binding that makes its subjects admin or gives them a path to it."""
     kube = snapshot.kube
     if kube is None:
         return []
-    # The live roles are the truth; the built-in ones only fill in for a role the API did not return
-    # (a binding may reference a role that does not exist yet: it then grants nothing).
+    # The live roles are the truth (a binding to a role that does not exist grants nothing); a live
+    # aggregated ClusterRole already holds the rules the aggregation controller copied into it.
     roles = {f.key: f for f in (RoleFacts.of(r) for r in kube.roles)}
+    by_key = {RoleFacts.of(r).key: r for r in kube.roles}
     book = RoleBook(roles)
     found = []
     for binding in kube.bindings:
-        if binding.kind == "RoleBinding" and binding.namespace != KUBE_SYSTEM:
+        namespaced = binding.kind == "RoleBinding"
+        if namespaced and binding.namespace not in powerful:
             continue
-        reasons = book.power(binding.role_key(), namespaced=binding.kind == "RoleBinding")
+        reasons = list(book.power(binding.role_key(), namespaced=namespaced) or ())
+        role = by_key.get(binding.role_key())
+        if role is not None:
+            aws_auth_namespace = not namespaced or binding.namespace == KUBE_SYSTEM
+            reasons += workload_reasons(role, aws_auth_namespace)
         if not reasons:
             continue
-        where = "cluster-wide" if binding.kind == "ClusterRoleBinding" else f"in {binding.namespace}"
+        if namespaced:
+            where = f"in {binding.namespace}"
+            if binding.namespace != KUBE_SYSTEM:
+                where += " (a namespace with a cluster-admin service account)"
+        else:
+            where = "cluster-wide"
         how = f"{binding.kind} {binding.name} -> {binding.role_ref.describe()} {where} ({reasons[0]})"
         found.append((binding, how, book))
     return found
@@ -170,6 +245,22 @@ def _is_bootstrap_controller(binding: Binding, subject: Subject, book: RoleBook)
 
 
 def effective_admins(snapshot: Snapshot) -> AdminReport:
+    powerful = frozenset({KUBE_SYSTEM})
+    report = _effective_admins(snapshot, powerful)
+    for _ in range(MAX_NAMESPACE_ROUNDS):
+        namespaces = {
+            a.principal[len(SERVICE_ACCOUNT_USER) :].split(":", 1)[0]
+            for a in report.admins
+            if a.principal.startswith(SERVICE_ACCOUNT_USER)
+        }
+        if namespaces <= powerful:
+            break
+        powerful |= namespaces
+        report = _effective_admins(snapshot, powerful)
+    return report
+
+
+def _effective_admins(snapshot: Snapshot, powerful: frozenset[str]) -> AdminReport:
     cluster = snapshot.cluster
     found = _Collector()
     latent: list[str] = []
@@ -192,17 +283,23 @@ def effective_admins(snapshot: Snapshot) -> AdminReport:
     entries = snapshot.access_entries if cluster.reads_access_entries else None
     for access_entry in entries or ():
         for policy in access_entry.policies:
-            if admin_policy(policy):
+            why = admin_policy(policy, powerful)
+            if why:
                 found.add(
                     _canonical(access_entry.principal),
-                    Door(DOOR_ACCESS_POLICY, f"access entry: {policy.describe()}", eks),
+                    Door(DOOR_ACCESS_POLICY, f"access entry: {policy.describe()}: {why}", eks),
                 )
 
-    recorded = {e.principal: {"username": e.username, "groups": list(entry_groups(e))} for e in entries or ()}
+    recorded = {e.principal: {"username": entry_username(e), "groups": list(entry_groups(e))} for e in entries or ()}
     carriers = carriers_from(aws_auth, recorded)
-    for binding, how, book in _admin_bindings(snapshot):
+    for binding, how, book in _admin_bindings(snapshot, powerful):
         for subject in binding.subjects:
+            if found.pairs > MAX_RBAC_PAIRS:
+                notes.append(TOO_MANY)
+                break
             _rbac_subject(snapshot, subject, binding, how, book, carriers, found, latent, platform)
+        if TOO_MANY in notes:
+            break
 
     if snapshot.pod_identities is not None:
         admins = found.doors
@@ -223,7 +320,14 @@ def effective_admins(snapshot: Snapshot) -> AdminReport:
     if cluster.authentication_mode in (None, "CONFIG_MAP") and cluster.bootstrap_creator_admin:
         via = "bootstrap cluster-creator admin in CONFIG_MAP mode: listed by neither aws-auth nor the EKS API"
         found.add(CREATOR, Door(DOOR_CREATOR, via, eks))
-    return AdminReport(found.admins(), tuple(dict.fromkeys(latent)), tuple(dict.fromkeys(platform)), tuple(notes))
+    return AdminReport(found.admins(), _capped(latent), _capped(platform), tuple(notes))
+
+
+def _capped(lines: list[str]) -> tuple[str, ...]:
+    unique = list(dict.fromkeys(lines))
+    if len(unique) <= MAX_LISTED:
+        return tuple(unique)
+    return (*unique[:MAX_LISTED], f"... and {len(unique) - MAX_LISTED} more")
 
 
 def _rbac_subject(
@@ -239,14 +343,20 @@ def _rbac_subject(
 ) -> None:
     k8s = frozenset({SOURCE_KUBERNETES})
     both = frozenset({SOURCE_KUBERNETES, SOURCE_EKS})
-    if subject.kind == "ServiceAccount":
-        account = subject.username or f"system:serviceaccount:(no namespace):{subject.name}"
-        if _is_bootstrap_controller(binding, subject, book):
+    name = subject.name
+    if subject.kind == "ServiceAccount" or (subject.kind == "User" and name.startswith(SERVICE_ACCOUNT_USER)):
+        # A ServiceAccount subject without a namespace is defaulted to the RoleBinding's namespace; a User
+        # named system:serviceaccount:<ns>:<name> is that service account (the authorizer compares names).
+        if subject.kind == "ServiceAccount":
+            namespace = subject.namespace or binding.namespace or "(no namespace)"
+            account = f"{SERVICE_ACCOUNT_USER}{namespace}:{name}"
+        else:
+            account = name
+        if subject.kind == "ServiceAccount" and _is_bootstrap_controller(binding, subject, book):
             platform.append(f"{account}: {how}")
             return
         found.add(account, Door(DOOR_RBAC, how, k8s))
         return
-    name = subject.name
     if subject.kind == "Group":
         if name == MASTERS_GROUP:
             return  # its members are the aws-auth door; the group is admin without any binding
@@ -258,9 +368,13 @@ def _rbac_subject(
             return
         held: tuple[Carrier, ...] = carriers.of_group(name)
     elif subject.kind == "User":
+        if name == ANONYMOUS:
+            found.add(f"user {ANONYMOUS} (anonymous requests)", Door(DOOR_RBAC, how, k8s))
+            return
         held = carriers.of_user(name)
     else:
         return
+    found.pairs += len(held) + 1
     for carrier in held:
         sources = both if carrier.door == "access entry" else k8s
         found.add(
@@ -272,10 +386,21 @@ def _rbac_subject(
         found.add(principal, Door(DOOR_RBAC, f"{via}; {how}", both))
     if held or idp_doors:
         return
-    if name.startswith(PLATFORM_PREFIXES):
-        platform.append(f"{subject.kind.lower()} {name}: {how}")
+    if subject.kind == "User" and (name in CONTROL_PLANE_USERS or name.startswith(EKS_PREFIX)):
+        platform.append(f"user {name}: {how}")
     else:
         latent.append(f"{subject.kind.lower()} {name}: {how} (no principal carries it yet)")
+
+
+def username_prefix(provider: IdentityProvider) -> str:
+    """What the API server prepends to the username claim (EKS IdentityProviderConfig `usernamePrefix`):
+    `-` disables prefixing; when none is given and the claim is not `email`, it is `<issuer>#`."""
+    if provider.username_prefix == "-":
+        return ""
+    if provider.username_prefix:
+        return provider.username_prefix
+    claim = provider.username_claim or "sub"
+    return "" if claim == "email" else f"{provider.issuer}#"
 
 
 def _identity_provider_doors(snapshot: Snapshot, subject: Subject) -> list[tuple[str, str]]:
@@ -286,10 +411,10 @@ def _identity_provider_doors(snapshot: Snapshot, subject: Subject) -> list[tuple
         if subject.kind == "Group" and provider.groups_claim:
             prefix = provider.groups_prefix
         elif subject.kind == "User":
-            prefix = provider.username_prefix
+            prefix = username_prefix(provider)
         else:
             continue
-        if subject.name.startswith(prefix) and not subject.name.startswith(PLATFORM_PREFIXES):
+        if subject.name.startswith(prefix) and not subject.name.startswith(("system:", EKS_PREFIX)):
             value = subject.name[len(prefix) :]
             claim = provider.groups_claim if subject.kind == "Group" else provider.username_claim or "sub"
             doors.append(

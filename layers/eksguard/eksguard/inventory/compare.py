@@ -8,7 +8,9 @@ principal (expected or not, and why) and the kubectl roles of this cluster.
 * a non-expected admin that gained a door: HIGH (a second way in is how access is kept);
 * an admin that is gone: INFO; an expected kubectl role that lost admin: MEDIUM (the admin host no
   longer works, or its access moved somewhere eksguard does not expect);
-* a blind spot: at its own severity, once; it stays in the record (and the digest) until it closes.
+* a blind spot: at its own severity when it opens, then again about once a day while it stays open (a
+  blindness an attacker arranged must not go quiet after one alert); it is in every digest too;
+* an admin that was expected and no longer is (a forged kubectl tag, a pattern removed): HIGH.
 
 A door whose source could not be read this time is unknown, not gone: the admin is carried over
 with its old doors, marked unverified, and never reported as removed.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eksguard.alerts import Alert, Fact, SourceRef, alert_id
@@ -33,6 +36,8 @@ KIND_GONE = "inventory-admin-gone"
 KIND_KUBECTL_LOST = "inventory-kubectl-lost-admin"
 KIND_BLIND = "inventory-blind-spot"
 KIND_MORE = "inventory-more-admins"
+KIND_NO_LONGER_EXPECTED = "inventory-admin-no-longer-expected"
+REMIND_AFTER = timedelta(hours=20)  # an open blind spot is alerted again about once a day
 
 Verdict = Callable[[str], tuple[bool, str]]  # principal -> (expected, why)
 
@@ -49,7 +54,10 @@ class ClusterRecord:
     sources_read: tuple[str, ...] = ()
     sources_ever_read: tuple[str, ...] = ()  # a source read once is a baseline for every later run
     blind_spots: Mapping[str, str] = field(default_factory=dict)  # key -> text (open, already reported)
+    blind_since: Mapping[str, str] = field(default_factory=dict)  # key -> when it opened
+    blind_alerted: Mapping[str, str] = field(default_factory=dict)  # key -> when it was last alerted
     latent: tuple[str, ...] = ()
+    platform: tuple[str, ...] = ()  # control-plane identities bound to admin roles (shown, not alerted)
     digest_admins: Mapping[str, list[str]] | None = None  # principal -> door kinds, as of the last digest
     digest_at: str | None = None
 
@@ -63,7 +71,10 @@ class ClusterRecord:
             "sources_read": list(self.sources_read),
             "sources_ever_read": list(self.sources_ever_read),
             "blind_spots": dict(self.blind_spots),
+            "blind_since": dict(self.blind_since),
+            "blind_alerted": dict(self.blind_alerted),
             "latent": list(self.latent),
+            "platform": list(self.platform),
             "digest_admins": None if self.digest_admins is None else dict(self.digest_admins),
             "digest_at": self.digest_at,
         }
@@ -79,7 +90,10 @@ class ClusterRecord:
             sources_read=tuple(data.get("sources_read") or ()),
             sources_ever_read=tuple(data.get("sources_ever_read") or data.get("sources_read") or ()),
             blind_spots={str(k): str(v) for k, v in (data.get("blind_spots") or {}).items()},
+            blind_since={str(k): str(v) for k, v in (data.get("blind_since") or {}).items()},
+            blind_alerted={str(k): str(v) for k, v in (data.get("blind_alerted") or {}).items()},
             latent=tuple(data.get("latent") or ()),
+            platform=tuple(data.get("platform") or ()),
             digest_admins=None
             if data.get("digest_admins") is None
             else {str(k): list(v) for k, v in data["digest_admins"].items()},
@@ -112,6 +126,17 @@ def _facts(snapshot: Snapshot, principal: str, doors: Sequence[Mapping[str, Any]
         Fact("Authentication mode", cluster.authentication_mode or "CONFIG_MAP (no access entries)"),
         Fact("Found by", "reading the cluster's live access state (inventory), whether or not a log showed it"),
     )
+
+
+def _due(last: str, now: str) -> bool:
+    try:
+        return _time(now) - _time(last) >= REMIND_AFTER
+    except ValueError:
+        return True
+
+
+def _time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def compare(
@@ -182,6 +207,21 @@ def compare(
                 make(KIND_FOUND, severity, title, principal, _facts(snapshot, principal, doors, why), summary)
             )
             continue
+        if old.get("expected") and not expected:
+            # granted while expected (a kubectl tag, a pattern since removed): it must not stay unseen
+            title = f"{principal} is cluster admin ({door_list}) and no longer an expected admin"
+            summary = f"{principal} was an expected admin of {cluster.name} and still is admin; it is not expected now."
+            admin_alerts.append(
+                make(
+                    KIND_NO_LONGER_EXPECTED,
+                    Severity.HIGH,
+                    title,
+                    principal,
+                    _facts(snapshot, principal, doors, why),
+                    summary,
+                )
+            )
+            continue
         old_vias = {d.get("via") for d in old.get("doors") or []}
         new_doors = [d for d in doors if d["via"] not in old_vias]
         if new_doors and not expected:
@@ -237,21 +277,32 @@ def compare(
     alerts = admin_alerts + alerts
 
     open_spots = {spot.key: spot.text for spot in snapshot.blind_spots}
-    reported = dict(previous.blind_spots) if previous is not None else {}
+    since = dict(previous.blind_since) if previous is not None else {}
+    alerted = dict(previous.blind_alerted) if previous is not None else {}
+    since = {key: since.get(key) or now for key in open_spots}
+    alerted = {key: value for key, value in alerted.items() if key in open_spots}
     for spot in snapshot.blind_spots:
-        if spot.key in reported:
-            continue  # reported once; it stays in the record and the digest until it closes
+        last = alerted.get(spot.key)
+        if last is not None and not _due(last, now):
+            continue  # reported; it stays in the record and the digest, and is alerted again daily
+        opened = since[spot.key]
+        title = f"blind spot: {spot.text}" if last is None else f"still blind since {opened}: {spot.text}"
         alerts.append(
             make(
                 KIND_BLIND,
                 spot.severity,
-                f"blind spot: {spot.text}",
+                title,
                 None,
-                (Fact("Blind spot", spot.key), Fact("What eksguard cannot see", spot.text)),
+                (
+                    Fact("Blind spot", spot.key),
+                    Fact("What eksguard cannot see", spot.text),
+                    Fact("Open since", opened),
+                ),
                 "Part of this cluster's access state could not be read; admins through that part are unknown, "
                 "not absent.",
             )
         )
+        alerted[spot.key] = now
 
     record = ClusterRecord(
         cluster=cluster.name,
@@ -262,7 +313,10 @@ def compare(
         sources_read=tuple(sorted(read)),
         sources_ever_read=tuple(sorted(read | set(previous.sources_ever_read if previous is not None else ()))),
         blind_spots=open_spots,
+        blind_since=since,
+        blind_alerted=alerted,
         latent=report.latent,
+        platform=report.platform,
         digest_admins=previous.digest_admins if previous is not None else None,
         digest_at=previous.digest_at if previous is not None else None,
     )

@@ -65,6 +65,8 @@ def build_digest(
         body += ["Since the last digest:"] + [f"  {_short(line)}" for line in changes]
         if record.blind_spots:
             body += ["Blind spots:"] + [f"  {_short(text)}" for text in record.blind_spots.values()]
+        if record.platform:
+            body += [f"Control-plane identities bound to admin roles (not alerted): {len(record.platform)}"]
         if record.latent:
             body += ["Latent doors (bound to admin, nobody carries them yet):"]
             body += [f"  {_short(text)}" for text in record.latent]

@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from eksguard.alerts import Alert, Fact, alert_id, utc_now_iso
-from eksguard.inventory.admins import effective_admins
+from eksguard.inventory.admins import TOO_MANY, AdminReport, effective_admins
 from eksguard.inventory.compare import ClusterRecord, Verdict, compare
 from eksguard.inventory.digest import build_digest
 from eksguard.inventory.eks_reader import EksReader, EksReadError
@@ -151,6 +151,14 @@ def read_snapshot(gateways: Gateways, region: str, name: str) -> Snapshot:
     )
 
 
+def with_report_spots(snapshot: Snapshot, report: AdminReport) -> Snapshot:
+    """A report that could not read everything (too many subjects and templates) is a blind spot too."""
+    if TOO_MANY not in report.notes:
+        return snapshot
+    spot = BlindSpot("kubernetes-rbac-too-large", Severity.HIGH, f"{snapshot.cluster.name}: {TOO_MANY}")
+    return replace(snapshot, blind_spots=(*snapshot.blind_spots, spot))
+
+
 def inventory_cluster(gateways: Gateways, region: str, name: str) -> ClusterOutcome:
     started = time.monotonic()
     cpu_started = time.thread_time()
@@ -158,6 +166,7 @@ def inventory_cluster(gateways: Gateways, region: str, name: str) -> ClusterOutc
     try:
         snapshot = read_snapshot(gateways, region, name)
         report = effective_admins(snapshot)
+        snapshot = with_report_spots(snapshot, report)
         previous = gateways.store.load(name, region)
         account = (snapshot.cluster.arn or "").split(":")[4] if (snapshot.cluster.arn or "").count(":") >= 5 else None
         result = compare(previous, snapshot, report, gateways.verdict(name), gateways.kubectl_roles(name), now, account)

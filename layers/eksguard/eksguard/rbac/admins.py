@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from eksguard.aws_auth.mapping import template_can_render
+from eksguard.aws_auth.mapping import template_may_render
 from eksguard.rbac.builtin import builtin_roles
 from eksguard.rbac.power import RoleBook
 from eksguard.rbac.state import RbacState
@@ -29,11 +29,11 @@ class AdminSubjects:
         found = []
         for group in groups:
             for name, how in self.groups.items():
-                if group == name or template_can_render(group, name):
+                if group == name or template_may_render(group, name):
                     found.append((f"group {name}", how))
         if username:
             for name, how in self.users.items():
-                if username == name or template_can_render(username, name):
+                if username == name or template_may_render(username, name):
                     found.append((f"user name {name}", how))
         return found
 

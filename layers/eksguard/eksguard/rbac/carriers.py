@@ -8,14 +8,22 @@ alerts say "no principal known to eksguard carries it", never "nobody".
 
 A user name that is an expected admin's ARN is not proof of that admin: aws-auth may map any other
 principal to the same user name. Such a second carrier is named and makes the grant non-expected.
+
+Templates carry every name they can render for some caller (`{{SessionName}}`, `{{AccountID}}`,
+`{{EC2PrivateDNSName}}`, ...): access entries' user names too (EKS's default one for a role is
+`arn:aws:sts::<account>:assumed-role/<role>/{{SessionName}}`). aws-auth `mapAccounts` gives every IAM
+principal of a listed account its own ARN as user name (aws-iam-authenticator `doMapping`).
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from eksguard.aws_auth.mapping import AwsAuthContent, template_can_render
+from eksguard.arns import iam_principal
+from eksguard.aws_auth.mapping import AwsAuthContent, compiled_template, template_may_render
 
 
 @dataclass(frozen=True)
@@ -33,16 +41,36 @@ class Carriers:
     groups: Mapping[str, tuple[Carrier, ...]] = field(default_factory=dict)
     user_templates: tuple[tuple[str, Carrier], ...] = ()
     group_templates: tuple[tuple[str, Carrier], ...] = ()
+    accounts: tuple[str, ...] = ()  # aws-auth mapAccounts
 
     def of_user(self, name: str) -> tuple[Carrier, ...]:
         found = list(self.users.get(name, ()))
-        found += [c for template, c in self.user_templates if template_can_render(template, name)]
+        found += _rendering(self.user_templates, name)
+        principal = iam_principal(name) if self.accounts and name.startswith("arn:") else None
+        if principal is not None and principal.account in self.accounts and ":iam::" in name:
+            found.append(Carrier(name, f"aws-auth mapAccounts {principal.account}"))
         return tuple(dict.fromkeys(found))
 
     def of_group(self, name: str) -> tuple[Carrier, ...]:
         found = list(self.groups.get(name, ()))
-        found += [c for template, c in self.group_templates if template_can_render(template, name)]
+        found += _rendering(self.group_templates, name)
         return tuple(dict.fromkeys(found))
+
+
+def _rendering(templates: tuple[tuple[str, Carrier], ...], name: str) -> list[Carrier]:
+    """Carriers whose template may render `name`. One combined expression first: most names match no
+    template, and a ConfigMap of thousands of templates must not cost names x templates regex runs."""
+    if not templates:
+        return []
+    if _combined(tuple(t for t, _ in templates)).fullmatch(name) is None:
+        return []
+    rendering = {t for t in dict.fromkeys(t for t, _ in templates) if template_may_render(t, name)}
+    return [c for template, c in templates if template in rendering]
+
+
+@functools.lru_cache(maxsize=64)
+def _combined(templates: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{compiled_template(t).pattern})" for t in dict.fromkeys(templates)), re.ASCII)
 
 
 def carriers_from(
@@ -68,6 +96,8 @@ def carriers_from(
         carrier = Carrier(principal, "access entry")
         username = recorded.get("username")
         if isinstance(username, str) and username:
+            if "{{" in username:
+                user_templates.append((username, carrier))
             users.setdefault(username, []).append(carrier)
         for group in _strings(recorded.get("groups")):
             groups.setdefault(group, []).append(carrier)
@@ -76,6 +106,7 @@ def carriers_from(
         groups={k: tuple(v) for k, v in groups.items()},
         user_templates=tuple(user_templates),
         group_templates=tuple(group_templates),
+        accounts=tuple(aws_auth.accounts) if aws_auth is not None else (),
     )
 
 
