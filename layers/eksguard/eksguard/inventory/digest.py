@@ -93,6 +93,7 @@ def build_digest(
     kept = [
         replace(
             r,
+            revision=r.revision + 1,  # a write of its own: never over a newer inventory of the cluster
             digest_admins={p: sorted({str(d.get("kind")) for d in a.get("doors") or []}) for p, a in r.admins.items()},
             digest_at=now,
         )

@@ -38,7 +38,7 @@ class InMemoryInventoryStore:
 
     def save(self, record: ClusterRecord) -> bool:
         current = self.records.get((record.cluster, record.region))
-        if current is not None and current.revision > record.revision:
+        if current is not None and current.revision >= record.revision:
             return False
         self.records[(record.cluster, record.region)] = record
         return True
@@ -74,8 +74,7 @@ class DynamoInventoryStore:
                     "inventory_gz": {"B": packed},
                     "revision": {"N": str(record.revision)},
                 },
-                # same revision: the digest pass of the run that wrote it
-                ConditionExpression="attribute_not_exists(revision) OR revision <= :revision",
+                ConditionExpression="attribute_not_exists(revision) OR revision < :revision",
                 ExpressionAttributeValues={":revision": {"N": str(record.revision)}},
             )
         except ClientError as exc:
