@@ -33,6 +33,7 @@ import base64
 import binascii
 import functools
 import re
+import string
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -56,13 +57,6 @@ _CANONICAL_RE = re.compile(
 )
 # What each template placeholder can render to (pkg/server/server.go renderTemplate). Session names
 # are chosen by whoever calls sts:AssumeRole: [\w+=,.@-]{2,64}; {{SessionName}} turns @ into -.
-_PLACEHOLDERS = {
-    "{{SessionName}}": r"[\w+=,.-]*",
-    "{{SessionNameRaw}}": r"[\w+=,.@-]*",
-    "{{AccountID}}": r"[0-9]{12}",
-    "{{AccessKeyID}}": r"[A-Z0-9]*",
-    "{{EC2PrivateDNSName}}": r"[a-z0-9.-]*",
-}
 _CALLER_CHOSEN = ("{{SessionName}}", "{{SessionNameRaw}}")
 
 
@@ -264,15 +258,59 @@ def _near_masters(group: str) -> bool:
     return group.strip().lower() == MASTERS_GROUP
 
 
-def _template_regex(template: str) -> str:
-    parts = re.split(r"(\{\{[A-Za-z0-9]+\}\})", template)
-    return "".join(_PLACEHOLDERS.get(p, re.escape(p)) for p in parts)
+_WORD = frozenset(string.ascii_letters + string.digits + "_")
+# Each placeholder as (the characters it can render, how many: None = any number).
+_PLACEHOLDER_CHARS: dict[str, tuple[frozenset[str], int | None]] = {
+    "{{SessionName}}": (_WORD | frozenset("+=,.-"), None),
+    "{{SessionNameRaw}}": (_WORD | frozenset("+=,.@-"), None),
+    "{{AccountID}}": (frozenset(string.digits), 12),
+    "{{AccessKeyID}}": (frozenset(string.ascii_uppercase + string.digits), None),
+    "{{EC2PrivateDNSName}}": (frozenset(string.ascii_lowercase + string.digits + ".-"), None),
+}
+Token = tuple[frozenset[str], bool]  # (characters, repeated any number of times)
 
 
 @functools.lru_cache(maxsize=4096)
-def compiled_template(template: str) -> re.Pattern[str]:
-    """A template as a regular expression (each placeholder as the values it can take), compiled once."""
-    return re.compile(_template_regex(template), flags=re.ASCII)
+def template_tokens(template: str) -> tuple[Token, ...]:
+    """A template as a sequence of character sets; an unknown placeholder stays literal text."""
+    tokens: list[Token] = []
+    for part in re.split(r"(\{\{[A-Za-z0-9]+\}\})", template):
+        placeholder = _PLACEHOLDER_CHARS.get(part)
+        if placeholder is None:
+            tokens.extend((frozenset(char), False) for char in part)
+            continue
+        chars, count = placeholder
+        if count is not None:
+            tokens.extend([(chars, False)] * count)
+        elif not (tokens and tokens[-1] == (chars, True)):  # adjacent repeats of one set are one
+            tokens.append((chars, True))
+    return tuple(tokens)
+
+
+def _renders(tokens: tuple[Token, ...], text: str) -> bool:
+    """Whether the template can render `text`: a set of positions walked character by character, never
+    backtracking (a regular expression of many adjacent placeholders backtracks for minutes)."""
+    end = len(tokens)
+
+    def closure(states: set[int]) -> set[int]:
+        result, pending = set(states), list(states)
+        while pending:
+            state = pending.pop()
+            if state < end and tokens[state][1] and state + 1 not in result:
+                result.add(state + 1)
+                pending.append(state + 1)
+        return result
+
+    states = closure({0})
+    for char in text:
+        following = set()
+        for state in states:
+            if state < end and char in tokens[state][0]:
+                following.add(state if tokens[state][1] else state + 1)
+        if not following:
+            return False
+        states = closure(following)
+    return end in states
 
 
 @functools.lru_cache(maxsize=1024)
@@ -280,13 +318,13 @@ def template_can_render(template: str, target: str) -> bool:
     """True when a caller-chosen placeholder makes `template` render to `target`."""
     if "{{" not in template or not any(p in template for p in _CALLER_CHOSEN):
         return False
-    return compiled_template(template).fullmatch(target) is not None
+    return _renders(template_tokens(template), target)
 
 
 def template_may_render(template: str, target: str) -> bool:
     """True when some caller mapped by this entry may get `target` from `template`: any placeholder
     ({{AccountID}}, {{EC2PrivateDNSName}}, {{SessionName}}, ...) takes any value it can have."""
-    return "{{" in template and compiled_template(template).fullmatch(target) is not None
+    return "{{" in template and _renders(template_tokens(template), target)
 
 
 def _glob_match(text: str, pattern: str) -> bool:

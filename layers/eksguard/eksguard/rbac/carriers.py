@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from eksguard.arns import iam_principal
-from eksguard.aws_auth.mapping import AwsAuthContent, compiled_template, template_may_render
+from eksguard.aws_auth.mapping import AwsAuthContent, template_may_render
 
 
 @dataclass(frozen=True)
@@ -58,19 +58,25 @@ class Carriers:
 
 
 def _rendering(templates: tuple[tuple[str, Carrier], ...], name: str) -> list[Carrier]:
-    """Carriers whose template may render `name`. One combined expression first: most names match no
-    template, and a ConfigMap of thousands of templates must not cost names x templates regex runs."""
-    if not templates:
-        return []
-    if _combined(tuple(t for t, _ in templates)).fullmatch(name) is None:
-        return []
-    rendering = {t for t in dict.fromkeys(t for t, _ in templates) if template_may_render(t, name)}
+    """Carriers whose template may render `name`: each distinct template once, and only when its literal
+    head and tail fit the name (most names match no template; a cheap test rules them out)."""
+    rendering = {
+        template
+        for template in dict.fromkeys(t for t, _ in templates)
+        if _ends_fit(template, name) and template_may_render(template, name)
+    }
     return [c for template, c in templates if template in rendering]
 
 
-@functools.lru_cache(maxsize=64)
-def _combined(templates: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{compiled_template(t).pattern})" for t in dict.fromkeys(templates)), re.ASCII)
+@functools.lru_cache(maxsize=4096)
+def _literal_ends(template: str) -> tuple[str, str]:
+    parts = re.split(r"\{\{[A-Za-z0-9]+\}\}", template)
+    return (parts[0], parts[-1]) if len(parts) > 1 else (template, "")
+
+
+def _ends_fit(template: str, name: str) -> bool:
+    head, tail = _literal_ends(template)
+    return name.startswith(head) and name.endswith(tail) and len(name) >= len(head) + len(tail)
 
 
 def carriers_from(
