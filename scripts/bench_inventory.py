@@ -160,7 +160,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "\nAPI calls per cluster = DescribeCluster, ListAccessEntries, per entry DescribeAccessEntry and "
         "ListAssociatedAccessPolicies, ListIdentityProviderConfigs, ListPodIdentityAssociations, and the "
         "Kubernetes GETs (aws-auth and the four RBAC lists, one page each at this size), plus one "
-        "ListClusters per region per run. Eight clusters are read at a time (`inventory/run.py` "
+        "ListClusters per region per run. Four clusters are read at a time (`inventory/run.py` "
         "MAX_WORKERS); the stand-ins, moto and the inventory share the machine's 2 cores. Most of a cluster's "
         "time is waiting on the local servers (moto behind the front answers in tens of ms; the stand-in "
         "calls STS for every request, as EKS does); eksguard's own CPU is the column beside it. Against "

@@ -204,6 +204,7 @@ def snapshot(
     objects: dict[str, list[dict[str, Any]]] | None = None,
     config: dict[str, str] | None = None,
     kube: bool = True,
+    aws_auth_absent: bool = False,
     **cluster: Any,
 ) -> Snapshot:
     if entries is None:
@@ -217,7 +218,9 @@ def snapshot(
         access_entries=entries,
         identity_providers=providers,
         pod_identities=pods,
-        kube=kube_objects(objects, config if config is not None else aws_auth()) if kube else None,
+        kube=kube_objects(objects, None if aws_auth_absent else config if config is not None else aws_auth())
+        if kube
+        else None,
     )
 
 

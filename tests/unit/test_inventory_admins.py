@@ -414,6 +414,67 @@ def test_baseline_has_only_the_kubectl_role() -> None:
             "rbac",
         ),
         (
+            "identity provider with a groups claim and no groups prefix issues system:masters",
+            {"providers": (IdentityProvider("corp", "https://idp.example", "eks", "email", "", "groups", ""),)},
+            "OIDC identity provider corp (https://idp.example): groups system:masters",
+            "identity-provider",
+        ),
+        (
+            "identity provider without prefixes carries a control-plane user name",
+            {"providers": (IdentityProvider("corp", "https://idp.example", "eks", "email", "-", "", ""),)},
+            "OIDC identity provider corp (https://idp.example): email system:kube-controller-manager",
+            "rbac",
+        ),
+        *[
+            (
+                f"kube-system: a Role that {what}",
+                {
+                    "entries": (AccessEntry(INTRUDER, groups=("ops",)),),
+                    "objects": with_objects(
+                        roles=[role("kube-system", "r", rules)],
+                        rolebindings=[binding("kube-system", "r", "r", [group("ops")], "Role")],
+                    ),
+                },
+                INTRUDER,
+                "rbac",
+            )
+            for what, rules in [
+                ("patches pods", [rule(["patch"], ["pods"])]),
+                ("patches pods/ephemeralcontainers", [rule(["patch"], ["pods/ephemeralcontainers"])]),
+                ("gets pods/exec (WebSocket exec)", [rule(["get"], ["pods/exec"])]),
+                ("creates pods/exec of one named pod", [rule(["create"], ["pods/exec"], resourceNames=["coredns-0"])]),
+                ("attaches to pods", [rule(["create"], ["pods/attach"])]),
+                ("creates and reads Secrets", [rule(["create", "get"], ["secrets"])]),
+                ("deletes and creates ConfigMaps (aws-auth again)", [rule(["create", "delete"], ["configmaps"])]),
+            ]
+        ],
+        (
+            "kube-system: creating ConfigMaps while aws-auth does not exist",
+            {
+                "aws_auth_absent": True,
+                "entries": (AccessEntry(INTRUDER, groups=("ops",)),),
+                "objects": with_objects(
+                    roles=[role("kube-system", "r", [rule(["create"], ["configmaps"])])],
+                    rolebindings=[binding("kube-system", "r", "r", [group("ops")], "Role")],
+                ),
+            },
+            INTRUDER,
+            "rbac",
+        ),
+        (
+            "a namespace whose service accounts group is admin holds power",
+            {
+                "entries": (
+                    AccessEntry(INTRUDER, policies=(AccessPolicy("AmazonEKSEditPolicy", "namespace", ("tools",)),)),
+                ),
+                "objects": with_objects(
+                    clusterrolebindings=[cluster_binding("t", "cluster-admin", [group("system:serviceaccounts:tools")])]
+                ),
+            },
+            INTRUDER,
+            "access-policy",
+        ),
+        (
             "cluster creator in CONFIG_MAP mode",
             {"mode": "CONFIG_MAP", "bootstrap_creator_admin": True},
             CREATOR,
@@ -453,6 +514,40 @@ def test_unknown_system_names_are_latent_and_control_plane_names_platform() -> N
     report = effective_admins(snapshot(objects=objects))
     assert {line.split(":", 2)[1] for line in report.latent} >= {"something-new", "custom"}
     assert any(line.startswith("user eks:some-component") for line in report.platform)
+
+
+def test_creating_configmaps_is_harmless_while_aws_auth_exists() -> None:
+    objects = with_objects(
+        roles=[role("kube-system", "r", [rule(["create"], ["configmaps"])])],
+        rolebindings=[binding("kube-system", "r", "r", [group("ops")], "Role")],
+    )
+    assert INTRUDER not in admins_of(snapshot(entries=(AccessEntry(INTRUDER, groups=("ops",)),), objects=objects))
+
+
+def test_the_namespace_fixed_point_has_no_round_limit() -> None:
+    """ns0's service account is admin; each next namespace's service account can create pods in the one before."""
+    rolebindings = [binding(f"ns{i}", f"r{i}", "edit", [service_account(f"ns{i + 1}", "sa")]) for i in range(20)]
+    objects = with_objects(
+        clusterrolebindings=[cluster_binding("root", "cluster-admin", [service_account("ns0", "sa")])],
+        clusterroles=[
+            cluster_role("pods", [rule(["create"], ["pods"])], {"rbac.authorization.k8s.io/aggregate-to-edit": "true"})
+        ],
+        rolebindings=rolebindings,
+    )
+    found = admins_of(snapshot(objects=objects))
+    assert "system:serviceaccount:ns20:sa" in found
+
+
+def test_door_keys_do_not_depend_on_list_positions() -> None:
+    one = effective_admins(snapshot(config=aws_auth(masters_mapping(INTRUDER))))
+    extra = (
+        "- rolearn: arn:aws:iam::123456789012:role/other-nodes\n"
+        "  username: system:node:{{EC2PrivateDNSName}}\n  groups: [system:nodes]\n"
+    )
+    two = effective_admins(snapshot(config=aws_auth(extra + masters_mapping(INTRUDER))))
+    [door_one] = one.by_principal()[INTRUDER].doors
+    [door_two] = two.by_principal()[INTRUDER].doors
+    assert door_one.via != door_two.via and door_one.key == door_two.key
 
 
 def test_auth_mode_decides_which_doors_exist() -> None:

@@ -190,3 +190,23 @@ def test_an_open_blind_spot_is_alerted_again_about_daily() -> None:
     assert [a.title for a in next_day.alerts] == ["still blind since 2026-12-06T06:00:00Z: throttled"]
     closed = run(snapshot(), next_day.record, "2026-12-07T07:00:00Z")
     assert closed.record.blind_spots == {} and closed.record.blind_since == {}
+
+
+def test_doors_of_an_unread_source_are_kept_unverified_and_do_not_come_back_as_new() -> None:
+    both = snapshot(
+        entries=(cluster_admin_entry(KUBECTL_ROLE), cluster_admin_entry(INTRUDER)),
+        config=aws_auth(masters_mapping(INTRUDER)),
+    )
+    first = run(both, None).record
+    kube_blind = Snapshot(
+        cluster=both.cluster,
+        access_entries=both.access_entries,
+        identity_providers=(),
+        pod_identities=(),
+        kube=None,
+    )
+    blind = run(kube_blind, first)
+    kinds = {d["kind"]: d.get("unverified", False) for d in blind.record.admins[INTRUDER]["doors"]}
+    assert kinds == {"access-policy": False, "aws-auth": True}
+    back = run(both, blind.record)
+    assert back.alerts == []

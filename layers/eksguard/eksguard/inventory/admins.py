@@ -31,6 +31,7 @@ next access entry or mapping that names them makes its principal admin without a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -47,7 +48,7 @@ from eksguard.inventory.model import (
 )
 from eksguard.rbac.builtin import builtin_roles
 from eksguard.rbac.carriers import Carrier, Carriers, carriers_from
-from eksguard.rbac.model import Binding, Role, Subject
+from eksguard.rbac.model import Binding, PolicyRule, Role, Subject
 from eksguard.rbac.power import RoleBook, RoleFacts, api_group_matches, resource_matches, verb_matches
 
 KUBE_SYSTEM = "kube-system"
@@ -73,7 +74,6 @@ ANONYMOUS = "system:anonymous"
 SERVICE_ACCOUNT_USER = "system:serviceaccount:"
 NODE_USERNAME = "system:node:{{EC2PrivateDNSName}}"  # EKS's user name for a node-type access entry
 MAX_LISTED = 100  # latent doors and platform identities kept per cluster (the rest are counted)
-MAX_NAMESPACE_ROUNDS = 8
 MAX_DOORS_PER_ADMIN = 20
 # (subject, principal) pairs judged per cluster: a ConfigMap of thousands of catch-all templates and a
 # binding of thousands of subjects must not exhaust the function; past this, the report says so.
@@ -91,6 +91,8 @@ DOOR_POD_IDENTITY = "pod-identity"
 DOOR_CREATOR = "cluster-creator"
 
 CREATOR = "the cluster creator"
+DOOR_IDENTITY_PROVIDER = "identity-provider"
+_ITEM = re.compile(r" item \d+")
 TOO_MANY = "too many RBAC subjects and aws-auth templates to judge them all: some RBAC doors were not read"
 
 
@@ -99,9 +101,10 @@ class Door:
     kind: str
     via: str  # how, in words
     sources: frozenset[str] = frozenset()  # what must be read to know this door is (still) there
+    key: str = ""  # stable identity (no list positions): two inventories compare doors by it
 
     def to_dict(self) -> dict[str, object]:
-        return {"kind": self.kind, "via": self.via, "sources": sorted(self.sources)}
+        return {"kind": self.kind, "via": self.via, "sources": sorted(self.sources), "key": self.key or self.via}
 
 
 @dataclass(frozen=True)
@@ -151,28 +154,48 @@ def admin_policy(policy: AccessPolicy, powerful: Iterable[str] = (KUBE_SYSTEM,))
         return None
     if policy.scope != "namespace":
         return "runs pods as any service account, kube-system's included"
+    if ALL_NAMESPACES in powerful:
+        return "runs pods as service accounts, and every service account is cluster admin"
     reached = sorted(n for n in powerful if any(fnmatchcase(n, pattern) for pattern in policy.namespaces))
     return f"runs pods as the service accounts of {', '.join(reached)}" if reached else None
 
 
-def workload_reasons(role: Role, aws_auth_namespace: bool) -> list[str]:
-    """Rules that run pods (and so act as the namespace's service accounts), or rewrite aws-auth."""
+def _writes(rule: PolicyRule) -> bool:
+    return verb_matches(rule, "update") or verb_matches(rule, "patch")
+
+
+def workload_reasons(role: Role, aws_auth_namespace: bool, aws_auth_exists: bool = True) -> list[str]:
+    """Rules that act as the namespace's service accounts, or rewrite aws-auth (`aws_auth_namespace`).
+
+    Pods: create (a resourceNames list never restricts create), update/patch (a running pod's image is
+    mutable), `pods/ephemeralcontainers` (a new container in the pod), `pods/exec` and `pods/attach` with
+    create or get (exec over WebSocket needs only get) whatever their resourceNames; workloads of apps and
+    batch; create and get of Secrets (a token Secret for any service account). aws-auth: update/patch by
+    name or on every ConfigMap, delete and create, or create alone while it does not exist."""
     reasons = []
     for rule in role.rules:
         creates = verb_matches(rule, "create") and not rule.resource_names
+        core = api_group_matches(rule, "")
         for group, resources in WORKLOADS:
             for resource in resources:
-                if api_group_matches(rule, group) and resource_matches(rule, resource):
-                    if creates or (
-                        resource != "pods" and (verb_matches(rule, "update") or verb_matches(rule, "patch"))
-                    ):
-                        reasons.append(f"creates or changes {resource} (runs pods as the namespace's service accounts)")
-        if creates and api_group_matches(rule, "") and resource_matches(rule, "pods", "exec"):
-            reasons.append("execs into pods (acts as their service accounts)")
-        if aws_auth_namespace and api_group_matches(rule, "") and resource_matches(rule, "configmaps"):
+                if api_group_matches(rule, group) and resource_matches(rule, resource) and (creates or _writes(rule)):
+                    reasons.append(f"creates or changes {resource} (runs pods as the namespace's service accounts)")
+        if core and resource_matches(rule, "pods", "ephemeralcontainers") and _writes(rule):
+            reasons.append("adds ephemeral containers to pods (runs as their service accounts)")
+        for sub in ("exec", "attach"):
+            if (
+                core
+                and resource_matches(rule, "pods", sub)
+                and (verb_matches(rule, "create") or verb_matches(rule, "get"))
+            ):
+                reasons.append(f"{sub}s into pods (acts as their service accounts)")
+        if core and resource_matches(rule, "secrets") and creates and verb_matches(rule, "get"):
+            reasons.append("creates and reads Secrets (a token for any service account of the namespace)")
+        if aws_auth_namespace and core and resource_matches(rule, "configmaps"):
             named = not rule.resource_names or "aws-auth" in rule.resource_names
-            if named and (verb_matches(rule, "update") or verb_matches(rule, "patch")):
-                reasons.append("rewrites aws-auth (can map anyone to system:masters)")
+            recreates = creates and named and verb_matches(rule, "delete")
+            if (named and _writes(rule)) or recreates or (creates and not aws_auth_exists):
+                reasons.append("writes aws-auth (can map anyone to system:masters)")
     return list(dict.fromkeys(reasons))
 
 
@@ -196,6 +219,13 @@ def _canonical(principal: str) -> str:
     return principal_arn(principal) or principal
 
 
+ALL_NAMESPACES = "*"
+
+
+def _holds_power(namespace: str | None, powerful: frozenset[str]) -> bool:
+    return ALL_NAMESPACES in powerful or namespace in powerful
+
+
 def _admin_bindings(snapshot: Snapshot, powerful: frozenset[str]) -> list[tuple[Binding, str, RoleBook]]:
     """(binding, how, book) for every binding that makes its subjects admin or gives them a path to it."""
     kube = snapshot.kube
@@ -209,13 +239,13 @@ def _admin_bindings(snapshot: Snapshot, powerful: frozenset[str]) -> list[tuple[
     found = []
     for binding in kube.bindings:
         namespaced = binding.kind == "RoleBinding"
-        if namespaced and binding.namespace not in powerful:
+        if namespaced and not _holds_power(binding.namespace, powerful):
             continue
         reasons = list(book.power(binding.role_key(), namespaced=namespaced) or ())
         role = by_key.get(binding.role_key())
         if role is not None:
             aws_auth_namespace = not namespaced or binding.namespace == KUBE_SYSTEM
-            reasons += workload_reasons(role, aws_auth_namespace)
+            reasons += workload_reasons(role, aws_auth_namespace, kube.aws_auth is not None)
         if not reasons:
             continue
         if namespaced:
@@ -230,34 +260,46 @@ def _admin_bindings(snapshot: Snapshot, powerful: frozenset[str]) -> list[tuple[
 
 
 def _is_bootstrap_controller(binding: Binding, subject: Subject, book: RoleBook) -> bool:
-    """The Kubernetes bootstrap binding `system:controller:<sa>` -> the role of that name, whose rules give
-    no more than the built-in role does, to the kube-system service account `<sa>`."""
+    """The Kubernetes bootstrap binding `system:controller:<sa>` -> the (Cluster)Role of that name, whose
+    rules give no more than the built-in role does, to the kube-system service account `<sa>`. What such a
+    controller may do to pods and Secrets is its job (the replicaset controller creates pods)."""
     prefix = "system:controller:"
     if not (binding.name.startswith(prefix) and binding.role_ref.name == binding.name):
         return False
     if subject.namespace != KUBE_SYSTEM or subject.name != binding.name[len(prefix) :]:
         return False
-    builtin = builtin_roles().get(f"ClusterRole/{binding.name}")
-    live = book.get(f"ClusterRole/{binding.name}")
+    key = binding.role_key()
+    builtin = builtin_roles().get(key)
+    live = book.get(key)
     if builtin is None or live is None:
         return False
-    return set(book.power_of(live)) <= set(RoleBook(builtin_roles()).power_of(builtin))
+    namespaced = binding.kind == "RoleBinding"
+    return set(book.power_of(live, namespaced)) <= set(RoleBook(builtin_roles()).power_of(builtin, namespaced))
 
 
 def effective_admins(snapshot: Snapshot) -> AdminReport:
+    """Admins through every door, with the namespaces that hold power computed to a fixed point (each round
+    can only add namespaces, and there are finitely many)."""
     powerful = frozenset({KUBE_SYSTEM})
-    report = _effective_admins(snapshot, powerful)
-    for _ in range(MAX_NAMESPACE_ROUNDS):
-        namespaces = {
-            a.principal[len(SERVICE_ACCOUNT_USER) :].split(":", 1)[0]
-            for a in report.admins
-            if a.principal.startswith(SERVICE_ACCOUNT_USER)
-        }
-        if namespaces <= powerful:
-            break
-        powerful |= namespaces
+    while True:
         report = _effective_admins(snapshot, powerful)
-    return report
+        grown = powerful | _namespaces_of(report)
+        if grown == powerful:
+            return report
+        powerful = grown
+
+
+def _namespaces_of(report: AdminReport) -> frozenset[str]:
+    """Namespaces whose service accounts include a cluster admin (`*`: every namespace)."""
+    found = set()
+    for admin in report.admins:
+        if admin.principal.startswith(SERVICE_ACCOUNT_USER):
+            found.add(admin.principal[len(SERVICE_ACCOUNT_USER) :].split(":", 1)[0])
+        elif admin.principal.startswith(f"group {SERVICE_ACCOUNT_GROUP_PREFIX}"):
+            found.add(admin.principal[len(f"group {SERVICE_ACCOUNT_GROUP_PREFIX}") :].split(" ", 1)[0])
+        elif admin.principal.startswith(("group system:serviceaccounts ", "group system:authenticated ")):
+            found.add(ALL_NAMESPACES)
+    return frozenset(found)
 
 
 def _effective_admins(snapshot: Snapshot, powerful: frozenset[str]) -> AdminReport:
@@ -278,7 +320,9 @@ def _effective_admins(snapshot: Snapshot, powerful: frozenset[str]) -> AdminRepo
             via = f"aws-auth {entry.source} item {entry.index} maps it to group {MASTERS_GROUP}"
             if entry.masters_via_template:
                 via += f" (through template {', '.join(entry.masters_groups)})"
-            found.add(_canonical(entry.principal), Door(DOOR_AWS_AUTH, via, k8s))
+            found.add(
+                _canonical(entry.principal), Door(DOOR_AWS_AUTH, via, k8s, f"aws-auth {entry.source} {entry.key}")
+            )
 
     entries = snapshot.access_entries if cluster.reads_access_entries else None
     for access_entry in entries or ():
@@ -287,7 +331,12 @@ def _effective_admins(snapshot: Snapshot, powerful: frozenset[str]) -> AdminRepo
             if why:
                 found.add(
                     _canonical(access_entry.principal),
-                    Door(DOOR_ACCESS_POLICY, f"access entry: {policy.describe()}: {why}", eks),
+                    Door(
+                        DOOR_ACCESS_POLICY,
+                        f"access entry: {policy.describe()}: {why}",
+                        eks,
+                        f"access-policy {policy.name} {policy.scope} {sorted(policy.namespaces)}",
+                    ),
                 )
 
     recorded = {e.principal: {"username": entry_username(e), "groups": list(entry_groups(e))} for e in entries or ()}
@@ -315,11 +364,23 @@ def _effective_admins(snapshot: Snapshot, powerful: frozenset[str]) -> AdminRepo
                         f"{', '.join(dict.fromkeys(d.kind for d in doors))}"
                     )
                     sources = frozenset().union(*(d.sources for d in doors)) | eks
-                    found.add(account, Door(DOOR_POD_IDENTITY, via, sources))
+                    found.add(account, Door(DOOR_POD_IDENTITY, via, sources, f"pod-identity {_canonical(role)}"))
+
+    for provider in snapshot.identity_providers or ():
+        if provider.groups_claim and not provider.groups_prefix:
+            # no prefix: the issuer's tokens can carry the group system:masters (or any system: group)
+            via = (
+                f"{provider.describe()} has no groups prefix: a token whose {provider.groups_claim} claim holds "
+                f"{MASTERS_GROUP} is cluster admin"
+            )
+            found.add(
+                f"{provider.describe()}: {provider.groups_claim} {MASTERS_GROUP}",
+                Door(DOOR_IDENTITY_PROVIDER, via, eks, f"identity-provider {provider.name} {MASTERS_GROUP}"),
+            )
 
     if cluster.authentication_mode in (None, "CONFIG_MAP") and cluster.bootstrap_creator_admin:
         via = "bootstrap cluster-creator admin in CONFIG_MAP mode: listed by neither aws-auth nor the EKS API"
-        found.add(CREATOR, Door(DOOR_CREATOR, via, eks))
+        found.add(CREATOR, Door(DOOR_CREATOR, via, eks, DOOR_CREATOR))
     return AdminReport(found.admins(), _capped(latent), _capped(platform), tuple(notes))
 
 
@@ -344,6 +405,7 @@ def _rbac_subject(
     k8s = frozenset({SOURCE_KUBERNETES})
     both = frozenset({SOURCE_KUBERNETES, SOURCE_EKS})
     name = subject.name
+    key = f"rbac {binding.key} {subject.kind}:{name}"
     if subject.kind == "ServiceAccount" or (subject.kind == "User" and name.startswith(SERVICE_ACCOUNT_USER)):
         # A ServiceAccount subject without a namespace is defaulted to the RoleBinding's namespace; a User
         # named system:serviceaccount:<ns>:<name> is that service account (the authorizer compares names).
@@ -355,7 +417,7 @@ def _rbac_subject(
         if subject.kind == "ServiceAccount" and _is_bootstrap_controller(binding, subject, book):
             platform.append(f"{account}: {how}")
             return
-        found.add(account, Door(DOOR_RBAC, how, k8s))
+        found.add(account, Door(DOOR_RBAC, how, k8s, key))
         return
     if subject.kind == "Group":
         if name == MASTERS_GROUP:
@@ -364,12 +426,12 @@ def _rbac_subject(
         if everyone is None and name.startswith(SERVICE_ACCOUNT_GROUP_PREFIX):
             everyone = f"every service account in namespace {name[len(SERVICE_ACCOUNT_GROUP_PREFIX) :]}"
         if everyone is not None:
-            found.add(f"group {name} ({everyone})", Door(DOOR_RBAC, how, k8s))
+            found.add(f"group {name} ({everyone})", Door(DOOR_RBAC, how, k8s, key))
             return
         held: tuple[Carrier, ...] = carriers.of_group(name)
     elif subject.kind == "User":
         if name == ANONYMOUS:
-            found.add(f"user {ANONYMOUS} (anonymous requests)", Door(DOOR_RBAC, how, k8s))
+            found.add(f"user {ANONYMOUS} (anonymous requests)", Door(DOOR_RBAC, how, k8s, key))
             return
         held = carriers.of_user(name)
     else:
@@ -379,11 +441,16 @@ def _rbac_subject(
         sources = both if carrier.door == "access entry" else k8s
         found.add(
             _canonical(carrier.principal),
-            Door(DOOR_RBAC, f"{carrier.door} gives it {subject.kind.lower()} {name}; {how}", sources),
+            Door(
+                DOOR_RBAC,
+                f"{carrier.door} gives it {subject.kind.lower()} {name}; {how}",
+                sources,
+                f"{key} by {_ITEM.sub('', carrier.door)}",
+            ),
         )
     idp_doors = _identity_provider_doors(snapshot, subject)
     for principal, via in idp_doors:
-        found.add(principal, Door(DOOR_RBAC, f"{via}; {how}", both))
+        found.add(principal, Door(DOOR_RBAC, f"{via}; {how}", both, f"{key} by {principal}"))
     if held or idp_doors:
         return
     if subject.kind == "User" and (name in CONTROL_PLANE_USERS or name.startswith(EKS_PREFIX)):
@@ -414,7 +481,7 @@ def _identity_provider_doors(snapshot: Snapshot, subject: Subject) -> list[tuple
             prefix = username_prefix(provider)
         else:
             continue
-        if subject.name.startswith(prefix) and not subject.name.startswith(("system:", EKS_PREFIX)):
+        if subject.name.startswith(prefix):
             value = subject.name[len(prefix) :]
             claim = provider.groups_claim if subject.kind == "Group" else provider.username_claim or "sub"
             doors.append(

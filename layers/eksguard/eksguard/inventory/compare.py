@@ -113,6 +113,11 @@ def _door_lines(doors: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(f"{d['kind']}: {d['via']}" for d in doors)
 
 
+def _door_key(door: Mapping[str, Any]) -> str:
+    """A door's stable identity (records written before doors had keys compare by their words)."""
+    return str(door.get("key") or door.get("via"))
+
+
 def _doors_of(admin: Admin) -> list[dict[str, Any]]:
     return [dict(d.to_dict()) for d in admin.doors]
 
@@ -184,7 +189,12 @@ def compare(
         doors = _doors_of(admin)
         expected, why = verdict(principal)
         old = before.get(principal)
-        admins[principal] = {"doors": doors, "since": (old or {}).get("since") or now, "expected": expected}
+        kept = doors + [
+            {**d, "unverified": True}
+            for d in (old or {}).get("doors") or []
+            if not set(d.get("sources") or []) <= read and _door_key(d) not in {_door_key(n) for n in doors}
+        ]  # a door of a source not read this time is unknown, not gone
+        admins[principal] = {"doors": kept, "since": (old or {}).get("since") or now, "expected": expected}
         door_list = ", ".join(admin.door_kinds)
         if old is None:
             added.append(principal)
@@ -222,8 +232,8 @@ def compare(
                 )
             )
             continue
-        old_vias = {d.get("via") for d in old.get("doors") or []}
-        new_doors = [d for d in doors if d["via"] not in old_vias]
+        old_keys = {_door_key(d) for d in old.get("doors") or []}
+        new_doors = [d for d in doors if _door_key(d) not in old_keys]
         if new_doors and not expected:
             kinds = ", ".join(dict.fromkeys(d["kind"] for d in new_doors))
             title = f"{principal} has a new door to cluster admin ({kinds})"

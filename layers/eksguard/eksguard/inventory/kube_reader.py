@@ -40,9 +40,13 @@ CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
 MAX_ATTEMPTS = 3  # a 429 or 5xx is retried; Retry-After honoured up to MAX_RETRY_WAIT
 MAX_RETRY_WAIT = 2.0
-PAGE_SIZE = 500
-MAX_PAGES = 200  # 100,000 objects of one kind
-MAX_BODY_BYTES = 32 * 1024 * 1024
+PAGE_SIZE = 250
+MAX_PAGES = 200  # 50,000 objects of one kind
+MAX_BODY_BYTES = 8 * 1024 * 1024  # one response
+# Everything read from one cluster: real clusters' RBAC is well under 1 MB; past this the cluster is a
+# blind spot ("too-large") instead of a function out of memory with every other cluster's run lost.
+MAX_CLUSTER_BYTES = 24 * 1024 * 1024
+MAX_OBJECTS = 40_000
 
 AWS_AUTH_PATH = "/api/v1/namespaces/kube-system/configmaps/aws-auth"
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
@@ -105,6 +109,7 @@ class KubeReader:
         self._sleep = sleep
         self._connection: http.client.HTTPSConnection | None = None
         self.calls = 0
+        self.bytes_read = 0
 
     def close(self) -> None:
         if self._connection is not None:
@@ -124,9 +129,13 @@ class KubeReader:
         self._connection.request("GET", self.base + path, headers=headers)
         response = self._connection.getresponse()
         body = response.read(MAX_BODY_BYTES + 1)
+        self.bytes_read += len(body)
         if len(body) > MAX_BODY_BYTES:
             self.close()
             raise KubeError("too-large", f"GET {path}: response larger than {MAX_BODY_BYTES} bytes")
+        if self.bytes_read > MAX_CLUSTER_BYTES:
+            self.close()
+            raise KubeError("too-large", f"more than {MAX_CLUSTER_BYTES} bytes of RBAC objects and aws-auth")
         return response.status, {k.lower(): v for k, v in response.getheaders()}, body
 
     def get(self, path: str) -> dict[str, Any] | None:
@@ -191,8 +200,12 @@ class KubeReader:
         roles: list[Role] = []
         bindings: list[Binding] = []
         unreadable: list[str] = []
+        count = 0
         for kind, path in LISTS:
             for obj in self.items(path):
+                count += 1
+                if count > MAX_OBJECTS:
+                    raise KubeError("too-large", f"more than {MAX_OBJECTS} RBAC objects")
                 try:
                     if kind.endswith("Binding"):
                         bindings.append(parse_binding(obj, kind))

@@ -29,7 +29,7 @@ from eksguard.severity import Severity
 
 logger = Logger(child=True)
 
-MAX_WORKERS = 8
+MAX_WORKERS = 4  # with KubeReader's per-cluster byte budget, the worst case fits the function's memory
 MIN_SECONDS_PER_CLUSTER = 45.0  # a cluster is not started with less time left (worst case of its calls)
 KIND_FAILED = "inventory-failed"
 SETUP_HINT = "see README, 'Inventory: read access' (access entry + eksguard-inventory-reader ClusterRole)"
@@ -261,12 +261,20 @@ def run(
     if digest:
         records = [o.record for o in result.outcomes if o.record is not None]
         for outcome in failed:
-            kept = gateways.store.load(outcome.cluster, outcome.region)
+            try:
+                kept = gateways.store.load(outcome.cluster, outcome.region)
+            except Exception as exc:  # the digest still goes out, naming what it could not read
+                logger.exception("digest_record_unreadable", extra={"cluster": outcome.cluster})
+                result.failures[f"{outcome.cluster} ({outcome.region})"] += f"; last record unreadable: {exc}"
+                continue
             if kept is not None:
                 records.append(kept)
         alert, kept_records = build_digest(records, result.failures, now)
         gateways.publish([alert])
-        for record in kept_records:
-            gateways.store.save(record)
         result.digest_alert = alert.id
+        for record in kept_records:  # after publishing nothing may raise: Lambda would post the digest again
+            try:
+                gateways.store.save(record)
+            except Exception:
+                logger.exception("digest_record_not_saved", extra={"cluster": record.cluster, "region": record.region})
     return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -44,6 +45,28 @@ class InMemoryInventoryStore:
         return True
 
 
+def pack(record: ClusterRecord) -> bytes:
+    """The record gzipped, trimmed to fit an item: first the lists that are only shown (latent doors,
+    control-plane identities), then each admin's doors beyond the first. Raises if even that is too big."""
+    for candidate in (record, _trimmed(record, doors=False), _trimmed(record, doors=True)):
+        packed = gzip.compress(json.dumps(candidate.to_dict(), sort_keys=True).encode("utf-8"))
+        if len(packed) <= MAX_ITEM_BYTES:
+            return packed
+    raise ValueError(
+        f"inventory of {record.cluster} is {len(packed)} bytes gzipped even trimmed, over {MAX_ITEM_BYTES}"
+    )
+
+
+def _trimmed(record: ClusterRecord, doors: bool) -> ClusterRecord:
+    note = ("... trimmed to fit the record",)
+    admins = record.admins
+    if doors:
+        admins = {p: {**a, "doors": list(a.get("doors") or [])[:1]} for p, a in record.admins.items()}
+    return replace(
+        record, latent=note if record.latent else (), platform=note if record.platform else (), admins=admins
+    )
+
+
 class DynamoInventoryStore:
     def __init__(self, table_name: str, region: str) -> None:
         self.table_name = table_name
@@ -62,9 +85,7 @@ class DynamoInventoryStore:
         return ClusterRecord.from_dict(json.loads(gzip.decompress(item["inventory_gz"]["B"])))
 
     def save(self, record: ClusterRecord) -> bool:
-        packed = gzip.compress(json.dumps(record.to_dict(), sort_keys=True).encode("utf-8"))
-        if len(packed) > MAX_ITEM_BYTES:
-            raise ValueError(f"inventory of {record.cluster} is {len(packed)} bytes gzipped, over {MAX_ITEM_BYTES}")
+        packed = pack(record)
         try:
             self._client.put_item(
                 TableName=self.table_name,
