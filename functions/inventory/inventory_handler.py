@@ -14,9 +14,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksguard import aws
 from eksguard.config import load_settings
 from eksguard.inventory.live import BadRequest, gateways_from_settings, parse_request
 from eksguard.inventory.run import run
+
+INVENTORY_LOOKUP_SECONDS = 60.0  # of the function's 300 s; lookups are cached and answer in well under a second
 
 logger = Logger()
 metrics = Metrics()
@@ -28,6 +31,8 @@ tracer = Tracer()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings()
+    # The expected-admin lookups (kubectl instances, IAM paths) share one deadline per invocation.
+    aws.LookupBudget.start(INVENTORY_LOOKUP_SECONDS)
     try:
         request = parse_request(event, settings.region)
     except BadRequest as exc:

@@ -139,3 +139,16 @@ def test_the_record_is_kept_in_the_audit_state_table(
     assert record is not None and record.revision == 1
     assert set(record.admins) == {PLATFORM_ADMIN} and record.sources_read == ("eks", "kubernetes")
     assert record.admins[PLATFORM_ADMIN]["doors"][0]["kind"] == "access-policy"
+
+
+def test_a_lookup_budget_left_by_an_earlier_invocation_does_not_degrade_the_inventory(
+    inventory_world: LocalWorld, inventory_env: dict[str, Any], lambda_context: Any
+) -> None:
+    """A warm container keeps module state: the inventory starts its own lookup deadline."""
+    from eksguard import aws
+
+    kubectl_instance("prod")
+    inventory_world.add_cluster("prod", entries=[admin_entry(KUBECTL_ROLE)])
+    aws.LookupBudget.start(0)  # spent, as a detector invocation long ago would have left it
+    invoke({"action": "inventory"}, lambda_context)
+    assert queued_alerts(inventory_env["queue"]) == []  # the kubectl role was looked up: expected

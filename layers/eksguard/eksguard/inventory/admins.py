@@ -7,26 +7,29 @@ The doors, each read with the semantics of the component that enforces it:
   the API server's privileged group: it is admin whatever RBAC says. Only when the authentication
   mode reads the ConfigMap (CONFIG_MAP, API_AND_CONFIG_MAP).
 * `access-policy`: an access entry with AmazonEKSClusterAdminPolicy (any scope), AmazonEKSAdminPolicy
-  or AmazonEKSEditPolicy at cluster scope or on namespaces reaching kube-system (EKS accepts a
-  trailing `*`): Admin and Edit run pods as kube-system service accounts, a path to admin. Only when
-  the mode reads access entries (API, API_AND_CONFIG_MAP).
-* `rbac`: a ClusterRoleBinding (or a RoleBinding in kube-system) of an admin-equivalent role
-  (`rbac.power`, the API server's rule matching, aggregation included) to a user name, a group or a
-  service account; the IAM principals behind a user name or group are those an access entry or an
-  aws-auth mapping gives it, an OIDC identity provider's users and groups (by prefix), or everyone
-  (`system:authenticated`, `system:serviceaccounts`).
+  or AmazonEKSEditPolicy at cluster scope or on a namespace that holds power (EKS accepts a trailing
+  `*`). Only when the mode reads access entries (API, API_AND_CONFIG_MAP).
+* `rbac`: a ClusterRoleBinding, or a RoleBinding in a namespace that holds power, of a role that is
+  admin-equivalent (`rbac.power`: the API server's rule matching, aggregation included) or that acts
+  as the namespace's service accounts (`workload_reasons`), to: a user name or group that an access
+  entry, an aws-auth mapping (templates, mapAccounts) or an OIDC identity provider (by prefix) gives
+  someone; a service account (or a User spelled as one); everyone (`system:authenticated`,
+  `system:serviceaccounts[:<ns>]`, `system:anonymous`).
+* `identity-provider`: an OIDC provider with a groups claim and no groups prefix: its tokens can carry
+  `system:masters`.
 * `pod-identity`: a pod identity association whose IAM role is itself admin of this cluster: every
   pod that runs as that service account is admin.
-* namespaces that hold power: kube-system, and every namespace with a service account that is admin.
-  Whoever can run pods there (create pods, `pods/exec`, workloads of apps/batch; AmazonEKSAdminPolicy or
-  AmazonEKSEditPolicy on it; a RoleBinding there of an admin-equivalent role) can run as that service
-  account: a path to admin. In kube-system, writing `aws-auth` is one too (it maps anyone to
-  `system:masters`). Computed to a fixed point: a new admin service account makes its namespace count.
 * `cluster-creator`: in CONFIG_MAP mode with bootstrap admin on, the creator is admin through a door
   that neither aws-auth nor the EKS API lists.
 
+A namespace *holds power* when it is kube-system or one of its service accounts is admin: whoever runs
+pods there runs them as that account. This is computed to a fixed point (a new admin service account
+makes its namespace count). In kube-system, writing aws-auth is a path too.
+
 Group or user names bound to admin roles that nobody carries yet are returned as latent doors: the
-next access entry or mapping that names them makes its principal admin without any RBAC change.
+next access entry or mapping that names them makes its principal admin without any RBAC change. The
+control plane's own identities (named in CONTROL_PLANE_USERS, `eks:*` users, the bootstrap controller
+bindings) are returned apart, as platform identities.
 """
 
 from __future__ import annotations
