@@ -189,10 +189,11 @@ def compare(
         doors = _doors_of(admin)
         expected, why = verdict(principal)
         old = before.get(principal)
+        keys = {_door_key(d) for d in doors}
         kept = doors + [
             {**d, "unverified": True}
             for d in (old or {}).get("doors") or []
-            if not set(d.get("sources") or []) <= read and _door_key(d) not in {_door_key(n) for n in doors}
+            if not set(d.get("sources") or []) <= read and _door_key(d) not in keys
         ]  # a door of a source not read this time is unknown, not gone
         admins[principal] = {"doors": kept, "since": (old or {}).get("since") or now, "expected": expected}
         door_list = ", ".join(admin.door_kinds)

@@ -33,10 +33,15 @@ def _admin_line(principal: str, admin: Mapping[str, Any]) -> str:
     return f"{principal} via {kinds or '?'} since {admin.get('since') or '?'}{flag}"
 
 
+def _door_kinds(record: ClusterRecord) -> dict[str, list[str]]:
+    """principal -> the kinds of its doors, as the digest remembers them."""
+    return {p: sorted({str(d.get("kind")) for d in a.get("doors") or []}) for p, a in record.admins.items()}
+
+
 def _changes(record: ClusterRecord) -> list[str]:
     if record.digest_admins is None:
         return ["first digest of this cluster"]
-    now = {p: sorted({str(d.get("kind")) for d in a.get("doors") or []}) for p, a in record.admins.items()}
+    now = _door_kinds(record)
     lines = [f"+ {p} ({', '.join(k)})" for p, k in sorted(now.items()) if p not in record.digest_admins]
     lines += [f"- {p}" for p in sorted(record.digest_admins) if p not in now]
     lines += [
@@ -94,7 +99,7 @@ def build_digest(
         replace(
             r,
             revision=r.revision + 1,  # a write of its own: never over a newer inventory of the cluster
-            digest_admins={p: sorted({str(d.get("kind")) for d in a.get("doors") or []}) for p, a in r.admins.items()},
+            digest_admins=_door_kinds(r),
             digest_at=now,
         )
         for r in records
