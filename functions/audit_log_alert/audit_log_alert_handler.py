@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from eksguard import aws
+from eksguard import aws, tracing
 from eksguard.access_entries import DynamoAccessEntryReader
 from eksguard.alerts import Alert
 from eksguard.audit_log.dispatch import process_delivery
@@ -28,7 +28,6 @@ from eksguard.rbac.store import DynamoRbacStore, InMemoryRbacStore
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 
 def state_store(settings: Settings) -> StateStore:
@@ -54,7 +53,7 @@ def rbac_store(settings: Settings) -> RbacStore:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracing.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from eksguard import aws, eks_api
+from eksguard import aws, eks_api, tracing
 from eksguard.config import Settings, load_settings
 from eksguard.eks_api.access_entry_log import DynamoAccessEntryStore
 from eksguard.eks_api.change import ApiChange
@@ -23,7 +23,6 @@ from eksguard.publish import publish
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 
 ACCESS_ENTRY_WRITES = frozenset({"CreateAccessEntry", "UpdateAccessEntry"})
@@ -47,7 +46,7 @@ def remember_access_entry(change: ApiChange | None, settings: Settings) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracing.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     settings = load_settings()

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from eksguard import aws
+from eksguard import aws, tracing
 from eksguard.config import load_settings
 from eksguard.inventory.live import BadRequest, gateways_from_settings, parse_request
 from eksguard.inventory.run import run
@@ -23,11 +23,10 @@ INVENTORY_LOOKUP_SECONDS = 60.0  # of the function's 300 s; lookups are cached a
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracing.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings()

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from eksguard import tracing
 from eksguard.arns import account_of
 from eksguard.config import load_settings
 from eksguard.stop.service import stop_and_report
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@tracing.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings()
     return stop_and_report(
@@ -27,4 +27,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics,
         fallback_run_id=context.aws_request_id,
         account=account_of(context.invoked_function_arn),
+        remaining=lambda: context.get_remaining_time_in_millis() / 1000.0,
     )

@@ -17,7 +17,7 @@ from tests.aws_auth_support import BASE, INTRUDER_YAML, VIEWER_YAML, delivery, u
 from tests.faults.inject import DDB_THROTTLED, Injector, NoBackoff, always, install_no_backoff
 from tests.integration.test_audit_log_alert_handler import REGION, invoke, queued
 
-MAX_ATTEMPTS = 6  # eksguard.aws.RETRY_CONFIG: the first attempt + 5 retries
+MAX_ATTEMPTS = 3  # eksguard.aws.RETRY_CONFIG: total_max_attempts=3 (the first request and two retries)
 
 
 @pytest.fixture

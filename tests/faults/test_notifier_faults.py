@@ -15,7 +15,7 @@ from eksguard import aws
 from tests.faults.inject import DDB_THROTTLED, UNAVAILABLE, Injector, NoBackoff, always, install_no_backoff
 from tests.integration.test_slack_notifier import REGION, Output, World, five_alerts
 
-MAX_ATTEMPTS = 6  # eksguard.aws.RETRY_CONFIG: the first attempt + 5 retries
+MAX_ATTEMPTS = 3  # eksguard.aws.RETRY_CONFIG: total_max_attempts=3 (the first request and two retries)
 
 
 @pytest.fixture

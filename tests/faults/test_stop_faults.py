@@ -28,7 +28,7 @@ from tests.stop_world import launch, states
 
 EU, US = "eu-west-1", "us-east-1"
 TAG = {"kubectl-instance": "prod"}
-MAX_ATTEMPTS = 6  # eksguard.aws.RETRY_CONFIG: the first attempt + max_attempts=5 retries
+MAX_ATTEMPTS = 3  # eksguard.aws.RETRY_CONFIG: total_max_attempts=3 (the first request and two retries)
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_describe_instances_storm_fails_that_region_only_with_a_high_alert(
     backoff: NoBackoff, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
 ) -> None:
     """Promise: others unaffected, clear alert, bounded calls. A region whose DescribeInstances stays
-    throttled is reported not scanned (HIGH) after 6 attempts; the other region is stopped."""
+    throttled is reported not scanned (HIGH) after 3 attempts; the other region is stopped."""
     settings_for(monkeypatch, STOP_REGIONS=f"{EU},{US}")
     url = alert_queue(monkeypatch)
     eu = launch(EU, 2, TAG)

@@ -56,9 +56,13 @@ def test_rules_end_to_end_single_region(aws, monkeypatch, lambda_context):
     settings_for(monkeypatch)
     idle = launch("eu-west-1", 2, {"kubectl-instance": "prod"})
     busy = launch("eu-west-1", 1, {"kubectl-instance": "dev"})
-    kept = launch("eu-west-1", 1, {"kubectl-instance": "dev", "KeepAliveUntil": "2099-01-01T00:00:00Z"})
+    kept = launch(
+        "eu-west-1", 1, {"kubectl-instance": "dev", "KeepAliveUntil": (LATER + timedelta(days=1)).isoformat()}
+    )
     expired = launch("eu-west-1", 1, {"kubectl-instance": "dev", "KeepAliveUntil": "2020-01-01T00:00:00Z"})
     garbage = launch("eu-west-1", 1, {"kubectl-instance": "dev", "KeepAliveUntil": "next week"})
+    # A keep-alive years ahead (forged, or forgotten) is not honoured beyond MaxKeepAliveDays (7).
+    forever = launch("eu-west-1", 1, {"kubectl-instance": "dev", "KeepAliveUntil": "2099-01-01T00:00:00Z"})
     untagged = launch("eu-west-1", 2, {"Name": "web"})
     stub_sessions("eu-west-1", [busy])
 
@@ -67,11 +71,12 @@ def test_rules_end_to_end_single_region(aws, monkeypatch, lambda_context):
     region = result["regions"][0]
     stopped = {r["instance_id"] for r in region["stopped"]}
     skipped = {r["instance_id"]: r["reason"] for r in region["skipped"]}
-    assert stopped == set(idle + expired + garbage)
+    assert stopped == set(idle + expired + garbage + forever)
     assert skipped == {busy[0]: "active_session", kept[0]: "keep_alive"}
     assert any("not an ISO-8601" in w for w in region["warnings"])
+    assert any(w.startswith(forever[0]) and "MaxKeepAliveDays" in w for w in region["warnings"])
     assert result["severity"] == "MEDIUM"  # the unparseable keep-alive is reported
-    now_states = states("eu-west-1", idle + busy + kept + expired + garbage + untagged)
+    now_states = states("eu-west-1", idle + busy + kept + expired + garbage + forever + untagged)
     assert {i for i, s in now_states.items() if s == "stopped"} == stopped
     assert all(now_states[i] == "running" for i in untagged + busy + kept)
     clusters = {r["instance_id"]: r.get("cluster") for r in region["stopped"]}

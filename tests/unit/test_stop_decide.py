@@ -1,8 +1,9 @@
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from eksguard.stop.decide import cluster_of, decide, parse_keep_alive, tag_value_matches
+from eksguard.stop.decide import Sessions, classify_sessions, cluster_of, decide, parse_keep_alive, tag_value_matches
 from eksguard.stop.model import Instance, Reason
 
 NOW = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
@@ -20,7 +21,7 @@ def make(instance_id="i-0aaa000000000001", *, state="running", launch=OLD, tags=
     )
 
 
-def run(instance, sessions=frozenset(), pattern="*", grace=30):
+def run(instance, sessions=frozenset(), pattern="*", grace=30, zone=UTC, max_keep_alive=None):
     return decide(
         instance,
         now=NOW,
@@ -28,7 +29,9 @@ def run(instance, sessions=frozenset(), pattern="*", grace=30):
         stop_tag_key="kubectl-instance",
         keep_alive_tag_key="KeepAliveUntil",
         grace=timedelta(minutes=grace),
-        active_session_targets=sessions,
+        sessions=sessions if sessions is None or isinstance(sessions, Sessions) else Sessions(frozenset(sessions)),
+        zone=zone,
+        max_keep_alive=max_keep_alive,
     )
 
 
@@ -110,6 +113,59 @@ def test_parse_keep_alive_forms():
     assert parse_keep_alive("2026-11-30T10:00:00") == datetime(2026, 11, 30, 10, tzinfo=UTC)
     assert parse_keep_alive("2026-11-30T10:00:00z") == datetime(2026, 11, 30, 10, tzinfo=UTC)
     assert parse_keep_alive("nope") is None
+
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def test_keep_alive_without_zone_is_read_in_the_schedule_zone():
+    # 20:00 UTC is 21:00 in Paris: "until 20:30" written by someone in Paris has passed.
+    assert parse_keep_alive("2026-11-25T20:30", PARIS) == datetime(2026, 11, 25, 19, 30, tzinfo=UTC)
+    assert parse_keep_alive("0001-01-01", PARIS) is None  # before datetime.min once in UTC
+    assert run(make(tags={"KeepAliveUntil": "2026-11-25T20:30"}), zone=PARIS).stop is True
+    assert run(make(tags={"KeepAliveUntil": "2026-11-25T21:30"}), zone=PARIS).reason is Reason.KEEP_ALIVE
+    # The same value read in UTC would still keep it alive: the zone decides.
+    assert run(make(tags={"KeepAliveUntil": "2026-11-25T20:30"})).reason is Reason.KEEP_ALIVE
+    # A bare date is that date's midnight in the zone; an explicit offset is kept as written.
+    assert parse_keep_alive("2026-11-26", PARIS) == datetime(2026, 11, 25, 23, 0, tzinfo=UTC)
+    assert parse_keep_alive("2026-11-25T20:30+00:00", PARIS) == datetime(2026, 11, 25, 20, 30, tzinfo=UTC)
+
+
+def test_keep_alive_beyond_the_maximum_is_not_honoured_and_says_so():
+    week = timedelta(days=7)
+    decision = run(make(tags={"KeepAliveUntil": "2099-01-01T00:00:00Z"}), max_keep_alive=week)
+    assert decision.stop is True
+    assert "MaxKeepAliveDays" in (decision.note or "") and "7 days" in (decision.note or "")
+    within = run(make(tags={"KeepAliveUntil": "2026-12-01T00:00:00Z"}), max_keep_alive=week)
+    assert within.reason is Reason.KEEP_ALIVE
+
+
+def session(target, status, started_hours_ago, sid="s-1"):
+    started = NOW - timedelta(hours=started_hours_ago) if started_hours_ago is not None else None
+    return {"SessionId": sid, "Target": target, "Status": status, "StartDate": started}
+
+
+def test_sessions_disconnected_for_long_are_orphaned_not_blocking():
+    a, b, c, d, e = (f"i-0aaa00000000000{k}" for k in range(1, 6))
+    sessions = classify_sessions(
+        [
+            session(a, "Disconnected", 30, "s-old"),
+            session(b, "Disconnected", 2),
+            session(c, "Connected", 300),
+            session(d, "Disconnected", None),
+            session(e, "Disconnected", 30, "s-e1"),
+            session(e, "Connected", 1, "s-e2"),
+            {"SessionId": "s-x", "Status": "Connected"},
+        ],
+        now=NOW,
+        orphan_after=timedelta(hours=12),
+    )
+    assert sessions.blocking == {b, c, d, e}
+    assert dict(sessions.orphaned) == {a: ("s-old",)}
+    decision = run(make(a), sessions=sessions)
+    assert decision.stop is True and "s-old" in (decision.note or "") and "orphaned" in (decision.note or "")
+    assert run(make(b), sessions=sessions).reason is Reason.ACTIVE_SESSION
+    assert run(make(e), sessions=sessions).reason is Reason.ACTIVE_SESSION
 
 
 @pytest.mark.parametrize(

@@ -1,22 +1,37 @@
-"""boto3 client factory: standard retry mode, explicit region, endpoints from the environment.
+"""boto3 client factory: one shared session, standard retry mode, bounded timeouts, explicit region.
 
 Endpoints are never hard-coded: boto3 honours AWS_ENDPOINT_URL (and per-service variants),
 which is how tests and `sam local invoke` point everything at a local moto server.
+
+Every client is made from one botocore session per process. A new session per client loads
+the endpoint rules, the retry configuration and the service model again each time (six clients
+from six sessions cost about 1 s of a cold start; from one session about 0.4 s). boto3 sessions
+are not thread-safe, so clients are created under a lock; the clients themselves are.
+
+Every Config bounds a call: `worst_call_seconds(config)` is the longest one call may take
+(every attempt connecting and reading to its limit, plus botocore's backoff), and
+tests/unit/test_call_bounds.py checks that each function's calls fit its timeout.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+# Writes eksguard must not lose (queue sends, state records, stops): a few attempts, each bounded.
+# Worst case per call: 3 x (3 + 10) s + backoff (1 + 5) + (2 + 5) s = 52 s (see worst_call_seconds).
+# botocore's `max_attempts` counts retries after the first request; `total_max_attempts` counts
+# every request, which is what the arithmetic needs, so every Config here uses it.
+RETRY_MAX_ATTEMPTS = 3
 RETRY_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 5},
-    connect_timeout=5,
-    read_timeout=20,
+    retries={"mode": "standard", "total_max_attempts": RETRY_MAX_ATTEMPTS},
+    connect_timeout=3,
+    read_timeout=10,
     user_agent_extra="eksguard",
 )
 
@@ -34,18 +49,33 @@ _RETRY_AFTER_EXTRA = 5.0
 # Total time the lookups of one invocation may start calls in; see LookupBudget.
 LOOKUP_BUDGET_SECONDS = 8.0
 LOOKUP_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": LOOKUP_MAX_ATTEMPTS},
+    retries={"mode": "standard", "total_max_attempts": LOOKUP_MAX_ATTEMPTS},
     connect_timeout=LOOKUP_CONNECT_TIMEOUT,
     read_timeout=LOOKUP_READ_TIMEOUT,
     user_agent_extra="eksguard",
 )
 
 
+def worst_call_seconds(config: Config) -> float:
+    """Longest one call made with `config` can take: every attempt connects and reads to its limit,
+    plus the backoff before each retry. (A server that trickles bytes can stretch a read past
+    read_timeout, which bounds each socket read, not the response: no client bound covers that.)"""
+    retries = config.retries or {}
+    if retries.get("total_max_attempts") is not None:
+        attempts = int(retries["total_max_attempts"])
+    elif retries.get("max_attempts") is not None:
+        attempts = int(retries["max_attempts"]) + 1  # retries after the first request
+    else:
+        attempts = 3  # botocore's standard-mode default
+    connect = float(config.connect_timeout if config.connect_timeout is not None else 60)
+    read = float(config.read_timeout if config.read_timeout is not None else 60)
+    backoff = sum(min(2.0 ** (retry - 1), _MAX_BACKOFF) + _RETRY_AFTER_EXTRA for retry in range(1, attempts))
+    return attempts * (connect + read) + backoff
+
+
 def worst_lookup_call_seconds() -> float:
     """Longest one lookup call can take: every attempt connects and reads to its limit, plus backoff."""
-    attempts = LOOKUP_MAX_ATTEMPTS
-    backoff = sum(min(2.0 ** (retry - 1), _MAX_BACKOFF) + _RETRY_AFTER_EXTRA for retry in range(1, attempts))
-    return attempts * (LOOKUP_CONNECT_TIMEOUT + LOOKUP_READ_TIMEOUT) + backoff
+    return worst_call_seconds(LOOKUP_CONFIG)
 
 
 def worst_lookup_seconds() -> float:
@@ -76,26 +106,42 @@ class LookupBudget:
             raise LookupBudgetExceeded(f"{what} not attempted: lookup budget of {LOOKUP_BUDGET_SECONDS:.0f}s spent")
 
 
+_session_lock = threading.Lock()
+_session: boto3.session.Session | None = None
+
+
+def _make_client(service: str, region: str, config: Config) -> Any:
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session.client(service, region_name=region, config=config)
+
+
 @functools.lru_cache(maxsize=64)
 def client(service: str, region: str) -> Any:
     """A cached client per (service, region); clients are thread-safe and costly to create."""
-    return boto3.session.Session().client(service, region_name=region, config=RETRY_CONFIG)
+    return _make_client(service, region, RETRY_CONFIG)
 
 
 @functools.lru_cache(maxsize=64)
 def lookup_client(service: str, region: str) -> Any:
     """A cached client with the short LOOKUP_CONFIG bounds (see above)."""
-    return boto3.session.Session().client(service, region_name=region, config=LOOKUP_CONFIG)
+    return _make_client(service, region, LOOKUP_CONFIG)
 
 
 @functools.lru_cache(maxsize=64)
 def client_with(service: str, region: str, config: Config) -> Any:
     """A cached client with a caller's bounds (a module-level Config, so the cache key is stable)."""
-    return boto3.session.Session().client(service, region_name=region, config=config)
+    return _make_client(service, region, config)
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests start a fresh moto backend per test)."""
+    """Forget cached clients and the session (tests start a fresh moto backend, or change the
+    environment the session read its credentials and endpoints from)."""
+    global _session
+    with _session_lock:
+        _session = None
     client.cache_clear()
     lookup_client.cache_clear()
     client_with.cache_clear()

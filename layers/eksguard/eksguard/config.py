@@ -19,6 +19,9 @@ ENV_STOP_TAG_VALUE = "STOP_TAG_VALUE"
 ENV_STOP_REGIONS = "STOP_REGIONS"
 ENV_STOP_GRACE_MINUTES = "STOP_GRACE_MINUTES"
 ENV_KEEP_ALIVE_TAG_KEY = "KEEP_ALIVE_TAG_KEY"
+ENV_MAX_KEEP_ALIVE_DAYS = "MAX_KEEP_ALIVE_DAYS"
+ENV_ORPHANED_SESSION_HOURS = "ORPHANED_SESSION_HOURS"
+ENV_SCHEDULE_TIMEZONE = "SCHEDULE_TIMEZONE"
 ENV_CLUSTER_TAG_KEY = "CLUSTER_TAG_KEY"
 ENV_DRY_RUN = "DRY_RUN"
 ENV_ALERT_QUEUE_URL = "ALERT_QUEUE_URL"
@@ -89,6 +92,9 @@ class Settings:
     stop_regions: tuple[str, ...] = ()
     stop_grace_minutes: int = 30
     keep_alive_tag_key: str = "KeepAliveUntil"
+    max_keep_alive_days: int = 7
+    orphaned_session_hours: int = 12
+    schedule_timezone: str = "UTC"
     cluster_tag_key: str = "eks-cluster"
     dry_run: bool = False
     # alert pipeline
@@ -130,6 +136,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stop_regions=parse_list(env.get(ENV_STOP_REGIONS)),
         stop_grace_minutes=parse_int(ENV_STOP_GRACE_MINUTES, env.get(ENV_STOP_GRACE_MINUTES), 30),
         keep_alive_tag_key=env.get(ENV_KEEP_ALIVE_TAG_KEY, "KeepAliveUntil").strip() or "KeepAliveUntil",
+        max_keep_alive_days=parse_int(ENV_MAX_KEEP_ALIVE_DAYS, env.get(ENV_MAX_KEEP_ALIVE_DAYS), 7, minimum=1),
+        orphaned_session_hours=parse_int(
+            ENV_ORPHANED_SESSION_HOURS, env.get(ENV_ORPHANED_SESSION_HOURS), 12, minimum=1
+        ),
+        schedule_timezone=(env.get(ENV_SCHEDULE_TIMEZONE) or "UTC").strip() or "UTC",
         cluster_tag_key=env.get(ENV_CLUSTER_TAG_KEY, "eks-cluster").strip() or "eks-cluster",
         dry_run=parse_bool(ENV_DRY_RUN, env.get(ENV_DRY_RUN)),
         alert_queue_url=env.get(ENV_ALERT_QUEUE_URL) or None,

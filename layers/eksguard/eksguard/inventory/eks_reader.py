@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 # Bounded so that a slow API degrades one cluster, not the run: 2 s connect, 10 s read, 3 attempts.
 EKS_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=2,
     read_timeout=10,
     user_agent_extra="eksguard-inventory",

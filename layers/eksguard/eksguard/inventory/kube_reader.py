@@ -34,7 +34,7 @@ from eksguard.rbac.model import Binding, Invalid, Role, parse_binding, parse_rol
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
 PRESIGN_SECONDS = 60  # what aws-iam-authenticator uses; the server allows 15 minutes from X-Amz-Date
-STS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=5)
+STS_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=5)
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0

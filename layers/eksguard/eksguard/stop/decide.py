@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
 from fnmatch import fnmatchcase
+from typing import Any
 
 from eksguard.stop.model import Decision, Instance, Reason
 
@@ -33,8 +36,9 @@ def cluster_of(tags: dict[str, str], stop_tag_key: str, cluster_tag_key: str) ->
     return value
 
 
-def parse_keep_alive(raw: str) -> datetime | None:
-    """ISO-8601 timestamp (naive = UTC; a bare date = midnight UTC). None when unparseable."""
+def parse_keep_alive(raw: str, zone: tzinfo = UTC) -> datetime | None:
+    """ISO-8601 timestamp; one without a zone (or a bare date, = its midnight) is read in `zone`,
+    the stop schedule's time zone, as a person tagging the host means it. None when unparseable."""
     text = raw.strip()
     if not text:
         return None
@@ -45,8 +49,52 @@ def parse_keep_alive(raw: str) -> datetime | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+        moment = moment.replace(tzinfo=zone)
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):  # e.g. 0001-01-01 east of UTC: before datetime.min
+        return None
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """What Session Manager says about one region. `blocking`: targets with a live session (the
+    stop waits). `orphaned`: target -> ids of sessions Disconnected for longer than allowed, which
+    no longer hold the instance up (reported)."""
+
+    blocking: frozenset[str] = frozenset()
+    orphaned: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+# Session statuses that still hold a shell (Disconnected sessions can be resumed).
+LIVE_SESSION_STATUSES = {"Connected", "Connecting", "Disconnected"}
+
+
+def classify_sessions(raw: Iterable[Mapping[str, Any]], *, now: datetime, orphan_after: timedelta) -> Sessions:
+    """Sort DescribeSessions(State=Active) entries. A Disconnected session whose StartDate is older
+    than `orphan_after` is orphaned: SSM reports no "disconnected since", and a session that can
+    be resumed for days would keep an admin host up for as long as someone leaves a window open.
+    A session with an unknown status or no start date blocks (fail safe)."""
+    blocking: set[str] = set()
+    orphaned: dict[str, list[str]] = {}
+    for session in raw:
+        target = session.get("Target")
+        if not isinstance(target, str) or not target:
+            continue
+        status = session.get("Status")
+        if status is not None and status not in LIVE_SESSION_STATUSES:
+            continue
+        started = session.get("StartDate")
+        if status == "Disconnected" and isinstance(started, datetime):
+            started = started if started.tzinfo else started.replace(tzinfo=UTC)
+            if now - started > orphan_after:
+                orphaned.setdefault(target, []).append(str(session.get("SessionId") or "?"))
+                continue
+        blocking.add(target)
+    return Sessions(
+        frozenset(blocking),
+        {target: tuple(ids) for target, ids in orphaned.items() if target not in blocking},
+    )
 
 
 def decide(
@@ -57,10 +105,13 @@ def decide(
     stop_tag_key: str,
     keep_alive_tag_key: str,
     grace: timedelta,
-    active_session_targets: frozenset[str] | None,
+    sessions: Sessions | None,
+    zone: tzinfo = UTC,
+    max_keep_alive: timedelta | None = None,
 ) -> Decision:
-    """Decide for one instance. `active_session_targets` None means sessions could not be read:
-    fail safe (do not stop what someone may be using)."""
+    """Decide for one instance. `sessions` None means sessions could not be read: fail safe (do not
+    stop what someone may be using). A keep-alive further ahead than `max_keep_alive` is not
+    honoured (a forged or forgotten tag must not keep an admin host up for months)."""
     if not tag_value_matches(tag_value_pattern, instance.tags.get(stop_tag_key)):
         return Decision(False, Reason.TAG_VALUE_MISMATCH, f"tag {stop_tag_key} does not match {tag_value_pattern!r}")
     if instance.state == "pending":
@@ -72,18 +123,28 @@ def decide(
     note: str | None = None
     raw_keep_alive = instance.tags.get(keep_alive_tag_key)
     if raw_keep_alive is not None:
-        until = parse_keep_alive(raw_keep_alive)
+        until = parse_keep_alive(raw_keep_alive, zone)
         if until is None:
             note = f"{keep_alive_tag_key}={raw_keep_alive!r} is not an ISO-8601 timestamp; ignored"
-        elif until > now:
-            return Decision(False, Reason.KEEP_ALIVE, f"kept alive until {until.isoformat()}")
-        else:
+        elif until <= now:
             note = f"{keep_alive_tag_key} expired at {until.isoformat()}"
+        elif max_keep_alive is not None and until - now > max_keep_alive:
+            days = max_keep_alive.total_seconds() / 86400
+            note = (
+                f"{keep_alive_tag_key}={raw_keep_alive!r} is more than {days:g} days ahead "
+                "(MaxKeepAliveDays); not honoured"
+            )
+        else:
+            return Decision(False, Reason.KEEP_ALIVE, f"kept alive until {until.isoformat()}")
 
-    if active_session_targets is None:
+    if sessions is None:
         return Decision(False, Reason.SESSIONS_UNKNOWN, "active SSM sessions could not be listed", note)
-    if instance.instance_id in active_session_targets:
+    if instance.instance_id in sessions.blocking:
         return Decision(False, Reason.ACTIVE_SESSION, "an SSM Session Manager session is active", note)
+    orphans = sessions.orphaned.get(instance.instance_id)
+    if orphans:
+        orphan_note = f"orphaned session(s) {', '.join(orphans)} (Disconnected, started too long ago) ignored"
+        note = f"{note}; {orphan_note}" if note else orphan_note
 
     if instance.launch_time is not None:
         launched = instance.launch_time if instance.launch_time.tzinfo else instance.launch_time.replace(tzinfo=UTC)

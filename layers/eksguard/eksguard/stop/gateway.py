@@ -10,8 +10,6 @@ from eksguard.stop.model import Instance
 
 DESCRIBE_PAGE_SIZE = 1000
 SESSIONS_PAGE_SIZE = 200
-# Session statuses that still hold a shell (Disconnected sessions can be resumed).
-LIVE_SESSION_STATUSES = {"Connected", "Connecting", "Disconnected"}
 
 
 def describe_filters(tag_key: str, tag_value: str) -> list[dict[str, Any]]:
@@ -51,18 +49,15 @@ def tagged_instances(ec2: Any, region: str, tag_key: str, tag_value: str, cluste
                 yield to_instance(raw, region, tag_key, cluster_tag_key)
 
 
-def active_session_targets(ssm: Any) -> frozenset[str]:
-    """Targets of every active Session Manager session in the region: one paginated call chain."""
-    targets: set[str] = set()
+def active_sessions(ssm: Any) -> list[dict[str, Any]]:
+    """Every active Session Manager session in the region: one paginated call chain."""
+    sessions: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"State": "Active", "MaxResults": SESSIONS_PAGE_SIZE}
     for _ in range(10_000):  # hard bound; a real region never has this many pages
         page = ssm.describe_sessions(**kwargs)
-        for session in page.get("Sessions") or []:
-            status = session.get("Status")
-            if session.get("Target") and (status is None or status in LIVE_SESSION_STATUSES):
-                targets.add(session["Target"])
+        sessions.extend(s for s in page.get("Sessions") or [] if isinstance(s, dict))
         token = page.get("NextToken")
         if not token:
             break
         kwargs["NextToken"] = token
-    return frozenset(targets)
+    return sessions

@@ -4,22 +4,46 @@ instance never prevents the rest from being handled."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from eksguard import aws
-from eksguard.config import Settings
+from eksguard.config import ConfigError, Settings
 from eksguard.stop import gateway
-from eksguard.stop.decide import decide
+from eksguard.stop.decide import Sessions, classify_sessions, decide
 from eksguard.stop.model import Instance, InstanceResult, Outcome, Reason, RegionResult, RunReport
 from eksguard.stop.stopper import stop_in_batches
 
 logger = Logger(child=True)
 
 ClientFactory = Callable[[str, str], Any]
+# Seconds left in the invocation (the handler passes the Lambda context's clock).
+Remaining = Callable[[], float]
+
+# A call is started only while it can finish, worst case, with the summary's queue send still to
+# come and a margin: so the run reports what it did not reach instead of being cut off by the
+# Lambda timeout with no summary at all.
+SUMMARY_RESERVE_SECONDS = aws.worst_call_seconds(aws.RETRY_CONFIG) + 5.0
+
+
+def call_reserve_seconds() -> float:
+    """Time that must be left to start one more EC2/SSM call."""
+    return aws.worst_call_seconds(aws.RETRY_CONFIG) + SUMMARY_RESERVE_SECONDS
+
+
+def schedule_zone(settings: Settings) -> tzinfo:
+    try:
+        return ZoneInfo(settings.schedule_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"SCHEDULE_TIMEZONE={settings.schedule_timezone!r} is not an IANA time zone") from None
+
+
+def _unbounded() -> float:
+    return float("inf")
 
 
 def _describe_error(exc: Exception) -> str:
@@ -35,15 +59,29 @@ def run_stop(
     run_id: str,
     now: datetime | None = None,
     client_factory: ClientFactory = aws.client,
+    remaining: Remaining = _unbounded,
 ) -> RunReport:
     now = now or datetime.now(UTC)
+    zone = schedule_zone(settings)
     report = RunReport(run_id=run_id, started_at=now.isoformat(), dry_run=settings.dry_run)
     for region in settings.effective_stop_regions:
-        report.regions.append(_run_region(settings, region, now, client_factory))
+        if remaining() < call_reserve_seconds():
+            result = RegionResult(region=region, error="not scanned: the run ran out of time before this region")
+            logger.error("region_out_of_time", extra={"region": region, "remaining_seconds": remaining()})
+            report.regions.append(result)
+            continue
+        report.regions.append(_run_region(settings, region, now, zone, client_factory, remaining))
     return report
 
 
-def _run_region(settings: Settings, region: str, now: datetime, client_factory: ClientFactory) -> RegionResult:
+def _run_region(
+    settings: Settings,
+    region: str,
+    now: datetime,
+    zone: tzinfo,
+    client_factory: ClientFactory,
+    remaining: Remaining,
+) -> RegionResult:
     result = RegionResult(region=region)
     try:
         ec2 = client_factory("ec2", region)
@@ -60,9 +98,13 @@ def _run_region(settings: Settings, region: str, now: datetime, client_factory: 
         logger.info("region_empty", extra={"region": region})
         return result
 
-    sessions: frozenset[str] | None
+    sessions: Sessions | None
     try:
-        sessions = gateway.active_session_targets(client_factory("ssm", region))
+        sessions = classify_sessions(
+            gateway.active_sessions(client_factory("ssm", region)),
+            now=now,
+            orphan_after=timedelta(hours=settings.orphaned_session_hours),
+        )
     except (ClientError, BotoCoreError) as exc:
         # Fail safe: without knowing who is logged in, stop nothing in this region.
         sessions = None
@@ -81,7 +123,9 @@ def _run_region(settings: Settings, region: str, now: datetime, client_factory: 
             stop_tag_key=settings.stop_tag_key,
             keep_alive_tag_key=settings.keep_alive_tag_key,
             grace=grace,
-            active_session_targets=sessions,
+            sessions=sessions,
+            zone=zone,
+            max_keep_alive=timedelta(days=settings.max_keep_alive_days),
         )
         if decision.stop:
             to_stop.append(instance)
@@ -104,7 +148,7 @@ def _run_region(settings: Settings, region: str, now: datetime, client_factory: 
         logger.info(outcome.value, extra=_log_fields(region, item))
 
     if to_stop:
-        _stop(settings, region, to_stop, notes, client_factory("ec2", region), result)
+        _stop(settings, region, to_stop, notes, client_factory("ec2", region), result, remaining)
     return result
 
 
@@ -115,10 +159,16 @@ def _stop(
     notes: dict[str, str],
     ec2: Any,
     result: RegionResult,
+    remaining: Remaining,
 ) -> None:
     by_id = {i.instance_id: i for i in to_stop}
     try:
-        outcome = stop_in_batches(ec2, list(by_id), dry_run=settings.dry_run)
+        outcome = stop_in_batches(
+            ec2,
+            list(by_id),
+            dry_run=settings.dry_run,
+            may_call=lambda: remaining() >= call_reserve_seconds(),
+        )
     except (ClientError, BotoCoreError) as exc:  # stopper handles ClientError; this is the network
         error = _describe_error(exc)
         for instance in to_stop:

@@ -12,7 +12,7 @@ from eksguard.config import Settings
 from eksguard.publish import publish
 from eksguard.stop.model import Outcome, RunReport
 from eksguard.stop.report import summary_alert
-from eksguard.stop.run import ClientFactory, run_stop
+from eksguard.stop.run import ClientFactory, Remaining, run_stop
 
 logger = Logger(child=True)
 
@@ -37,11 +37,14 @@ def stop_and_report(
     account: str | None,
     now: datetime | None = None,
     client_factory: ClientFactory | None = None,
+    remaining: Remaining | None = None,
 ) -> dict[str, Any]:
     run_id = run_id_from_event(event, fallback_run_id)
     kwargs: dict[str, Any] = {"run_id": run_id, "now": now or datetime.now(UTC)}
     if client_factory is not None:
         kwargs["client_factory"] = client_factory
+    if remaining is not None:
+        kwargs["remaining"] = remaining
     report: RunReport = run_stop(settings, **kwargs)
     for outcome, metric in (
         (Outcome.STOPPED, "InstancesStopped"),

@@ -9,7 +9,7 @@ being bisected into even more calls.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,11 @@ BATCH_SIZE = 50
 INSTANCE_ID_RE = re.compile(r"\bi-[0-9a-f]{8,17}\b")
 THROTTLING_CODES = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException"}
 DRY_RUN_OK = "DryRunOperation"
+OUT_OF_TIME = "OutOfTime"
+
+
+def _always() -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -41,16 +46,25 @@ def _error(exc: ClientError) -> tuple[str, str]:
 
 
 def stop_in_batches(
-    ec2: Any, instance_ids: Sequence[str], *, dry_run: bool = False, batch_size: int = BATCH_SIZE
+    ec2: Any,
+    instance_ids: Sequence[str],
+    *,
+    dry_run: bool = False,
+    batch_size: int = BATCH_SIZE,
+    may_call: Callable[[], bool] = _always,
 ) -> StopOutcome:
+    """Stop `instance_ids`; `may_call` is asked before every call (False: the invocation is out
+    of time, and what is left is reported as not attempted rather than cut off by the timeout)."""
     outcome = StopOutcome(stopped=[], failed=[])
     ids = list(dict.fromkeys(instance_ids))
     for start in range(0, len(ids), batch_size):
-        _stop_isolating(ec2, ids[start : start + batch_size], dry_run, outcome)
+        _stop_isolating(ec2, ids[start : start + batch_size], dry_run, outcome, may_call)
     return outcome
 
 
-def _stop_isolating(ec2: Any, batch: list[str], dry_run: bool, outcome: StopOutcome) -> None:
+def _stop_isolating(
+    ec2: Any, batch: list[str], dry_run: bool, outcome: StopOutcome, may_call: Callable[[], bool]
+) -> None:
     # Work list of batches still to try; each failure either names an ID (removed) or splits the
     # batch, so the number of calls is bounded by about 2 * len(batch).
     work: list[list[str]] = [batch]
@@ -62,6 +76,11 @@ def _stop_isolating(ec2: Any, batch: list[str], dry_run: bool, outcome: StopOutc
             continue
         if calls >= max_calls:  # defensive bound: never loop on a misbehaving API
             outcome.failed.extend(StopFailure(i, "IsolationLimit", "gave up isolating failures") for i in current)
+            continue
+        if not may_call():
+            outcome.failed.extend(
+                StopFailure(i, OUT_OF_TIME, "not attempted: the run ran out of time") for i in current
+            )
             continue
         calls += 1
         outcome.calls += 1
