@@ -24,14 +24,15 @@ import boto3
 from botocore.config import Config
 
 # Writes eksguard must not lose (queue sends, state records, stops): a few attempts, each bounded.
-# Worst case per call: 3 x (3 + 10) s + backoff (1 + 5) + (2 + 5) s = 52 s (see worst_call_seconds).
+# Worst case per call: 3 x (2 + 4) s + backoff (1 + 5) + (2 + 5) s = 31 s (see worst_call_seconds).
+# DynamoDB and SQS answer in milliseconds; 4 s of silence on a read means a retry is the better bet.
 # botocore's `max_attempts` counts retries after the first request; `total_max_attempts` counts
 # every request, which is what the arithmetic needs, so every Config here uses it.
 RETRY_MAX_ATTEMPTS = 3
 RETRY_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": RETRY_MAX_ATTEMPTS},
-    connect_timeout=3,
-    read_timeout=10,
+    connect_timeout=2,
+    read_timeout=4,
     user_agent_extra="eksguard",
 )
 
