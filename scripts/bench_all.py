@@ -189,7 +189,7 @@ def bench_stop_fake(sizes: list[int], repeat: int) -> str:
     growth = (last[1] / last[0]) / (first[1] / first[0])
     return "\n".join(lines) + (
         f"\n\nPer-instance cost at N={last[0]:,} is {growth:.2f}x the cost at N={first[0]:,} (1.0 = linear). "
-        "The run includes deciding, logging one structured event per instance, batching StopInstances by 50, "
+        "The run includes deciding, logging one structured event per instance, batching StopInstances by 1,000, "
         "building the summary alert and rendering it for Slack."
     )
 

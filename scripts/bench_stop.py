@@ -1,11 +1,17 @@
 """Benchmark one stop run against a moto server on 127.0.0.1 (not a test: prints figures).
 
-For each N: N tagged + N untagged running instances in one region, a few active sessions,
-then one real run of the stop logic (DescribeInstances pages, DescribeSessions, StopInstances
-batches). Prints wall time of the run and the AWS API calls it made. moto has no
-ssm:DescribeSessions, so that one call per region is answered by botocore's Stubber.
+For each N: N tagged + N untagged running instances in one region, a few active sessions. On the
+same data, three contenders stop the tagged instances, each after every seeded instance is running
+again:
+- floor: a plain boto3 script, DescribeInstances pages filtered by the tag, then one StopInstances
+  call with every ID (no sessions, keep-alive, grace, isolation or report: the least any tool does);
+- eksguard: the real stop logic (DescribeInstances pages, DescribeSessions, decisions, batched
+  StopInstances with isolation, the summary);
+- Cloud Custodian 0.9.x (`custodian run`, resource ec2, tag filter, stop action), when its venv
+  exists (`make bench` creates .venv-c7n), in its own process; its in-process time is reported.
+moto has no ssm:DescribeSessions, so eksguard's one call per region is answered by botocore's Stubber.
 
-Usage: python scripts/bench_stop.py --sizes 500 2000 [--markdown docs/benchmarks.md]
+Usage: python scripts/bench_stop.py --sizes 500 2000 [--no-custodian]
 """
 
 from __future__ import annotations
@@ -132,9 +138,111 @@ def one_run(n: int, ids: list[str]) -> dict[str, Any]:
     }
 
 
+CUSTODIAN_PY = ROOT / ".venv-c7n" / "bin" / "python"
+CUSTODIAN_POLICY = """policies:
+  - name: stop-kubectl-instances
+    resource: ec2
+    filters:
+      - "tag:kubectl-instance": present
+      - "State.Name": running
+    actions:
+      - stop
+"""
+# Runs custodian in its own interpreter, counting every botocore call it makes.
+CUSTODIAN_WRAPPER = """
+import collections, json, sys, time
+import botocore.client
+calls = collections.Counter()
+original = botocore.client.BaseClient._make_api_call
+def counted(self, operation, params):
+    calls[self.meta.service_model.endpoint_prefix + ":" + operation] += 1
+    return original(self, operation, params)
+botocore.client.BaseClient._make_api_call = counted
+from c7n.cli import main
+sys.argv = ["custodian", "run", "--cache-period", "0", "-s", sys.argv[1], "--region", sys.argv[2], sys.argv[3]]
+started = time.perf_counter()
+try:
+    main()
+except SystemExit:
+    pass
+print("RESULT " + json.dumps({"seconds": time.perf_counter() - started, "calls": calls}))
+"""
+
+
+def running_again(ids: list[str]) -> None:
+    """Start whatever a contender stopped, so the next one sees the same world."""
+    ec2 = aws.client("ec2", REGION)
+    for start in range(0, len(ids), 1000):
+        ec2.start_instances(InstanceIds=ids[start : start + 1000])
+
+
+def floor_run(ids: list[str]) -> dict[str, Any]:
+    import boto3
+
+    calls: Counter[str] = Counter()
+    ec2 = boto3.session.Session().client(
+        "ec2", region_name=REGION, config=Config(read_timeout=600, retries={"total_max_attempts": 1})
+    )
+    ec2.meta.events.register("provide-client-params.ec2.*", lambda event_name, **_: calls.update([event_name]))
+    started = time.perf_counter()
+    found: list[str] = []
+    paginator = ec2.get_paginator("describe_instances")
+    filters = [
+        {"Name": "tag-key", "Values": ["kubectl-instance"]},
+        {"Name": "instance-state-name", "Values": ["running"]},
+    ]
+    for page in paginator.paginate(Filters=filters, PaginationConfig={"PageSize": 1000}):
+        found.extend(i["InstanceId"] for r in page["Reservations"] for i in r["Instances"])
+    ec2.stop_instances(InstanceIds=found)
+    elapsed = time.perf_counter() - started
+    assert sorted(found) == sorted(ids), "the floor script must stop exactly the tagged instances"
+    named = Counter({f"ec2:{k.rsplit('.', 1)[-1]}": v for k, v in calls.items()})
+    return {"seconds": elapsed, "calls": dict(named), "total_calls": sum(named.values()), "stopped": len(found)}
+
+
+def custodian_run(endpoint: str) -> dict[str, Any] | None:
+    if not CUSTODIAN_PY.exists():
+        return None
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        policy = Path(tmp) / "policy.yml"
+        policy.write_text(CUSTODIAN_POLICY)
+        env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "C7N_SKIP_VALIDATION": "1"}
+        out = subprocess.run(
+            [str(CUSTODIAN_PY), "-c", CUSTODIAN_WRAPPER, str(Path(tmp) / "out"), REGION, str(policy)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+            check=False,
+        )
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        print(f"custodian failed: {out.stderr[-2000:]}", file=sys.stderr)
+        return None
+    data = json.loads(line[len("RESULT ") :])
+    calls = dict(sorted(data["calls"].items()))
+    return {"seconds": data["seconds"], "calls": calls, "total_calls": sum(calls.values())}
+
+
+def stopped_count(ids: list[str]) -> int:
+    ec2 = aws.client("ec2", REGION)
+    count = 0
+    for start in range(0, len(ids), 1000):
+        response = ec2.describe_instances(InstanceIds=ids[start : start + 1000])
+        count += sum(
+            1 for r in response["Reservations"] for i in r["Instances"] if i["State"]["Name"] in ("stopping", "stopped")
+        )
+    return count
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000])
+    parser.add_argument("--no-custodian", action="store_true")
     args = parser.parse_args()
     rows = []
     for n in args.sizes:
@@ -142,11 +250,10 @@ def main() -> int:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         server.start()
         host, port = server.get_host_and_port()
-        os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"
+        endpoint = f"http://{host}:{port}"
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
         # Servers in one process share moto's state: start every size from an empty world.
-        urllib.request.urlopen(
-            urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"), timeout=30
-        ).close()
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30).close()
         aws.reset_clients()
         # moto's server renders big DescribeInstances pages slowly: allow it.
         aws.RETRY_CONFIG = aws.RETRY_CONFIG.merge(Config(read_timeout=600))
@@ -154,8 +261,19 @@ def main() -> int:
             t0 = time.perf_counter()
             ids = seed(n)
             seeded = time.perf_counter() - t0
+            floor = floor_run(ids)
+            floor["check"] = stopped_count(ids)
+            running_again(ids)
             row = one_run(n, ids)
+            row["check"] = stopped_count(ids)
             row["seed_seconds"] = seeded
+            row["floor"] = floor
+            if not args.no_custodian:
+                running_again(ids)
+                custodian = custodian_run(endpoint)
+                if custodian is not None:
+                    custodian["check"] = stopped_count(ids)
+                row["custodian"] = custodian
             rows.append(row)
         finally:
             server.stop()
@@ -163,16 +281,28 @@ def main() -> int:
     for row in rows:
         print(f"N={row['n']}: seeding moto took {row['seed_seconds']:.1f} s", file=sys.stderr)
     print(
-        "| N tagged (+N untagged) | wall time | waiting on moto | eksguard + botocore CPU | stopped / skipped / "
-        "failed | AWS API calls | calls per tagged instance | calls by operation |"
+        "| N tagged (+N untagged) | contender | wall time | vs floor | AWS API calls | vs floor | "
+        "instances stopped | calls by operation |"
     )
-    print("|---:|---:|---:|---:|---|---:|---:|---|")
+    print("|---:|---|---:|---:|---:|---:|---:|---|")
     for row in rows:
-        ops = ", ".join(f"{k} {v}" for k, v in row["calls"].items())
+        floor = row["floor"]
+        entries = [("floor script (boto3)", floor), ("eksguard", row)]
+        if row.get("custodian"):
+            entries.append(("Cloud Custodian 0.9", row["custodian"]))
+        for name, entry in entries:
+            ops = ", ".join(f"{k} {v}" for k, v in entry["calls"].items())
+            print(
+                f"| {row['n']} | {name} | {entry['seconds']:.2f} s | {entry['seconds'] / floor['seconds']:.2f}x "
+                f"| {entry['total_calls']} | {entry['total_calls'] - floor['total_calls']:+d} "
+                f"| {entry.get('check', '?')} | {ops} |"
+            )
+    print()
+    for row in rows:
         print(
-            f"| {row['n']} | {row['seconds']:.2f} s | {row['aws_seconds']:.2f} s | {row['client_cpu_seconds']:.2f} s "
-            f"| {row['stopped']} / {row['skipped']} / {row['failed']} | {row['total_calls']} "
-            f"| {row['calls_per_instance']:.3f} | {ops} |"
+            f"eksguard at N={row['n']}: waiting on moto {row['aws_seconds']:.2f} s, eksguard + botocore CPU "
+            f"{row['client_cpu_seconds']:.2f} s, stopped / skipped / failed {row['stopped']} / {row['skipped']} / "
+            f"{row['failed']}."
         )
     return 0
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from eksguard import aws
+from eksguard.stop import stopper
 from tests.alert_queue import drain_bodies
 from tests.faults.inject import (
     THROTTLED_EC2,
@@ -60,6 +61,7 @@ def test_throttling_storm_on_one_batch_is_bounded_and_spares_other_batches_and_r
     retried by botocore (standard mode, 1 + 5 retries, with backoff) and then reported failed as a whole,
     never bisected into more calls; the other batches of the region and the other region still stop."""
     settings_for(monkeypatch, STOP_REGIONS=f"{EU},{US}")
+    monkeypatch.setattr(stopper, "BATCH_SIZE", 50)  # two batches in eu with few instances
     eu = launch(EU, 60, TAG)
     us = launch(US, 3, TAG)
     no_sessions(EU), no_sessions(US)
@@ -85,7 +87,7 @@ def test_throttling_storm_on_one_batch_is_bounded_and_spares_other_batches_and_r
     assert {r["instance_id"] for r in by_region[EU]["stopped"]} == set(eu) - set(throttled)
     assert set(states(EU, throttled).values()) == {"running"}
     assert {r["instance_id"] for r in by_region[US]["stopped"]} == set(us)
-    # 2 batches in eu: the throttled one costs exactly the 6 botocore attempts, the other one.
+    # 2 batches in eu: the throttled one costs exactly the botocore attempts, the other one.
     assert eu_stop.faulted == MAX_ATTEMPTS and eu_stop.attempts == MAX_ATTEMPTS + 1
     assert us_stop.attempts == 1
     assert len(backoff.delays) == MAX_ATTEMPTS - 1
@@ -98,6 +100,7 @@ def test_short_throttling_burst_is_absorbed_by_botocore_retries(
     """Promise: nothing lost. Two throttled attempts per call are retried with backoff inside botocore;
     every instance is stopped and the run is a clean INFO summary."""
     settings_for(monkeypatch)
+    monkeypatch.setattr(stopper, "BATCH_SIZE", 50)  # two batches with few instances
     eu = launch(EU, 60, TAG)
     no_sessions(EU)
     per_call: dict[tuple[str, ...], int] = {}

@@ -252,3 +252,19 @@ def test_instances_with_a_name_tag_are_stopped_and_logged(aws, monkeypatch, lamb
 
     assert states("eu-west-1", named) == {named[0]: "stopped"}
     assert result["totals"]["stopped"] == 1
+
+
+def test_a_run_out_of_time_reports_what_it_did_not_reach_instead_of_being_cut_off(aws, monkeypatch, lambda_context):
+    """With less time left than one call and the summary need, no call is started: the region is
+    reported not scanned (HIGH) and the summary still goes out."""
+    settings_for(monkeypatch)
+    idle = launch("eu-west-1", 2, {"kubectl-instance": "prod"})
+    stub_sessions("eu-west-1", [])
+    monkeypatch.setattr(lambda_context, "get_remaining_time_in_millis", lambda: 30_000)
+
+    result = invoke(monkeypatch, lambda_context)
+
+    [region] = result["regions"]
+    assert "ran out of time" in region["error"]
+    assert result["severity"] == "HIGH"
+    assert set(states("eu-west-1", idle).values()) == {"running"}

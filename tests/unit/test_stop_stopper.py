@@ -40,12 +40,37 @@ def ids(n: int) -> list[str]:
     return [f"i-{k:017x}" for k in range(1, n + 1)]
 
 
-def test_all_good_in_batches_of_50():
+def test_all_good_in_batches():
     ec2 = FakeEc2()
-    outcome = stop_in_batches(ec2, ids(120))
+    outcome = stop_in_batches(ec2, ids(120), batch_size=50)
     assert sorted(outcome.stopped) == sorted(ids(120))
     assert [len(c) for c in ec2.calls] == [50, 50, 20]
     assert outcome.failed == []
+
+
+def test_default_batches_are_a_thousand():
+    ec2 = FakeEc2()
+    outcome = stop_in_batches(ec2, ids(2500))
+    assert len(outcome.stopped) == 2500
+    assert [len(c) for c in ec2.calls] == [1000, 1000, 500]
+
+
+def test_one_unnamed_bad_instance_in_a_thousand_costs_a_bounded_bisection():
+    all_ids = ids(1000)
+    bad = all_ids[613]
+    ec2 = FakeEc2({bad: ("UnsupportedOperation", False)})
+    outcome = stop_in_batches(ec2, all_ids)
+    assert [f.instance_id for f in outcome.failed] == [bad]
+    assert len(outcome.stopped) == 999
+    assert len(ec2.calls) <= 2 * 10 + 1
+
+
+def test_out_of_time_reports_what_was_not_attempted():
+    calls_left = iter([True, False])
+    ec2 = FakeEc2()
+    outcome = stop_in_batches(ec2, ids(120), batch_size=50, may_call=lambda: next(calls_left, False))
+    assert len(ec2.calls) == 1 and len(outcome.stopped) == 50
+    assert len(outcome.failed) == 70 and {f.code for f in outcome.failed} == {"OutOfTime"}
 
 
 def test_named_bad_instance_is_removed_and_rest_stopped():

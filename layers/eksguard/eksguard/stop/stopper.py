@@ -15,7 +15,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-BATCH_SIZE = 50
+# StopInstances sets no documented maximum of IDs. Measured on the same data (docs/benchmarks.md):
+# 1,000 per call stops 2,000 instances in 2 calls instead of 40 and in less time than one call
+# of 2,000; isolation stays cheap (a named culprit costs one more call, bisection about 2 x log2(1000)).
+# An oversized request fails without naming an ID, so bisection halves it by itself.
+BATCH_SIZE = 1000
 INSTANCE_ID_RE = re.compile(r"\bi-[0-9a-f]{8,17}\b")
 THROTTLING_CODES = {"RequestLimitExceeded", "Throttling", "ThrottlingException", "TooManyRequestsException"}
 DRY_RUN_OK = "DryRunOperation"
@@ -50,15 +54,16 @@ def stop_in_batches(
     instance_ids: Sequence[str],
     *,
     dry_run: bool = False,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     may_call: Callable[[], bool] = _always,
 ) -> StopOutcome:
     """Stop `instance_ids`; `may_call` is asked before every call (False: the invocation is out
     of time, and what is left is reported as not attempted rather than cut off by the timeout)."""
     outcome = StopOutcome(stopped=[], failed=[])
     ids = list(dict.fromkeys(instance_ids))
-    for start in range(0, len(ids), batch_size):
-        _stop_isolating(ec2, ids[start : start + batch_size], dry_run, outcome, may_call)
+    size = batch_size or BATCH_SIZE
+    for start in range(0, len(ids), size):
+        _stop_isolating(ec2, ids[start : start + size], dry_run, outcome, may_call)
     return outcome
 
 
