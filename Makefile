@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install install-sam lint typecheck template-lint unit build check-layer test e2e e2e-run bench demo clean \
+.PHONY: help install install-sam lint typecheck template-lint unit lock build check-layer test e2e e2e-run bench demo clean \
 	local-image local-up local-down local-template invoke-stop invoke-eks-api invoke-audit-log invoke-aws-auth invoke-enrol invoke-notifier invoke-inventory
 
 help:
@@ -16,6 +16,7 @@ help:
 	@echo "make e2e     - sam local invoke every events/*.json against moto + Slack stand-in containers"
 	@echo "make local-image - build the Lambda base stand-in and the local AWS image offline (Docker)"
 	@echo "make build   - sam build (layer wheels for python3.13 x86_64) and check the artefact"
+	@echo "make lock    - re-resolve layers/eksguard/requirements.lock (after editing its requirements.txt)"
 	@echo "make bench   - run the benchmarks and print the figures"
 
 $(VENV)/.installed: requirements-dev.txt
@@ -51,9 +52,16 @@ security-lint: install
 unit: install
 	$(PY) -m pytest tests/unit tests/integration
 
+# The layer's whole closure, pinned with wheel hashes, resolved for Lambda (python3.13 x86_64).
+lock: install
+	$(PY) scripts/lock_layer.py
+
+# The layer installs from requirements.lock; LAMBDA_PYTHON=/path/to/python3.13 chooses the interpreter that
+# compiles the bytecode (found by scripts/compile_bytecode.sh otherwise).
 build: install-sam install
+	$(PY) scripts/lock_layer.py --check --offline
 	$(SAM) build --template-file template.yaml
-	$(PY) scripts/check_layer.py .aws-sam/build/EksguardLayer
+	$(PY) scripts/check_layer.py .aws-sam/build/EksguardLayer .aws-sam/build/*Function
 
 # End-to-end tests run when a Docker engine and the local images are there, or when
 # EKSGUARD_E2E=required (CI), in which case anything missing fails the run.
