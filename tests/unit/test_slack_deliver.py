@@ -281,7 +281,7 @@ def test_request_timeout_is_capped_by_the_remaining_time(slack_standin: SlackSta
         timeout=10.0,
     )
     assert hook.remaining() == pytest.approx(2.0)
-    assert hook._client(hook.remaining()).timeout == 2
+    assert hook.request_timeout(hook.remaining()) == 2
 
 
 def test_proxy_from_argument_or_environment_but_never_for_loopback(
@@ -289,9 +289,11 @@ def test_proxy_from_argument_or_environment_but_never_for_loopback(
 ) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     remote = "https://hooks.slack.com/services/T0/B0/" + TOKEN
-    assert SlackWebhook(remote)._client(5).proxy == "http://proxy.internal:3128"
-    assert SlackWebhook(remote, proxy="http://other:8080")._client(5).proxy == "http://other:8080"
-    assert webhook(slack_standin)._client(5).proxy is None
+    assert SlackWebhook(remote).proxy() == "http://proxy.internal:3128"
+    assert SlackWebhook(remote, proxy="http://other:8080").proxy() == "http://other:8080"
+    assert webhook(slack_standin).proxy() is None
+    monkeypatch.setenv("NO_PROXY", "hooks.slack.com")
+    assert SlackWebhook(remote).proxy() is None
     # and the loopback stand-in is really reached despite the (unreachable) proxy
     assert webhook(slack_standin).deliver(eks_api_alert()).outcome is DeliveryOutcome.DELIVERED
 
@@ -300,7 +302,7 @@ def test_nothing_logs_the_webhook_url(
     slack_standin: SlackStandIn, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    logging.getLogger("slack_sdk").setLevel(logging.DEBUG)
+    logging.getLogger("urllib3").setLevel(logging.DEBUG)
     slack_standin.enqueue(Reply.server_error(), Reply.rate_limited(0), Reply.invalid_payload(), Reply.archived())
     hook = webhook(slack_standin)
     results = [hook.deliver(eks_api_alert()) for _ in range(3)]
@@ -319,3 +321,11 @@ def test_nothing_logs_the_webhook_url(
     ]
     assert [r.status for r in slack_standin.received] == [500, 429, 400, 410, 200, 200]
     assert TOKEN not in everything
+
+
+def test_a_redirect_is_never_followed(slack_standin: SlackStandIn) -> None:
+    """The payload is posted to the webhook and nowhere else: a 3xx is an answer, not a new destination."""
+    slack_standin.enqueue(Reply(302, "moved", (("Location", slack_standin.url + "/elsewhere"),)))
+    result = webhook(slack_standin).deliver(eks_api_alert())
+    assert result.outcome is DeliveryOutcome.PERMANENT and result.status == 302
+    assert len(slack_standin.received) == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
@@ -16,8 +17,9 @@ from eksguard.audit_log.enrol import FILTER_PATTERN
 from eksguard.config import Settings
 from eksguard.expected_admins import ExpectedAdmins, expected_admins_from_settings
 from eksguard.hours import HoursError, WorkingHours, parse_hours
-from eksguard.rbac.admins import AdminSubjects, admin_subjects
-from eksguard.rbac.state import read_state
+
+if TYPE_CHECKING:
+    from eksguard.rbac.admins import AdminSubjects
 
 logger = Logger(child=True)
 
@@ -71,6 +73,11 @@ def from_settings(settings: Settings) -> Lookups:
     table = settings.audit_state_table
 
     def rbac_admins(cluster: str) -> AdminSubjects:
+        # Imported on first use: only access-entry events with Kubernetes groups need the RBAC
+        # judge's view, and it costs ~30 ms of every cold start otherwise.
+        from eksguard.rbac.admins import AdminSubjects, admin_subjects
+        from eksguard.rbac.state import read_state
+
         if not table:
             return AdminSubjects()
         aws.LookupBudget.check(f"RBAC state of {cluster}")

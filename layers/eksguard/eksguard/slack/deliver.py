@@ -8,23 +8,26 @@ Slack's answer decides what happens to the alert:
 - PERMANENT: 403/404/410 and other 4xx (revoked hook, archived channel): needs a human.
 
 The webhook URL is a credential. It is never logged, never put in an exception message and
-never rendered; slack_sdk's own logging is silenced because it prints the URL at debug level.
+never rendered.
+
+An incoming webhook is one HTTPS POST of JSON: the standard library's urllib does it (with
+HTTPS_PROXY / NO_PROXY from the environment, as every tool reads them), so the layer does not ship
+slack_sdk, whose package import (its Web API client) cost ~20 ms of the notifier's cold start.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
-
-from slack_sdk.webhook import WebhookClient
 
 from eksguard import aws
 from eksguard.alerts import Alert
@@ -46,11 +49,14 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 DEGRADE_STATUSES = frozenset({400})
 RETRY_STATUSES = frozenset({408, 429})
 
-# slack_sdk logs the request URL at debug level and connection errors at error level.
-_SDK_LOGGER = logging.getLogger("eksguard.slack.sdk")
-_SDK_LOGGER.setLevel(logging.CRITICAL)
-_SDK_LOGGER.propagate = False
-_SDK_LOGGER.disabled = True
+MAX_RESPONSE_BYTES = 64 * 1024  # Slack answers "ok" or a short error code
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook never redirects: a 3xx is answered as it is (PERMANENT), the alert never re-sent elsewhere."""
+
+    def redirect_request(self, *_: Any, **__: Any) -> None:
+        return None
 
 
 class DeliveryOutcome(StrEnum):
@@ -291,28 +297,52 @@ class SlackWebhook:
         """Seconds usable for Slack calls before the deadline, after the safety margin."""
         return self._deadline - self._clock() - self._margin
 
-    def _client(self, timeout: float) -> WebhookClient:
-        client = WebhookClient(
-            self._url,
-            timeout=max(1, math.ceil(timeout)),
-            proxy=self._proxy,
-            logger=_SDK_LOGGER,
-            retry_handlers=[],
-        )
+    def request_timeout(self, timeout: float) -> int:
+        """Whole seconds for one request, at least one."""
+        return max(1, math.ceil(timeout))
+
+    def proxy(self) -> str | None:
+        """The proxy a request goes through: the one given, else HTTPS_PROXY (urllib's rules, NO_PROXY
+        included); never for a loopback host (a local stand-in)."""
         if is_loopback(self._host):
-            client.proxy = None  # a local stand-in is never reached through a proxy
-        return client
+            return None
+        if self._proxy:
+            return self._proxy
+        if urllib.request.proxy_bypass(self._host or ""):
+            return None
+        return urllib.request.getproxies().get("https")
+
+    def _opener(self) -> urllib.request.OpenerDirector:
+        proxy = self.proxy()
+        return urllib.request.build_opener(
+            urllib.request.ProxyHandler({"https": proxy} if proxy else {}), _NoRedirect()
+        )
 
     def post(self, payload: dict[str, Any], timeout: float | None = None) -> Classification:
         """One HTTP request, classified; transport errors become RETRY with a redacted reason."""
         wait = self._timeout if timeout is None else timeout
+        request = urllib.request.Request(
+            self._url,
+            data=json.dumps(payload).encode("utf-8"),
+            headers={"Content-Type": "application/json;charset=utf-8"},
+            method="POST",
+        )
         try:
-            response = self._client(wait).send_dict(payload)
+            with self._opener().open(request, timeout=self.request_timeout(wait)) as response:  # noqa: S310 - https or loopback only (validate_webhook_url)
+                body = response.read(MAX_RESPONSE_BYTES).decode("utf-8", errors="replace")
+                return classify(response.status, body, dict(response.headers.items()))
+        except urllib.error.HTTPError as exc:
+            try:
+                body = exc.read(MAX_RESPONSE_BYTES).decode("utf-8", errors="replace")
+            except Exception:  # the error body is only a reason text
+                body = ""
+            finally:
+                exc.close()
+            return classify(exc.code, body, dict(exc.headers.items()) if exc.headers else {})
         except Exception as exc:  # URLError, TimeoutError, ConnectionError, http.client errors
             return Classification(
                 DeliveryOutcome.RETRY, None, redact(f"{type(exc).__name__}: {_short(exc)}", self._url)
             )
-        return classify(response.status_code, response.body or "", response.headers)
 
     def deliver(self, alert: Alert, mention: str = "") -> DeliveryResult:
         """Post the Block Kit message; degrade to plain text on 400; retry briefly within the deadline."""
