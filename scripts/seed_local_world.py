@@ -291,9 +291,10 @@ def inventory_world(
     prod: the kubectl role is cluster admin (expected), and `ci-deployer` carries the group `deployers`,
     which a ClusterRoleBinding makes cluster-admin (no log shows it: found by inventory). dev: the
     kubectl role is admin, and the stand-in refuses eksguard's reader (a blind spot)."""
-    root = str(Path(__file__).resolve().parent.parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    root = Path(__file__).resolve().parent.parent
+    for path in (str(root), str(root / "layers" / "eksguard")):  # tests.kube_world uses the eksguard package
+        if path not in sys.path:
+            sys.path.insert(0, path)
     from tests.kube_world import aws_auth, cluster_binding, group, with_objects
 
     def admin(principal: str) -> dict[str, Any]:
