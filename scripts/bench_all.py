@@ -133,7 +133,7 @@ def fake_world(n: int) -> tuple[Callable[[str, str], Any], Counter[str]]:
             "RootDeviceType": "ebs",
             "InstanceType": "t3.micro",
             "Tags": [{"Key": "kubectl-instance", "Value": f"cluster-{k % 50}"}, {"Key": "Name", "Value": f"kc-{k}"}]
-            + ([{"Key": "KeepAliveUntil", "Value": "2099-01-01T00:00:00Z"}] if k % 97 == 0 else []),
+            + ([{"Key": "KeepAliveUntil", "Value": "2026-11-26T08:00:00Z"}] if k % 97 == 0 else []),
         }
         for k in range(n)
     ]
