@@ -329,3 +329,13 @@ def test_a_redirect_is_never_followed(slack_standin: SlackStandIn) -> None:
     result = webhook(slack_standin).deliver(eks_api_alert())
     assert result.outcome is DeliveryOutcome.PERMANENT and result.status == 302
     assert len(slack_standin.received) == 1
+
+
+def test_a_rate_limited_record_waits_for_slack_not_for_an_outage_backoff() -> None:
+    from eksguard.slack.notifier import rate_limit_delay_seconds, retry_delay_seconds
+
+    assert [rate_limit_delay_seconds(n, 1.0) for n in (1, 2, 3)] == [2, 4, 8]
+    assert rate_limit_delay_seconds(1, 30.0) == 30  # Slack's Retry-After wins when longer
+    assert rate_limit_delay_seconds(12, 1.0) == 3600  # capped like the outage backoff
+    assert sum(rate_limit_delay_seconds(n, 1.0) for n in range(1, 12)) >= 3600  # no spin to the dead-letter queue
+    assert [retry_delay_seconds(n) for n in (1, 2)] == [60, 120]  # outages keep their minute

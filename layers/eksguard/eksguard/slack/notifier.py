@@ -66,6 +66,12 @@ IDEMPOTENCY_KEY_PREFIX = "eksguard-slack-alert"
 
 RETRY_BASE_SECONDS = 60
 RETRY_CAP_SECONDS = 3600
+# A rate limit is not an outage: Slack says when to come back (Retry-After, usually seconds), so a
+# rate-limited alert waits that long, growing from 2 s per receive only so that a limit that lasts
+# keeps the record from spinning towards the dead-letter queue (2, 4, 8 ... 2048, 3600 s: about
+# 2 hours over the queue's 12 receives). An outage's 60 s doubling made a 429 cost a minute or more
+# (docs/benchmarks.md, alert latency).
+RATE_LIMIT_BASE_SECONDS = 2
 PERMANENT_VISIBILITY_SECONDS = 30
 SQS_MAX_VISIBILITY_SECONDS = 43_200
 DEFAULT_REMAINING_SECONDS = 60.0
@@ -87,6 +93,11 @@ def retry_delay_seconds(receive_count: int, base: int = RETRY_BASE_SECONDS, cap:
     """Exponential backoff per receive: base * 2^(n-1), capped (60, 120, 240, ... 3600)."""
     exponent = min(max(receive_count, 1) - 1, 16)
     return int(min(base * (2**exponent), cap))
+
+
+def rate_limit_delay_seconds(receive_count: int, retry_after: float) -> int:
+    """Hide a rate-limited record for Slack's Retry-After, at least 2 s doubling per receive, capped."""
+    return max(math.ceil(retry_after), retry_delay_seconds(receive_count, base=RATE_LIMIT_BASE_SECONDS))
 
 
 def queue_url_from_arn(arn: str) -> tuple[str, str]:
@@ -308,9 +319,10 @@ class NotifierRun:
                 },
             )
         else:
-            visibility = retry_delay_seconds(receive_count)
-            if result.retry_after:
-                visibility = max(visibility, math.ceil(result.retry_after))
+            if result.retry_after is not None:  # rate limited (a 429, or skipped after one)
+                visibility = rate_limit_delay_seconds(receive_count, result.retry_after)
+            else:
+                visibility = retry_delay_seconds(receive_count)
             metrics.add_metric(name=METRIC_RETRIED, unit=MetricUnit.Count, value=1)
             logger.warning(
                 "alert_retry",
