@@ -76,9 +76,9 @@ ACCOUNT = "123456789012"  # moto's default account
 SAMPLE_EVENT = ROOT / "events" / "eks_api_cluster_admin_granted.json"
 
 # From template.yaml (SlackNotifierFunction, AlertQueue).
-NOTIFIER_TIMEOUT_MS = 60_000
+NOTIFIER_TIMEOUT_MS = 150_000
 MAXIMUM_CONCURRENCY = 2
-QUEUE_VISIBILITY_SECONDS = 360
+QUEUE_VISIBILITY_SECONDS = 900
 
 # Arrivals and Slack.
 RATE_PER_SECOND = 20.0

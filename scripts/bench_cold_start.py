@@ -64,6 +64,7 @@ def lambda_env(task: Path, layer: Path, tracing: bool) -> dict[str, str]:
         "AWS_REGION": "eu-west-1",
         "AWS_DEFAULT_REGION": "eu-west-1",
         "AWS_LAMBDA_FUNCTION_NAME": "eksguard-bench",
+        "LAMBDA_TASK_ROOT": str(task),
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
         "POWERTOOLS_SERVICE_NAME": "eksguard",
         "POWERTOOLS_METRICS_NAMESPACE": "eksguard",

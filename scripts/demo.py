@@ -111,7 +111,7 @@ class FakeContext:
     function_name: str
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     memory_limit_in_mb: int = 256
-    timeout_ms: int = 60_000
+    timeout_ms: int = 60_000  # each call below passes the function's Timeout from template.yaml
 
     @property
     def invoked_function_arn(self) -> str:
@@ -362,7 +362,7 @@ def inventory_step(world: World, front: AwsFront, kube: KubeStandIn, checks: Che
     before = {a["id"] for a in queued_alerts(world)}
 
     def run_inventory(action: str) -> list[dict[str, Any]]:
-        answer = inventory.lambda_handler({"action": action}, FakeContext("eksguard-Inventory"))
+        answer = inventory.lambda_handler({"action": action}, FakeContext("eksguard-Inventory", timeout_ms=300_000))
         new = [a for a in queued_alerts(world) if a["id"] not in before]
         before.update(a["id"] for a in new)
         say(
@@ -421,7 +421,9 @@ def run(log_file: TextIO, log_path: Path) -> Checks:
         notifier = import_handler("slack_notifier_handler")
 
         say("\n1. EventBridge Scheduler fires the evening stop (events/stop_schedule.json)")
-        result = stop.lambda_handler(load_event("stop_schedule.json"), FakeContext("eksguard-StopInstances"))
+        result = stop.lambda_handler(
+            load_event("stop_schedule.json"), FakeContext("eksguard-StopInstances", timeout_ms=300_000)
+        )
         states = instance_states(endpoint, world.boxes)
         for box in world.boxes:
             say(f"   {box.name:<16} -> {states.get(box.name)}")
@@ -444,7 +446,7 @@ def run(log_file: TextIO, log_path: Path) -> Checks:
             event = load_event(name)
             if name.startswith("eks_api_kubectl_"):
                 event = aim_at(event, {SAMPLE_KUBECTL_INSTANCE: prod_box}, world.account)
-            answer = eks.lambda_handler(event, FakeContext("eksguard-EksApiAlert"))
+            answer = eks.lambda_handler(event, FakeContext("eksguard-EksApiAlert", timeout_ms=120_000))
             say(f"   {name}: [{answer.get('severity')}] {answer.get('title')}")
             checks.expect(
                 answer.get("status") == "alerted" and answer.get("severity") == severity,
@@ -457,7 +459,13 @@ def run(log_file: TextIO, log_path: Path) -> Checks:
         for name, severities in AUDIT_LOG_CASES:
             forget_audit_state(world)
             answers.append(
-                (name, severities, aws_auth.lambda_handler(load_event(name), FakeContext("eksguard-AuditLogAlert")))
+                (
+                    name,
+                    severities,
+                    aws_auth.lambda_handler(
+                        load_event(name), FakeContext("eksguard-AuditLogAlert", timeout_ms=240_000)
+                    ),
+                )
             )
         by_id = {a["id"]: a for a in queued_alerts(world)}
         for name, severities, answer in answers:
@@ -475,7 +483,9 @@ def run(log_file: TextIO, log_path: Path) -> Checks:
         expected = queued_alerts(world)
         say(f"\n5. SlackNotifierFunction drains the alert queue ({len(expected)} alerts)")
         handled = drain_queue(
-            world, lambda event: notifier.lambda_handler(event, FakeContext("eksguard-SlackNotifier")), checks
+            world,
+            lambda event: notifier.lambda_handler(event, FakeContext("eksguard-SlackNotifier", timeout_ms=150_000)),
+            checks,
         )
         checks.expect(handled == len(expected), f"{len(expected)} alerts handled, got {handled}")
         checks.expect(not queued_alerts(world), "alert queue empty after the drain")

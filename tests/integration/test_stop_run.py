@@ -268,3 +268,24 @@ def test_a_run_out_of_time_reports_what_it_did_not_reach_instead_of_being_cut_of
     assert "ran out of time" in region["error"]
     assert result["severity"] == "HIGH"
     assert set(states("eu-west-1", idle).values()) == {"running"}
+
+
+def test_time_running_out_between_pages_stops_the_region_before_the_summary_is_at_risk(aws, monkeypatch):
+    """Each page of a listing is a call: with the time left for the summary only, the next page is not asked
+    for, the region is reported not scanned, and nothing is stopped on a partial view."""
+    from eksguard.config import load_settings
+    from eksguard.stop.run import call_reserve_seconds, run_stop
+
+    settings_for(monkeypatch)
+    monkeypatch.setattr("eksguard.stop.gateway.DESCRIBE_PAGE_SIZE", 5)
+    # One reservation per instance: EC2 pages by reservation.
+    launched = [i for _ in range(12) for i in launch("eu-west-1", 1, {"kubectl-instance": "prod"})]
+    stub_sessions("eu-west-1", [[]])
+    # Enough time for the region's first call; then only the summary's reserve minus a second.
+    left = iter([1000.0])
+
+    report = run_stop(load_settings(), run_id="t", now=LATER, remaining=lambda: next(left, call_reserve_seconds() - 1))
+
+    [region] = report.regions
+    assert region.error and "ran out of time" in region.error
+    assert set(states("eu-west-1", launched).values()) == {"running"}

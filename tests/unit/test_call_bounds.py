@@ -44,7 +44,7 @@ def test_worst_call_arithmetic_counts_every_attempt_and_the_backoff():
 
 
 def test_every_config_in_use_is_bounded():
-    for config in (aws.RETRY_CONFIG, aws.LOOKUP_CONFIG, eks_reader.EKS_CONFIG, kube_reader.STS_CONFIG):
+    for config in (aws.RETRY_CONFIG, aws.EC2_CONFIG, aws.LOOKUP_CONFIG, eks_reader.EKS_CONFIG, kube_reader.STS_CONFIG):
         retries = config.retries or {}
         assert retries.get("total_max_attempts"), config  # counted, not botocore's default
         assert config.connect_timeout is not None and config.read_timeout is not None
@@ -64,8 +64,10 @@ def test_worst_path_fits_the_timeout(template, function):
 
 
 def test_the_stop_run_reserve_is_one_call_and_the_summary_and_leaves_most_of_the_time(template):
-    assert stop_run.call_reserve_seconds() == 2 * aws.worst_call_seconds(aws.RETRY_CONFIG) + 5
-    assert stop_run.call_reserve_seconds() <= timeout_of(template, "StopInstancesFunction") / 3
+    ec2_call = aws.worst_call_seconds(aws.EC2_CONFIG)
+    assert ec2_call == 3 * (2 + 20) + (1 + 5) + (2 + 5)
+    assert stop_run.call_reserve_seconds() == ec2_call + aws.worst_call_seconds(aws.RETRY_CONFIG) + 5
+    assert stop_run.call_reserve_seconds() <= timeout_of(template, "StopInstancesFunction") / 2
 
 
 def test_an_inventory_cluster_is_started_only_with_its_longest_call_left():
@@ -115,3 +117,10 @@ def test_every_schedule_retries_and_keeps_what_it_could_not_deliver():
         assert function in configs, f"{function} has no EventInvokeConfig"
         on_failure = configs[function]["DestinationConfig"]["OnFailure"]["Destination"]
         assert on_failure == {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}, function
+
+
+def test_a_notifier_record_is_started_only_with_its_worst_case_left():
+    from eksguard.slack import deliver, notifier
+
+    one_record = 3 * aws.worst_call_seconds(aws.RETRY_CONFIG) + deliver.REQUEST_TIMEOUT_SECONDS
+    assert notifier.RECORD_RESERVE_SECONDS >= one_record + deliver.SAFETY_MARGIN_SECONDS

@@ -284,7 +284,7 @@ def test_request_timeout_is_capped_by_the_remaining_time(slack_standin: SlackSta
     assert hook.request_timeout(hook.remaining()) == 2
 
 
-def test_proxy_from_argument_or_environment_but_never_for_loopback(
+def test_proxy_from_argument_or_environment_by_scheme(
     slack_standin: SlackStandIn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
@@ -294,8 +294,11 @@ def test_proxy_from_argument_or_environment_but_never_for_loopback(
     assert webhook(slack_standin).proxy() is None
     monkeypatch.setenv("NO_PROXY", "hooks.slack.com")
     assert SlackWebhook(remote).proxy() is None
-    # and the loopback stand-in is really reached despite the (unreachable) proxy
+    # and the loopback stand-in is really reached despite the (unreachable) https proxy
     assert webhook(slack_standin).deliver(eks_api_alert()).outcome is DeliveryOutcome.DELIVERED
+    # A loopback stand-in (http) follows HTTP_PROXY only: how the local Docker set-up reaches its container.
+    monkeypatch.setenv("HTTP_PROXY", "http://eksguard-slack:8765")
+    assert webhook(slack_standin).proxy() == "http://eksguard-slack:8765"
 
 
 def test_nothing_logs_the_webhook_url(
@@ -339,3 +342,20 @@ def test_a_rate_limited_record_waits_for_slack_not_for_an_outage_backoff() -> No
     assert rate_limit_delay_seconds(12, 1.0) == 3600  # capped like the outage backoff
     assert sum(rate_limit_delay_seconds(n, 1.0) for n in range(1, 12)) >= 3600  # no spin to the dead-letter queue
     assert [retry_delay_seconds(n) for n in (1, 2)] == [60, 120]  # outages keep their minute
+
+
+@pytest.mark.parametrize("bad", ["\n", "\t", " ", "\x7f", "é"])
+def test_a_url_with_spaces_control_or_non_ascii_characters_is_refused_without_echoing_it(bad: str) -> None:
+    """urlsplit drops tabs and line breaks silently and http.client quotes the refused URL escaped: a wrapped
+    paste of the secret must be a configuration error, never a request whose error repeats the token."""
+    url = "https://hooks.slack.com/services/T0/B0/abcdefghijkl" + bad + "mnopqrstuvwx"
+    with pytest.raises(WebhookConfigError) as caught:
+        SlackWebhook(url)
+    assert "abcdefghijkl" not in str(caught.value) and "mnopqrstuvwx" not in str(caught.value)
+
+
+def test_an_error_page_quoting_the_url_is_redacted(slack_standin: SlackStandIn) -> None:
+    slack_standin.enqueue(Reply(502, f"proxy could not reach {slack_standin.url}"))
+    result = webhook(slack_standin).post({"text": "x"})
+    assert result.outcome is DeliveryOutcome.RETRY
+    assert slack_standin.url not in result.error and TOKEN not in result.error

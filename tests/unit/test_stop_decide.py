@@ -162,6 +162,7 @@ def test_sessions_disconnected_for_long_are_orphaned_not_blocking():
     )
     assert sessions.blocking == {b, c, d, e}
     assert dict(sessions.orphaned) == {a: ("s-old",)}
+    assert dict(sessions.long_lived) == {c: ("s-1",)}
     decision = run(make(a), sessions=sessions)
     assert decision.stop is True and "s-old" in (decision.note or "") and "orphaned" in (decision.note or "")
     assert run(make(b), sessions=sessions).reason is Reason.ACTIVE_SESSION
@@ -181,3 +182,25 @@ def test_sessions_disconnected_for_long_are_orphaned_not_blocking():
 )
 def test_cluster_of(tags, expected):
     assert cluster_of(tags, "kubectl-instance", "eks-cluster") == expected
+
+
+def test_a_status_ssm_may_add_later_holds_the_stop_and_only_ended_sessions_do_not():
+    a, b, c = (f"i-0bbb00000000000{k}" for k in range(1, 4))
+    sessions = classify_sessions(
+        [session(a, "Reconnecting", 1), session(b, "Terminating", 1), session(c, "Failed", 1)],
+        now=NOW,
+        orphan_after=timedelta(hours=12),
+    )
+    assert sessions.blocking == {a}
+
+
+def test_a_session_held_open_for_days_still_protects_the_user_but_is_reported():
+    """Someone may be there, so the stop waits; but a session kept open for days to keep an admin host up
+    is named in the summary (a MEDIUM warning), run after run."""
+    target = "i-0ccc000000000001"
+    sessions = classify_sessions(
+        [session(target, "Connected", 80, "s-forever")], now=NOW, orphan_after=timedelta(hours=12)
+    )
+    decision = run(make(target), sessions=sessions)
+    assert decision.reason is Reason.ACTIVE_SESSION
+    assert "s-forever" in (decision.note or "")

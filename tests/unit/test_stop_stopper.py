@@ -118,15 +118,61 @@ def test_dry_run_counts_dry_run_operation_as_success():
 
 
 @pytest.mark.parametrize("code", ["UnauthorizedOperation", "AccessDenied"])
-def test_permission_errors_are_not_bisected(code):
+def test_a_policy_refusing_everything_costs_a_bounded_number_of_calls(code):
     class Denied(FakeEc2):
         def stop_instances(self, InstanceIds, DryRun=False):  # noqa: N803
             self.calls.append(list(InstanceIds))
             raise ClientError({"Error": {"Code": code, "Message": "not authorized"}}, "StopInstances")
 
     ec2 = Denied()
-    outcome = stop_in_batches(ec2, ids(8))
-    assert len(ec2.calls) == 1 and len(outcome.failed) == 8
+    outcome = stop_in_batches(ec2, ids(1000))
+    assert len(outcome.failed) == 1000 and {f.code for f in outcome.failed} == {code}
+    assert len(ec2.calls) <= 4 * 10 + 4 + 1  # the refusal budget, not a call per instance
+
+
+def test_one_instance_refused_by_the_tag_condition_does_not_hold_up_the_other_999():
+    """The stop permission is conditioned on each instance's tag: whoever can change one instance's tag
+    around the schedule makes EC2 refuse a whole call. Bisection stops every other instance."""
+    all_ids = ids(1000)
+    refused = all_ids[421]
+
+    class TagCondition(FakeEc2):
+        def stop_instances(self, InstanceIds, DryRun=False):  # noqa: N803
+            self.calls.append(list(InstanceIds))
+            if refused in InstanceIds:
+                raise ClientError(
+                    {"Error": {"Code": "UnauthorizedOperation", "Message": "You are not authorized."}},
+                    "StopInstances",
+                )
+            self.stopped.extend(InstanceIds)
+            return {"StoppingInstances": [{"InstanceId": i} for i in InstanceIds]}
+
+    ec2 = TagCondition()
+    outcome = stop_in_batches(ec2, all_ids)
+    assert [f.instance_id for f in outcome.failed] == [refused]
+    assert len(outcome.stopped) == 999 and sorted(ec2.stopped) == sorted(set(all_ids) - {refused})
+    assert len(ec2.calls) <= 2 * 10 + 1
+
+
+def test_a_network_failure_on_one_batch_keeps_what_the_others_stopped():
+    from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+
+    class Flaky(FakeEc2):
+        def stop_instances(self, InstanceIds, DryRun=False):  # noqa: N803
+            self.calls.append(list(InstanceIds))
+            if len(self.calls) == 2:
+                raise EndpointConnectionError(endpoint_url="https://ec2.eu-west-1.amazonaws.com/")
+            if len(self.calls) == 3:
+                raise ReadTimeoutError(endpoint_url="https://ec2.eu-west-1.amazonaws.com/")
+            self.stopped.extend(InstanceIds)
+            return {"StoppingInstances": [{"InstanceId": i} for i in InstanceIds]}
+
+    ec2 = Flaky()
+    outcome = stop_in_batches(ec2, ids(2500))
+    assert len(outcome.stopped) == 1000
+    codes = [f.code for f in outcome.failed]
+    assert codes.count("EndpointConnectionError") == 1000 and codes.count("ReadTimeoutError") == 500
+    assert all("may be stopping" in f.message for f in outcome.failed if f.code == "ReadTimeoutError")
 
 
 def test_duplicate_ids_are_stopped_once():

@@ -36,6 +36,10 @@ RETRY_CONFIG = Config(
     user_agent_extra="eksguard",
 )
 
+# EC2 calls carry up to 1,000 instances (a DescribeInstances page, a StopInstances batch): a longer
+# read than DynamoDB's and SQS's. Worst case per call: 3 x (2 + 20) s + 13 s = 79 s.
+EC2_CONFIG = RETRY_CONFIG.merge(Config(read_timeout=20))
+
 
 # Lookups a detector makes before it can judge (kubectl instances, instance profiles, IAM paths):
 # short timeouts and one retry, so a slow or unreachable API degrades the verdict ("lookup
@@ -122,7 +126,7 @@ def _make_client(service: str, region: str, config: Config) -> Any:
 @functools.lru_cache(maxsize=64)
 def client(service: str, region: str) -> Any:
     """A cached client per (service, region); clients are thread-safe and costly to create."""
-    return _make_client(service, region, RETRY_CONFIG)
+    return _make_client(service, region, EC2_CONFIG if service == "ec2" else RETRY_CONFIG)
 
 
 @functools.lru_cache(maxsize=64)

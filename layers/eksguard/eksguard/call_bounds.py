@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from eksguard import aws
 from eksguard.inventory import eks_reader, kube_reader
 from eksguard.inventory.run import MIN_SECONDS_PER_CLUSTER
+from eksguard.slack.notifier import RECORD_RESERVE_SECONDS
 from eksguard.stop.run import call_reserve_seconds
 
 MARGIN_SECONDS = 5.0  # logging, metrics, Python's own work after the last call
@@ -62,20 +63,17 @@ def longest_unguarded(function: str) -> tuple[Step, ...]:
             Step("queue send of up to 10 alerts", write()),
             Step("inventory request (asynchronous invoke, lookup bounds)", aws.worst_lookup_call_seconds()),
         ),
-        # One EC2/SSM call is started only with call_reserve_seconds() left: the call, then the
-        # summary's queue send (eksguard.stop.run).
+        # Every EC2/SSM call (each page of a listing, each StopInstances) is started only with
+        # call_reserve_seconds() left: the call, then the summary's queue send (eksguard.stop.run).
         "StopInstancesFunction": (
-            Step("one EC2 or SSM call", write()),
+            Step("one EC2 or SSM call (EC2 read timeout 20 s)", aws.worst_call_seconds(aws.EC2_CONFIG)),
             Step("queue send of the summary", write()),
         ),
-        # Records are handled while the deadline allows (Slack posts are cut to the time left);
-        # the unguarded part is one record's bookkeeping around its post.
+        # A record is started only with RECORD_RESERVE_SECONDS left (eksguard.slack.notifier), which
+        # must cover one record's calls; the webhook secret is read once, before the first record.
         "SlackNotifierFunction": (
             Step("webhook secret read", write()),
-            Step("idempotency record: claim", write()),
-            Step("Slack post (request timeout)", 10.0),
-            Step("idempotency record: result", write()),
-            Step("visibility change of a failed record", write()),
+            Step("one record's reserve (RECORD_RESERVE_SECONDS)", RECORD_RESERVE_SECONDS),
         ),
         # A log group page and one filter put at a time; pages are few (one per 50 log groups).
         "AuditLogEnrolFunction": (

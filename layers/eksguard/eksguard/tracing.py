@@ -5,6 +5,10 @@ disabled: about 120 ms of every cold start, paid by the nightly functions too. S
 wrap themselves with `capture_lambda_handler` below, which builds a Tracer only when tracing is
 on (`POWERTOOLS_TRACE_DISABLED` not true, the variable the template sets from `Tracing`) and is
 otherwise the identity.
+
+When on, only botocore is patched (AWS calls become subsegments). The X-Ray SDK's http.client patch
+would record the Slack webhook's full URL, a secret, in every trace; and handlers' responses are not
+captured (a stop run's report of thousands of instances would exceed X-Ray's 64 KB segment).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any, TypeVar, cast
 F = TypeVar("F", bound=Callable[..., Any])
 
 _TRUE = {"1", "true", "yes", "on"}
+PATCHED_MODULES = ("botocore",)
 
 
 def enabled(environ: dict[str, str] | None = None) -> bool:
@@ -29,4 +34,5 @@ def capture_lambda_handler(handler: F) -> F:
         return handler
     from aws_lambda_powertools import Tracer
 
-    return cast(F, Tracer().capture_lambda_handler(handler))
+    tracer = Tracer(patch_modules=PATCHED_MODULES)
+    return cast(F, tracer.capture_lambda_handler(handler, capture_response=False))

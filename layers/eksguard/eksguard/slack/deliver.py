@@ -158,6 +158,10 @@ def is_loopback(host: str | None) -> bool:
 def validate_webhook_url(url: str) -> str:
     """https:// only, except loopback hosts (local stand-ins); errors never echo the URL."""
     candidate = url.strip()
+    # urlsplit drops tabs and line breaks silently, http.client then refuses the URL and quotes it,
+    # escaped, in its error (past any redaction): a URL must be printable ASCII without spaces.
+    if any(not (0x21 <= ord(ch) <= 0x7E) for ch in candidate):
+        raise WebhookConfigError("webhook URL contains spaces, control or non-ASCII characters")
     try:
         parts = urlsplit(candidate)
         host = parts.hostname
@@ -279,6 +283,7 @@ class SlackWebhook:
     ) -> None:
         self._url = validate_webhook_url(url)
         self._host = urlsplit(self._url).hostname
+        self._scheme = urlsplit(self._url).scheme
         self._proxy = proxy
         self._timeout = timeout
         self._margin = safety_margin
@@ -302,20 +307,19 @@ class SlackWebhook:
         return max(1, math.ceil(timeout))
 
     def proxy(self) -> str | None:
-        """The proxy a request goes through: the one given, else HTTPS_PROXY (urllib's rules, NO_PROXY
-        included); never for a loopback host (a local stand-in)."""
-        if is_loopback(self._host):
-            return None
-        if self._proxy:
-            return self._proxy
+        """The proxy a request goes through, by urllib's rules: for https, the one given, else HTTPS_PROXY;
+        for http (loopback hosts only: local stand-ins), HTTP_PROXY, which is how a stand-in in another
+        container is reached (docs/local.md); none for a host NO_PROXY names."""
         if urllib.request.proxy_bypass(self._host or ""):
             return None
-        return urllib.request.getproxies().get("https")
+        if self._scheme == "https":
+            return self._proxy or urllib.request.getproxies().get("https")
+        return urllib.request.getproxies().get("http")
 
     def _opener(self) -> urllib.request.OpenerDirector:
         proxy = self.proxy()
         return urllib.request.build_opener(
-            urllib.request.ProxyHandler({"https": proxy} if proxy else {}), _NoRedirect()
+            urllib.request.ProxyHandler({self._scheme: proxy} if proxy else {}), _NoRedirect()
         )
 
     def post(self, payload: dict[str, Any], timeout: float | None = None) -> Classification:
@@ -330,7 +334,7 @@ class SlackWebhook:
         try:
             with self._opener().open(request, timeout=self.request_timeout(wait)) as response:  # noqa: S310 - https or loopback only (validate_webhook_url)
                 body = response.read(MAX_RESPONSE_BYTES).decode("utf-8", errors="replace")
-                return classify(response.status, body, dict(response.headers.items()))
+                return classify(response.status, redact(body, self._url), dict(response.headers.items()))
         except urllib.error.HTTPError as exc:
             try:
                 body = exc.read(MAX_RESPONSE_BYTES).decode("utf-8", errors="replace")
@@ -338,7 +342,8 @@ class SlackWebhook:
                 body = ""
             finally:
                 exc.close()
-            return classify(exc.code, body, dict(exc.headers.items()) if exc.headers else {})
+            # An error page (a proxy's, say) may quote the URL it refused: redacted like everything else.
+            return classify(exc.code, redact(body, self._url), dict(exc.headers.items()) if exc.headers else {})
         except Exception as exc:  # URLError, TimeoutError, ConnectionError, http.client errors
             return Classification(
                 DeliveryOutcome.RETRY, None, redact(f"{type(exc).__name__}: {_short(exc)}", self._url)

@@ -74,7 +74,13 @@ RETRY_CAP_SECONDS = 3600
 RATE_LIMIT_BASE_SECONDS = 2
 PERMANENT_VISIBILITY_SECONDS = 30
 SQS_MAX_VISIBILITY_SECONDS = 43_200
-DEFAULT_REMAINING_SECONDS = 60.0
+DEFAULT_REMAINING_SECONDS = 150.0  # the template's timeout, when no Lambda context says better
+# A record is started only while its worst case still fits: the idempotency claim and result and a
+# visibility change (3 writes of aws.RETRY_CONFIG's 31 s), the Slack request (deliver's 10 s) and the
+# safety margin. A record not started fails without a call and comes back after the queue's
+# visibility timeout, instead of the invocation timing out mid-record (which would redeliver the
+# whole batch, the in-progress alert included).
+RECORD_RESERVE_SECONDS = 3 * 31.0 + 10.0 + 3.0
 
 
 class PoisonMessageError(Exception):
@@ -181,6 +187,13 @@ class NotifierRun:
             metrics.add_metric(name=METRIC_DROPPED, unit=MetricUnit.Count, value=1)
             return "dropped"
 
+        if self.deadline - self.clock() < RECORD_RESERVE_SECONDS:
+            deferred = DeliveryResult(
+                DeliveryOutcome.RETRY, None, "not started: too little time left in this invocation", 0, attempted=False
+            )
+            logger.warning("alert_deferred", extra={**log_fields, "reason": deferred.error})
+            metrics.add_metric(name=METRIC_RETRIED, unit=MetricUnit.Count, value=1)
+            raise DeliveryFailedError(deferred)
         if self._unavailable is not None:
             skipped = DeliveryResult(
                 DeliveryOutcome.RETRY, None, f"{self._unavailable} (earlier in this invocation)", 0, attempted=False
@@ -294,7 +307,7 @@ class NotifierRun:
     def _webhook_client(self) -> SlackWebhook:
         if self._webhook is None:
             url = load_webhook_url(self.settings.slack_webhook_secret_arn or "", self.settings.region)
-            # proxy=None: slack_sdk then honours HTTPS_PROXY / HTTP_PROXY from the environment.
+            # proxy=None: HTTPS_PROXY and NO_PROXY from the environment decide (SlackWebhook.proxy).
             self._webhook = SlackWebhook(url, deadline=self.deadline, clock=self.clock, proxy=None)
         return self._webhook
 

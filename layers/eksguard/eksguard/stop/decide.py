@@ -64,10 +64,14 @@ class Sessions:
 
     blocking: frozenset[str] = frozenset()
     orphaned: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # target -> ids of blocking sessions open longer than the orphan age: they still hold the stop (a
+    # person may be there), but the summary says so, so a session kept open for days is seen.
+    long_lived: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-# Session statuses that still hold a shell (Disconnected sessions can be resumed).
-LIVE_SESSION_STATUSES = {"Connected", "Connecting", "Disconnected"}
+# Session statuses that no longer hold a shell. Any other (Connected, Connecting, Disconnected, and one
+# SSM may add later) holds the stop: an unknown status is treated as someone being there.
+ENDED_SESSION_STATUSES = {"Terminated", "Terminating", "Failed"}
 
 
 def classify_sessions(raw: Iterable[Mapping[str, Any]], *, now: datetime, orphan_after: timedelta) -> Sessions:
@@ -77,23 +81,30 @@ def classify_sessions(raw: Iterable[Mapping[str, Any]], *, now: datetime, orphan
     A session with an unknown status or no start date blocks (fail safe)."""
     blocking: set[str] = set()
     orphaned: dict[str, list[str]] = {}
+    long_lived: dict[str, list[str]] = {}
     for session in raw:
         target = session.get("Target")
         if not isinstance(target, str) or not target:
             continue
         status = session.get("Status")
-        if status is not None and status not in LIVE_SESSION_STATUSES:
+        if status in ENDED_SESSION_STATUSES:
             continue
         started = session.get("StartDate")
-        if status == "Disconnected" and isinstance(started, datetime):
+        old = False
+        if isinstance(started, datetime):
             started = started if started.tzinfo else started.replace(tzinfo=UTC)
-            if now - started > orphan_after:
-                orphaned.setdefault(target, []).append(str(session.get("SessionId") or "?"))
-                continue
+            old = now - started > orphan_after
+        session_id = str(session.get("SessionId") or "?")
+        if status == "Disconnected" and old:
+            orphaned.setdefault(target, []).append(session_id)
+            continue
         blocking.add(target)
+        if old:
+            long_lived.setdefault(target, []).append(session_id)
     return Sessions(
         frozenset(blocking),
         {target: tuple(ids) for target, ids in orphaned.items() if target not in blocking},
+        {target: tuple(ids) for target, ids in long_lived.items()},
     )
 
 
@@ -140,6 +151,10 @@ def decide(
     if sessions is None:
         return Decision(False, Reason.SESSIONS_UNKNOWN, "active SSM sessions could not be listed", note)
     if instance.instance_id in sessions.blocking:
+        lasting = sessions.long_lived.get(instance.instance_id)
+        if lasting:
+            held = f"session(s) {', '.join(lasting)} open longer than the orphan age keep it running"
+            note = f"{note}; {held}" if note else held
         return Decision(False, Reason.ACTIVE_SESSION, "an SSM Session Manager session is active", note)
     orphans = sessions.orphaned.get(instance.instance_id)
     if orphans:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from eksguard.stop.decide import cluster_of
@@ -10,6 +10,14 @@ from eksguard.stop.model import Instance
 
 DESCRIBE_PAGE_SIZE = 1000
 SESSIONS_PAGE_SIZE = 200
+
+
+class OutOfTime(RuntimeError):
+    """A listing was cut short: its next page would not fit the invocation's time (see stop.run)."""
+
+
+def _always() -> bool:
+    return True
 
 
 def describe_filters(tag_key: str, tag_value: str) -> list[dict[str, Any]]:
@@ -37,7 +45,15 @@ def to_instance(raw: dict[str, Any], region: str, stop_tag_key: str, cluster_tag
     )
 
 
-def tagged_instances(ec2: Any, region: str, tag_key: str, tag_value: str, cluster_tag_key: str) -> Iterator[Instance]:
+def tagged_instances(
+    ec2: Any,
+    region: str,
+    tag_key: str,
+    tag_value: str,
+    cluster_tag_key: str,
+    may_call: Callable[[], bool] = _always,
+) -> Iterator[Instance]:
+    """Every running or pending instance with the tag; `may_call` is asked before each further page."""
     paginator = ec2.get_paginator("describe_instances")
     pages = paginator.paginate(
         Filters=describe_filters(tag_key, tag_value),
@@ -47,13 +63,17 @@ def tagged_instances(ec2: Any, region: str, tag_key: str, tag_value: str, cluste
         for reservation in page.get("Reservations") or []:
             for raw in reservation.get("Instances") or []:
                 yield to_instance(raw, region, tag_key, cluster_tag_key)
+        if page.get("NextToken") and not may_call():
+            raise OutOfTime("instances not all listed: the run ran out of time")
 
 
-def active_sessions(ssm: Any) -> list[dict[str, Any]]:
+def active_sessions(ssm: Any, may_call: Callable[[], bool] = _always) -> list[dict[str, Any]]:
     """Every active Session Manager session in the region: one paginated call chain."""
     sessions: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"State": "Active", "MaxResults": SESSIONS_PAGE_SIZE}
     for _ in range(10_000):  # hard bound; a real region never has this many pages
+        if not may_call():
+            raise OutOfTime("sessions not all listed: the run ran out of time")
         page = ssm.describe_sessions(**kwargs)
         sessions.extend(s for s in page.get("Sessions") or [] if isinstance(s, dict))
         token = page.get("NextToken")

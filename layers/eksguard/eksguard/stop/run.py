@@ -31,8 +31,8 @@ SUMMARY_RESERVE_SECONDS = aws.worst_call_seconds(aws.RETRY_CONFIG) + 5.0
 
 
 def call_reserve_seconds() -> float:
-    """Time that must be left to start one more EC2/SSM call."""
-    return aws.worst_call_seconds(aws.RETRY_CONFIG) + SUMMARY_RESERVE_SECONDS
+    """Time that must be left to start one more EC2/SSM call: its worst case, then the summary's."""
+    return aws.worst_call_seconds(aws.EC2_CONFIG) + SUMMARY_RESERVE_SECONDS
 
 
 def schedule_zone(settings: Settings) -> tzinfo:
@@ -83,13 +83,21 @@ def _run_region(
     remaining: Remaining,
 ) -> RegionResult:
     result = RegionResult(region=region)
+
+    def may_call() -> bool:
+        return remaining() >= call_reserve_seconds()
+
     try:
         ec2 = client_factory("ec2", region)
         instances = list(
             gateway.tagged_instances(
-                ec2, region, settings.stop_tag_key, settings.stop_tag_value, settings.cluster_tag_key
+                ec2, region, settings.stop_tag_key, settings.stop_tag_value, settings.cluster_tag_key, may_call
             )
         )
+    except gateway.OutOfTime as exc:
+        result.error = f"not scanned: {exc}"
+        logger.error("region_out_of_time", extra={"region": region, "error": result.error})
+        return result
     except (ClientError, BotoCoreError) as exc:
         result.error = f"cannot list instances: {_describe_error(exc)}"
         logger.error("region_failed", extra={"region": region, "error": result.error})
@@ -101,11 +109,11 @@ def _run_region(
     sessions: Sessions | None
     try:
         sessions = classify_sessions(
-            gateway.active_sessions(client_factory("ssm", region)),
+            gateway.active_sessions(client_factory("ssm", region), may_call),
             now=now,
             orphan_after=timedelta(hours=settings.orphaned_session_hours),
         )
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, gateway.OutOfTime) as exc:
         # Fail safe: without knowing who is logged in, stop nothing in this region.
         sessions = None
         warning = f"cannot list SSM sessions ({_describe_error(exc)}): no instance stopped in {region}"
@@ -133,6 +141,8 @@ def _run_region(
                 notes[instance.instance_id] = decision.note
                 result.warnings.append(f"{instance.instance_id}: {decision.note}")
             continue
+        if decision.note:  # an expired or ignored tag, a session open for days: worth a look even if skipped
+            result.warnings.append(f"{instance.instance_id}: {decision.note}")
         outcome = Outcome.FAILED if decision.reason is Reason.INSTANCE_STORE_ROOT else Outcome.SKIPPED
         item = InstanceResult(
             instance_id=instance.instance_id,
@@ -148,7 +158,7 @@ def _run_region(
         logger.info(outcome.value, extra=_log_fields(region, item))
 
     if to_stop:
-        _stop(settings, region, to_stop, notes, client_factory("ec2", region), result, remaining)
+        _stop(settings, region, to_stop, notes, client_factory("ec2", region), result, may_call)
     return result
 
 
@@ -159,7 +169,7 @@ def _stop(
     notes: dict[str, str],
     ec2: Any,
     result: RegionResult,
-    remaining: Remaining,
+    may_call: Callable[[], bool],
 ) -> None:
     by_id = {i.instance_id: i for i in to_stop}
     try:
@@ -167,9 +177,9 @@ def _stop(
             ec2,
             list(by_id),
             dry_run=settings.dry_run,
-            may_call=lambda: remaining() >= call_reserve_seconds(),
+            may_call=may_call,
         )
-    except (ClientError, BotoCoreError) as exc:  # stopper handles ClientError; this is the network
+    except (ClientError, BotoCoreError) as exc:  # the stopper handles both per call; this is a backstop
         error = _describe_error(exc)
         for instance in to_stop:
             result.instances.append(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
 # StopInstances sets no documented maximum of IDs. Measured on the same data (docs/benchmarks.md):
 # 1,000 per call stops 2,000 instances in 2 calls instead of 40 and in less time than one call
@@ -67,6 +67,12 @@ def stop_in_batches(
     return outcome
 
 
+def _refusal_budget(size: int) -> int:
+    """Permission refusals one batch may isolate: enough to bisect down to a few refused instances
+    (2 * log2(size) each), not the 2 * size calls of a policy that refuses every instance."""
+    return 4 * max(1, size.bit_length()) + 4
+
+
 def _stop_isolating(
     ec2: Any, batch: list[str], dry_run: bool, outcome: StopOutcome, may_call: Callable[[], bool]
 ) -> None:
@@ -75,6 +81,11 @@ def _stop_isolating(
     work: list[list[str]] = [batch]
     max_calls = 4 * len(batch) + 4
     calls = 0
+    # The stop permission is conditioned on each instance's tag: one instance whose tag changed since
+    # DescribeInstances (or was changed on purpose around the schedule) refuses the whole call. So a
+    # refusal is bisected like any unnamed failure, within a budget: a policy that refuses everything
+    # fails the rest of the batch as a whole instead of costing a call per instance.
+    refusals_left = _refusal_budget(len(batch))
     while work:
         current = work.pop()
         if not current:
@@ -91,15 +102,29 @@ def _stop_isolating(
         outcome.calls += 1
         try:
             response = ec2.stop_instances(InstanceIds=current, DryRun=dry_run)
+        except BotoCoreError as exc:
+            # The network, after botocore's retries: this batch only; the others are still tried. A read
+            # timeout means EC2 may have acted on it (the next run or the instance state tells).
+            lost = isinstance(exc, ReadTimeoutError)
+            message = "no answer from EC2: the instances may be stopping" if lost else f"{type(exc).__name__}"
+            outcome.failed.extend(StopFailure(i, type(exc).__name__, message) for i in current)
+            continue
         except ClientError as exc:
             code, message = _error(exc)
             if dry_run and code == DRY_RUN_OK:
                 outcome.stopped.extend(current)
                 continue
-            if code in THROTTLING_CODES or code.startswith("Unauthorized") or code == "AccessDenied":
+            if code in THROTTLING_CODES:
                 # Retrying per instance would not help (and amplifies throttling).
                 outcome.failed.extend(StopFailure(i, code, message) for i in current)
                 continue
+            if code.startswith("Unauthorized") or code == "AccessDenied":
+                refusals_left -= 1
+                if refusals_left < 0:  # refused across the board: the rest of the batch fails as a whole
+                    for rest in (current, *work):
+                        outcome.failed.extend(StopFailure(i, code, message) for i in rest)
+                    work.clear()
+                    continue
             if len(current) == 1:
                 outcome.failed.append(StopFailure(current[0], code, message))
                 continue
