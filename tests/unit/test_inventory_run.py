@@ -145,3 +145,45 @@ def test_a_cluster_too_large_to_read_is_a_blind_spot(monkeypatch: pytest.MonkeyP
     with pytest.raises(KubeError) as caught:
         reader.read()
     assert caught.value.kind == "too-large" and reader.calls == 50_000 // len(page) + 1
+
+
+def test_with_little_time_left_clusters_are_not_started_but_reported_and_the_digest_still_goes_out() -> None:
+    from eksguard import aws
+    from eksguard.inventory.run import FINAL_RESERVE_SECONDS, MIN_SECONDS_PER_CLUSTER
+
+    store, published = InMemoryInventoryStore(), []
+    world = {"prod": "ok", "dev": "ok"}
+    left = FINAL_RESERVE_SECONDS + MIN_SECONDS_PER_CLUSTER - 1  # the reserve for what follows, not one cluster more
+    result = run(gateways(world, store, published), ("eu-west-1",), digest=True, time_left=lambda: left)
+
+    assert {o.status for o in result.outcomes} == {"failed"}
+    assert all("ran out of time" in (o.error or "") for o in result.outcomes)
+    assert result.digest_alert is not None
+    assert aws.CallDeadline.allows(10_000)  # the deadline ends with the run (a warm container starts afresh)
+
+
+def test_reads_stop_at_the_deadline_even_inside_a_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside one cluster, each EKS call is made only while it can end before the reserve for what follows."""
+    from eksguard import aws
+    from eksguard.inventory import eks_reader
+
+    class Client:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def describe_cluster(self, name: str) -> dict[str, Any]:
+            self.calls += 1
+            return {"cluster": {"name": name}}
+
+    client = Client()
+    reader = eks_reader.EksReader("eu-west-1", client)
+    aws.CallDeadline.start(5.0)  # less than any one call's worst case
+    try:
+        with pytest.raises(EksReadError, match="ran out of time"):
+            reader.cluster("prod")
+        with pytest.raises(KubeError) as caught:
+            KubeReader("https://127.0.0.1:1", b"", "token").get("/api")
+        assert caught.value.kind == "out-of-time"
+    finally:
+        aws.CallDeadline.start(None)
+    assert client.calls == 0

@@ -111,6 +111,23 @@ class LookupBudget:
             raise LookupBudgetExceeded(f"{what} not attempted: lookup budget of {LOOKUP_BUDGET_SECONDS:.0f}s spent")
 
 
+class CallDeadline:
+    """When the calls of a long run (the inventory's clusters) must have ended, so that what follows them
+    (failure alerts, the digest) still fits the function's timeout. The run starts it; each reader asks
+    `allows(worst)` before a call, and a call that could not end in time is not made (reported instead).
+    Unset, every call is allowed (tests, functions without such a loop)."""
+
+    _ends: float | None = None
+
+    @classmethod
+    def start(cls, seconds: float | None) -> None:
+        cls._ends = None if seconds is None else time.monotonic() + seconds
+
+    @classmethod
+    def allows(cls, worst_seconds: float) -> bool:
+        return cls._ends is None or time.monotonic() + worst_seconds <= cls._ends
+
+
 _session_lock = threading.Lock()
 _session: boto3.session.Session | None = None
 

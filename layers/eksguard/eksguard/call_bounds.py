@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from eksguard import aws
 from eksguard.inventory import eks_reader, kube_reader
-from eksguard.inventory.run import MIN_SECONDS_PER_CLUSTER
+from eksguard.inventory.run import FINAL_RESERVE_SECONDS
 from eksguard.slack.notifier import RECORD_RESERVE_SECONDS
 from eksguard.stop.run import call_reserve_seconds
 
@@ -83,10 +83,11 @@ def longest_unguarded(function: str) -> tuple[Step, ...]:
             Step("subscription filter write", write()),
             Step("queue send of the report", write()),
         ),
-        # A cluster is started only with MIN_SECONDS_PER_CLUSTER left (eksguard.inventory.run).
+        # Every EKS call and Kubernetes GET is made only while it can end FINAL_RESERVE_SECONDS before the
+        # timeout (aws.CallDeadline, started by eksguard.inventory.run); what follows the reads fits the reserve.
         "InventoryFunction": (
-            Step("per-cluster reserve (MIN_SECONDS_PER_CLUSTER)", MIN_SECONDS_PER_CLUSTER),
-            Step("queue send of the failures", write()),
+            Step("the longest single read", inventory_cluster_step_seconds()),
+            Step("what follows the reads (FINAL_RESERVE_SECONDS)", FINAL_RESERVE_SECONDS),
         ),
     }
     return paths[function]

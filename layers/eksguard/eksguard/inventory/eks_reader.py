@@ -34,6 +34,12 @@ class EksReadError(RuntimeError):
     """A part of the EKS API could not be read; the message says which and why (never a secret)."""
 
 
+def in_time() -> None:
+    """Before each EKS call: refuse one that could not end before the run's deadline (aws.CallDeadline)."""
+    if not aws.CallDeadline.allows(aws.worst_call_seconds(EKS_CONFIG)):
+        raise EksReadError("not read: the run ran out of time")
+
+
 def describe_error(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -61,6 +67,7 @@ class EksReader:
         """Every item of a paged list; `fetch` gets {"nextToken": ...} after the first page."""
         token: str | None = None
         while True:
+            in_time()
             page = self._call(fetch({"nextToken": token} if token else {}))
             yield from page.get(key) or []
             token = page.get("nextToken")
@@ -69,6 +76,7 @@ class EksReader:
 
     def guarded(self, what: str, read: Callable[[], T]) -> T:
         try:
+            in_time()
             return read()
         except (ClientError, BotoCoreError, OSError) as exc:
             raise EksReadError(f"{what}: {describe_error(exc)}") from None
@@ -89,6 +97,7 @@ class EksReader:
             for count, principal in enumerate(listed):
                 if count >= MAX_ACCESS_ENTRIES:
                     raise EksReadError(f"more than {MAX_ACCESS_ENTRIES} access entries")
+                in_time()
                 raw = self._call(self.client.describe_access_entry(clusterName=name, principalArn=principal))
                 raw = raw["accessEntry"]
                 policies = tuple(access_policy(p) for p in self._policies(name, principal))
@@ -118,6 +127,7 @@ class EksReader:
                 lambda t: self.client.list_identity_provider_configs(clusterName=name, **t), "identityProviderConfigs"
             )
             for ref in listed:
+                in_time()
                 described = self.client.describe_identity_provider_config(
                     clusterName=name, identityProviderConfig={"type": ref.get("type", "oidc"), "name": ref["name"]}
                 )
@@ -144,6 +154,7 @@ class EksReader:
                 lambda t: self.client.list_pod_identity_associations(clusterName=name, **t), "associations"
             )
             for summary in listed:
+                in_time()
                 described = self.client.describe_pod_identity_association(
                     clusterName=name, associationId=summary["associationId"]
                 )

@@ -141,6 +141,9 @@ class KubeReader:
     def get(self, path: str) -> dict[str, Any] | None:
         """The JSON object at `path`; None for 404. Raises KubeError for anything else."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            if not aws.CallDeadline.allows(CONNECT_TIMEOUT + READ_TIMEOUT):
+                self.close()
+                raise KubeError("out-of-time", "not read: the run ran out of time")
             try:
                 status, headers, body = self._request(path)
             except ssl.SSLCertVerificationError as exc:

@@ -17,6 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from eksguard import aws
 from eksguard.alerts import Alert, Fact, alert_id, utc_now_iso
 from eksguard.inventory.admins import TOO_MANY, AdminReport, effective_admins
 from eksguard.inventory.compare import ClusterRecord, Verdict, compare
@@ -30,7 +31,11 @@ from eksguard.severity import Severity
 logger = Logger(child=True)
 
 MAX_WORKERS = 4  # with KubeReader's per-cluster byte budget, the worst case fits the function's memory
-MIN_SECONDS_PER_CLUSTER = 45.0  # a cluster is not started with less time left (worst case of its calls)
+MIN_SECONDS_PER_CLUSTER = 45.0  # a cluster is not started with less time left (its longest call, and then some)
+# Kept back from the function's timeout for what follows the reads: a cluster's record and alerts, the
+# failure alerts, the digest and its records (four writes of aws.RETRY_CONFIG, and a margin). Reads are
+# made only while they can end before that (aws.CallDeadline).
+FINAL_RESERVE_SECONDS = 4 * aws.worst_call_seconds(aws.RETRY_CONFIG) + 5.0
 KIND_FAILED = "inventory-failed"
 SETUP_HINT = "see README, 'Inventory: read access' (access entry + eksguard-inventory-reader ClusterRole)"
 
@@ -227,7 +232,18 @@ def run(
     workers: int = MAX_WORKERS,
 ) -> RunResult:
     """`only`: (region, cluster) when a detector asked for one cluster. `time_left`: seconds before the
-    function times out; clusters not started with at least MIN_SECONDS_PER_CLUSTER left are reported."""
+    function times out; reads are made only while they can end FINAL_RESERVE_SECONDS before it, and
+    clusters not started with at least MIN_SECONDS_PER_CLUSTER of that left are reported."""
+    aws.CallDeadline.start(time_left() - FINAL_RESERVE_SECONDS if time_left is not None else None)
+    try:
+        return _run(gateways, regions, only, digest, workers)
+    finally:
+        aws.CallDeadline.start(None)  # a warm container's next invocation starts its own
+
+
+def _run(
+    gateways: Gateways, regions: tuple[str, ...], only: tuple[str, str] | None, digest: bool, workers: int
+) -> RunResult:
     result = RunResult()
     now = gateways.now()
     targets: list[tuple[str, str]] = []
@@ -243,7 +259,7 @@ def run(
 
     def one(target: tuple[str, str]) -> ClusterOutcome:
         region, name = target
-        if time_left is not None and time_left() < MIN_SECONDS_PER_CLUSTER:
+        if not aws.CallDeadline.allows(MIN_SECONDS_PER_CLUSTER):
             return ClusterOutcome(region, name, "failed", error="not started: the run ran out of time")
         return inventory_cluster(gateways, region, name)
 
