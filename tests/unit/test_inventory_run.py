@@ -151,7 +151,7 @@ def test_with_little_time_left_clusters_are_not_started_but_reported_and_the_dig
     from eksguard import aws
     from eksguard.inventory.run import FINAL_RESERVE_SECONDS, MIN_SECONDS_PER_CLUSTER
 
-    store, published = InMemoryInventoryStore(), []
+    store, published = InMemoryInventoryStore(), list[Alert]()
     world = {"prod": "ok", "dev": "ok"}
     left = FINAL_RESERVE_SECONDS + MIN_SECONDS_PER_CLUSTER - 1  # the reserve for what follows, not one cluster more
     result = run(gateways(world, store, published), ("eu-west-1",), digest=True, time_left=lambda: left)
@@ -182,7 +182,7 @@ def test_reads_stop_at_the_deadline_even_inside_a_cluster(monkeypatch: pytest.Mo
         with pytest.raises(EksReadError, match="ran out of time"):
             reader.cluster("prod")
         with pytest.raises(KubeError) as caught:
-            KubeReader("https://127.0.0.1:1", b"", "token").get("/api")
+            KubeReader("https://127.0.0.1:1", "", "token").get("/api")
         assert caught.value.kind == "out-of-time"
     finally:
         aws.CallDeadline.start(None)
