@@ -71,9 +71,86 @@ def locked(lock: Path = LOCK) -> dict[str, str]:
 
 
 def fits(tag: str) -> bool:
-    """A wheel fits when one of its tags (py-abi-platform) runs on CPython 3.13 x86_64 Linux."""
+    """A wheel fits when one of its tags (py-abi-platform) runs on CPython 3.13 x86_64 Linux: pure Python,
+    cp313, or the stable ABI of any earlier CPython 3 (cp39-abi3 runs on 3.13)."""
     py, abi, platform = tag.split("-", 2)
-    return py in ALLOWED_PY_TAGS and abi in ALLOWED_ABI and bool(PLATFORM_OK.match(platform))
+    if not PLATFORM_OK.match(platform):
+        return False
+    stable = re.fullmatch(r"cp3(\d+)", py)
+    if abi == "abi3" and stable and int(stable[1]) <= 13:
+        return True
+    return py in ALLOWED_PY_TAGS and abi in ALLOWED_ABI
+
+
+# Lambda's python3.13 on x86_64 Linux, for the environment markers of Requires-Dist.
+LAMBDA_MARKERS = {
+    "python_version": "3.13",
+    "python_full_version": "3.13.0",
+    "implementation_name": "cpython",
+    "implementation_version": "3.13.0",
+    "platform_python_implementation": "CPython",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "sys_platform": "linux",
+    "os_name": "posix",
+}
+
+
+def requested_extras(requirements: Path) -> dict[str, set[str]]:
+    """Extras requirements.txt asks for, by distribution: `aws-lambda-powertools[tracer]`."""
+    extras: dict[str, set[str]] = {}
+    for line in requirements.read_text().splitlines():
+        match = re.match(r"^\s*([A-Za-z0-9_.-]+)\[([^\]]*)\]", line.split("#", 1)[0])
+        if match:
+            extras.setdefault(normalise(match[1]), set()).update(e.strip() for e in match[2].split(",") if e.strip())
+    return extras
+
+
+def unmet_dependencies(site: Path, installed: dict[str, str], requirements: Path) -> list[str]:
+    """Every Requires-Dist of every distribution in the layer (for Lambda's markers and the extras asked
+    for) is installed at a version it accepts. The layer installs its lock with --no-deps, so this is
+    what proves the lock is the whole closure."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    wanted = requested_extras(requirements)
+    requires: dict[str, list[Requirement]] = {}
+    problems: list[str] = []
+    for dist in sorted(site.glob("*.dist-info")):
+        metadata = dist / "METADATA"
+        meta = metadata.read_text(errors="replace") if metadata.is_file() else ""
+        name_match = re.search(r"^Name: (.+)$", meta, re.M)
+        if not name_match:
+            continue
+        name = normalise(name_match[1].strip())
+        for line in re.findall(r"^Requires-Dist: (.+)$", meta, re.M):
+            try:
+                requires.setdefault(name, []).append(Requirement(line.strip()))
+            except InvalidRequirement:
+                problems.append(f"{name}: unreadable Requires-Dist {line.strip()!r}")
+    # Extras one distribution asks of another count too (transitively), until nothing new is asked.
+    for _ in range(len(requires) + 1):
+        grown = False
+        for name, reqs in requires.items():
+            for extra in [""] + sorted(wanted.get(name, ())):
+                for req in reqs:
+                    if req.marker is None or req.marker.evaluate({**LAMBDA_MARKERS, "extra": extra}):
+                        target = wanted.setdefault(normalise(req.name), set())
+                        if not req.extras <= target:
+                            target.update(req.extras)
+                            grown = True
+        if not grown:
+            break
+    for name, reqs in sorted(requires.items()):
+        for extra in [""] + sorted(wanted.get(name, ())):
+            for req in reqs:
+                if req.marker is not None and not req.marker.evaluate({**LAMBDA_MARKERS, "extra": extra}):
+                    continue
+                have = installed.get(normalise(req.name))
+                if have is None:
+                    problems.append(f"{name} requires {req}, which the layer lacks")
+                elif not req.specifier.contains(have, prereleases=True):
+                    problems.append(f"{name} requires {req}, the layer has {have}")
+    return sorted(set(problems))
 
 
 def distributions(site: Path, problems: list[str]) -> dict[str, str]:
@@ -167,6 +244,7 @@ def check(layer_dir: Path, lock: Path = LOCK, requirements: Path = REQUIREMENTS)
         if installed.get(pinned_name) != pinned_version:
             found = installed.get(pinned_name, "nothing")
             problems.append(f"{pinned_name}: pinned {pinned_version}, layer has {found}")
+    problems.extend(unmet_dependencies(site, installed, requirements))
     for extension in sorted(site.rglob("*.so")):
         if "cpython-313-x86_64-linux-gnu" not in extension.name and ".abi3." not in extension.name:
             problems.append(f"{extension.relative_to(site)}: compiled for another interpreter")

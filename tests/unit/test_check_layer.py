@@ -247,3 +247,54 @@ def test_compile_bytecode_refuses_a_lambda_python_of_another_version(tmp_path):
     )
     assert done.returncode == 1
     assert "is not a CPython 3.13 interpreter" in done.stderr
+
+
+def requires(layer: Path, name: str, version: str, *lines: str) -> None:
+    metadata = next((layer / "python").glob(f"{name.replace('-', '_')}-{version}.dist-info")) / "METADATA"
+    metadata.write_text(metadata.read_text() + "".join(f"Requires-Dist: {line}\n" for line in lines))
+
+
+def test_a_dependency_missing_from_the_lock_and_the_layer_fails(tmp_path):
+    """The layer installs the lock with --no-deps: a lock missing a dependency would ship a broken layer."""
+    layer = fake_layer(tmp_path)
+    requires(
+        layer, "botocore", "1.44.18", "jmespath<2.0.0,>=0.7.1", "urllib3!=2.2.0,<3,>=1.25.4; python_version >= '3.10'"
+    )
+    problems = run_check(tmp_path, layer).problems
+    assert "botocore requires jmespath<2.0.0,>=0.7.1, which the layer lacks" in problems
+    assert any(p.startswith("botocore requires urllib3") for p in problems)
+
+
+def test_a_dependency_at_a_version_it_does_not_accept_fails(tmp_path):
+    layer = fake_layer(tmp_path)
+    requires(layer, "boto3", "1.44.8", "botocore<1.45.0,>=1.44.20")
+    assert "boto3 requires botocore<1.45.0,>=1.44.20, the layer has 1.44.18" in run_check(tmp_path, layer).problems
+
+
+def test_markers_are_read_for_lambda_and_extras_only_when_asked(tmp_path):
+    layer = fake_layer(tmp_path)
+    requires(
+        layer,
+        "boto3",
+        "1.44.8",
+        "six; python_version < '3.8'",
+        "pywin32; sys_platform == 'win32'",
+        "awscrt==0.1; extra == 'crt'",
+        "PyYAML>=6",
+    )
+    assert run_check(tmp_path, layer).problems == []
+
+
+def test_a_requested_extra_brings_its_dependencies(tmp_path):
+    layer = fake_layer(tmp_path)
+    requires(layer, "PyYAML", "6.0.4", "wrapt; extra == 'tracer'")
+    lock, requirements = write_lock(tmp_path, LOCKED)
+    requirements.write_text("boto3==1.44.8\nPyYAML[tracer]==6.0.4\n")
+    problems = check_layer.check(layer, lock=lock, requirements=requirements).problems
+    assert problems == ['pyyaml requires wrapt; extra == "tracer", which the layer lacks']
+
+
+def test_stable_abi_wheels_of_earlier_cpythons_fit():
+    assert check_layer.fits("cp39-abi3-manylinux2014_x86_64")
+    assert not check_layer.fits("cp39-cp39-manylinux2014_x86_64")
+    assert not check_layer.fits("cp39-abi3-manylinux2014_aarch64")
