@@ -832,9 +832,10 @@ def markdown(results: list[Result], reproduce: str) -> str:
     if any(k.startswith("alert_retry (rate_limited") for r in results for k in r.logs):
         notes.append(
             "A record refused with 429 on every attempt of one invocation (the notifier makes 4) fails, and the "
-            "notifier hides it for its backoff of 60 s (120 s, 240 s, ... on later receives) even though Slack "
-            f"asked for {RETRY_AFTER_SECONDS} s; that, not the batching, is the max of those rows. With two "
-            "invocations posting to one webhook, a retry made after Retry-After can meet the next refusal again."
+            f"notifier hides it for Slack's Retry-After ({RETRY_AFTER_SECONDS} s here), at least 2 s doubling per "
+            "receive; that, not the batching, is the max of those rows. (An outage's backoff, 60 s doubling, "
+            "once applied to rate limits too and made those maxima 75-80 s.) With two invocations posting to one "
+            "webhook, a retry made after Retry-After can meet the next refusal again."
         )
     for r in results:
         unusual = {k: v for k, v in sorted(r.logs.items()) if k not in QUIET_LOG_EVENTS}
@@ -862,14 +863,15 @@ def markdown(results: list[Result], reproduce: str) -> str:
         f"sent {ISOLATED_GAP_SECONDS:g} s after the previous one was posted (an idle pipeline, the common case). "
         f"The queue is SQS on moto's server with VisibilityTimeout {visibility} s (the template's is "
         f"{QUEUE_VISIBILITY_SECONDS} s): the notifier sets a failed record's visibility itself (60 s doubling "
-        "per receive, or Retry-After if longer), so a shorter queue default would not speed retries, only make "
-        "records held through a batching window reappear while still in flight. Lambda's event source mapping "
+        "per receive after an outage, Retry-After after a rate limit), so a shorter queue default would not "
+        "speed retries, only make records held through a batching window reappear while still in flight. "
+        "Lambda's event source mapping "
         f"is emulated: {MAXIMUM_CONCURRENCY} pollers (MaximumConcurrency), each long-polling ReceiveMessage for "
         "up to 10 messages and gathering until BatchSize records or until the window has passed since the "
         "batch's first record (window 0: one receive), then invoking the real SlackNotifierFunction handler in "
         "its own warm process (a Lambda execution environment; the context counts down from the function's "
         f"{NOTIFIER_TIMEOUT_MS // 1000} s timeout), then deleting the records not in batchItemFailures. Cold "
-        "starts are not included (about 0.3 s of imports each, see the cold-import section). Slack: every "
+        "starts are not included (see the cold-start section). Slack: every "
         f"post is answered after {delay * 1000:.0f} ms (one webhook round trip; the notifier opens a new HTTPS "
         f"connection per post); in the second behaviour every {RATE_LIMIT_EVERY}th post gets 429 with "
         f"`Retry-After: {RETRY_AFTER_SECONDS}`, which the notifier waits out inside the invocation, holding "
