@@ -95,6 +95,34 @@ def median_ms(python: str, module: str, env: dict[str, str], repeat: int) -> flo
     return statistics.median(import_ms(python, module, env) for _ in range(repeat))
 
 
+CLIENTS_CODE = """
+import time, boto3
+services = ("ec2", "ssm", "sqs", "dynamodb", "eks", "iam")
+started = time.perf_counter()
+if SHARED:
+    session = boto3.session.Session()
+    clients = [session.client(s, region_name="eu-west-1") for s in services]
+else:
+    clients = [boto3.session.Session().client(s, region_name="eu-west-1") for s in services]
+print((time.perf_counter() - started) * 1000)
+"""
+
+
+def clients_ms(python: str, env: dict[str, str], shared: bool, repeat: int) -> float:
+    """Creating six clients in a fresh process (after `import boto3`): one session, or one per client."""
+    code = CLIENTS_CODE.replace("SHARED", "True" if shared else "False")
+    env = {**env, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    runs = [
+        float(
+            subprocess.run(
+                [python, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True
+            ).stdout
+        )
+        for _ in range(repeat)
+    ]
+    return statistics.median(runs)
+
+
 def tree_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -150,6 +178,9 @@ def measure(python: str, build: Path, repeat: int) -> str:
             # root ignores file modes, PYTHONDONTWRITEBYTECODE is what guarantees it here).
             assert files_in(scratch) == before, f"{label}: the interpreter wrote into the read-only copy"
             if keep and not tracing:
+                env = lambda_env(tasks["StopInstancesFunction"], layer, tracing)
+                sizes["shared"] = round(clients_ms(python, env, True, repeat))
+                sizes["per_client"] = round(clients_ms(python, env, False, repeat))
                 sizes["layer"] = tree_size(layer)
                 sizes["pyc"] = sum(p.stat().st_size for p in layer.rglob("*.pyc"))
                 archive = shutil.make_archive(str(Path(tmp) / "layer"), "zip", layer.parent)
@@ -181,6 +212,10 @@ def measure(python: str, build: Path, repeat: int) -> str:
         f"the module, median of {repeat} fresh processes. The layer as shipped: "
         f"{sizes['layer'] / 1e6:.1f} MB unzipped ({sizes['pyc'] / 1e6:.1f} MB of it bytecode), "
         f"{sizes['zip'] / 1e6:.1f} MB zipped (Lambda's limit: 250 MB unzipped for function and layers)."
+        f"\n\nA cold start also creates the function's clients. Six clients (ec2, ssm, sqs, dynamodb, eks, iam) "
+        f"from one boto3 session, as `eksguard.aws` makes them: {sizes['shared']} ms; from a session each: "
+        f"{sizes['per_client']} ms (each session loads the endpoint rules and models again). Same interpreter "
+        f"and layer, median of {repeat} fresh processes."
     )
 
 
