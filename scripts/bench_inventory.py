@@ -94,6 +94,10 @@ def measure(sizes: list[int]) -> list[dict[str, Any]]:
 
     rows = []
     world = LocalWorld()
+    # The run points boto3 at the stand-ins through the environment: put it back afterwards, so whatever
+    # runs next in this process (bench_all's other sections) talks to its own endpoints.
+    names = ("AWS_ENDPOINT_URL", "ALERT_QUEUE_URL", "AUDIT_STATE_TABLE", "STOP_REGIONS", "EXPECTED_CLUSTER_ADMIN_ARNS")
+    saved = {name: os.environ.get(name) for name in names}
     try:
         for size in sizes:
             size = min(size, MAX_CLUSTERS)
@@ -141,6 +145,12 @@ def measure(sizes: list[int]) -> list[dict[str, Any]]:
             print(f"{size} clusters: {timings[1]:.2f} s", file=sys.stderr)
     finally:
         world.close()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        aws.reset_clients()
     return rows
 
 
