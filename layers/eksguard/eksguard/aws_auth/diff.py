@@ -101,20 +101,40 @@ def dead_masters(content: AwsAuthContent) -> tuple[DeadMapping, ...]:
     return tuple(found)
 
 
-def _breakage(before: MapEntry, after: AwsAuthContent) -> str | None:
-    """Why `before`'s principal lost its mapping, when the cause is broken content rather than removal."""
-    identity = before.identity.lower()
-    for dropped in after.dropped:
-        if dropped.index == 0 and dropped.source == before.source and not dropped.unverifiable:
-            return f"{dropped.source}: {dropped.reason}"
-        if dropped.identity and dropped.identity.lower() == identity:
-            return f"{dropped.where}: {dropped.reason}"
-        if dropped.identity is None and (dropped.source, dropped.index) == (before.source, before.index):
-            return f"{dropped.where}: {dropped.reason}"
-    for entry in after.by_key().values():
-        if entry.key == before.key and entry.dead_reason:
+class _Breakage:
+    """Why a removed entry's principal lost its mapping, when the cause is broken content rather than
+    removal: the first dropped item (in order) about its list as a whole, its identity or its position,
+    else a dead entry under its key. Indexed once per diff, so a diff stays linear in the entries (a
+    ConfigMap padded with thousands of entries must not make the judge quadratic)."""
+
+    def __init__(self, after: AwsAuthContent) -> None:
+        self.after = after
+        self.whole: dict[str, int] = {}
+        self.by_identity: dict[str, int] = {}
+        self.by_position: dict[tuple[str, int], int] = {}
+        for position, dropped in enumerate(after.dropped):
+            if dropped.index == 0 and not dropped.unverifiable:
+                self.whole.setdefault(dropped.source, position)
+            if dropped.identity:
+                self.by_identity.setdefault(dropped.identity.lower(), position)
+            if dropped.identity is None:
+                self.by_position.setdefault((dropped.source, dropped.index), position)
+
+    def __call__(self, before: MapEntry) -> str | None:
+        candidates = [
+            (self.whole.get(before.source), True),
+            (self.by_identity.get(before.identity.lower()), False),
+            (self.by_position.get((before.source, before.index)), False),
+        ]
+        found = [(position, whole) for position, whole in candidates if position is not None]
+        if found:
+            position, whole = min(found, key=lambda f: (f[0], not f[1]))  # at one position, "whole" first
+            dropped = self.after.dropped[position]
+            return f"{dropped.source}: {dropped.reason}" if whole else f"{dropped.where}: {dropped.reason}"
+        entry = self.after.entry_for(before.key)
+        if entry is not None and entry.dead_reason:
             return f"{entry.source} item {entry.index}: {entry.dead_reason}"
-    return None
+        return None
 
 
 def diff_contents(before: AwsAuthContent | None, after: AwsAuthContent) -> AwsAuthDiff:
@@ -123,7 +143,8 @@ def diff_contents(before: AwsAuthContent | None, after: AwsAuthContent) -> AwsAu
     new = after.effective()
     added = tuple(e for k, e in new.items() if k not in old)
     gone = [e for k, e in old.items() if k not in new]
-    broken = [(e, why) for e in gone for why in [_breakage(e, after)] if why is not None]
+    breakage = _Breakage(after)
+    broken = [(e, why) for e in gone for why in [breakage(e)] if why is not None]
     broken_keys = {e.key for e, _ in broken}
     changed = tuple(
         EntryChange(old[k], e)

@@ -202,6 +202,10 @@ class AwsAuthContent:
         """The authenticator's lookup maps (`saveMap`): a later entry with the same key wins."""
         return dict(self._by_key)
 
+    def entry_for(self, key: tuple[str, str]) -> MapEntry | None:
+        """`by_key().get(key)` without copying the map (a diff asks it once per removed entry)."""
+        return self._by_key.get(key)
+
     @functools.cached_property
     def _by_key(self) -> dict[tuple[str, str], MapEntry]:
         return {entry.key: entry for entry in self.entries}
