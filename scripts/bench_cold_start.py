@@ -159,32 +159,38 @@ def stage(build: Path, scratch: Path, keep_bytecode: bool) -> tuple[Path, dict[s
 def measure(python: str, build: Path, repeat: int) -> str:
     rows: dict[str, dict[str, float]] = {}
     sizes: dict[str, int] = {}
+    configs = (("shipped", True, False), ("without bytecode", False, False), ("Tracing=Active", True, True))
+    modules = {"boto3": "StopInstancesFunction", **{m: f for f, m in HANDLERS.items()}}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, keep, tracing in (
-            ("shipped", True, False),
-            ("without bytecode", False, False),
-            ("Tracing=Active", True, True),
-        ):
+        staged = {}
+        for label, keep, tracing in configs:
             scratch = Path(tmp) / label.replace(" ", "-").replace("=", "-")
-            layer, tasks = stage(build, scratch, keep)
-            before = files_in(scratch)
-            rows.setdefault("boto3", {})[label] = median_ms(
-                python, "boto3", lambda_env(tasks["StopInstancesFunction"], layer, tracing), repeat
-            )
-            for function, module in HANDLERS.items():
-                env = lambda_env(tasks[function], layer, tracing)
-                rows.setdefault(module, {})[label] = median_ms(python, module, env, repeat)
+            staged[label] = (scratch, *stage(build, scratch, keep), tracing)
+        before = {label: files_in(entry[0]) for label, entry in staged.items()}
+        # Rounds: every module under every configuration once per round, so that the machine's drift
+        # (2 shared cores) spreads over all figures instead of biasing whichever ran last. One warm-up.
+        samples: dict[tuple[str, str], list[float]] = {}
+        for round_ in range(repeat + 1):
+            for label, (_, layer, tasks, tracing) in staged.items():
+                for module, function in modules.items():
+                    took = import_ms(python, module, lambda_env(tasks[function], layer, tracing))
+                    if round_:
+                        samples.setdefault((module, label), []).append(took)
+        for (module, label), values in samples.items():
+            rows.setdefault(module, {})[label] = statistics.median(values)
+        for label, (scratch, *_) in staged.items():
             # Nothing may have been written next to the code (Lambda's /opt and /var/task are read-only;
             # root ignores file modes, PYTHONDONTWRITEBYTECODE is what guarantees it here).
-            assert files_in(scratch) == before, f"{label}: the interpreter wrote into the read-only copy"
-            if keep and not tracing:
-                env = lambda_env(tasks["StopInstancesFunction"], layer, tracing)
-                sizes["shared"] = round(clients_ms(python, env, True, repeat))
-                sizes["per_client"] = round(clients_ms(python, env, False, repeat))
-                sizes["layer"] = tree_size(layer)
-                sizes["pyc"] = sum(p.stat().st_size for p in layer.rglob("*.pyc"))
-                archive = shutil.make_archive(str(Path(tmp) / "layer"), "zip", layer.parent)
-                sizes["zip"] = Path(archive).stat().st_size
+            assert files_in(scratch) == before[label], f"{label}: the interpreter wrote into the read-only copy"
+        _, layer, tasks, _ = staged["shipped"]
+        env = lambda_env(tasks["StopInstancesFunction"], layer, False)
+        sizes["shared"] = round(clients_ms(python, env, True, repeat))
+        sizes["per_client"] = round(clients_ms(python, env, False, repeat))
+        sizes["layer"] = tree_size(layer)
+        sizes["pyc"] = sum(p.stat().st_size for p in layer.rglob("*.pyc"))
+        archive = shutil.make_archive(str(Path(tmp) / "layer"), "zip", layer.parent)
+        sizes["zip"] = Path(archive).stat().st_size
+        for scratch, *_ in staged.values():
             writable(scratch)
     version = subprocess.run(
         [python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True, check=True
@@ -209,9 +215,12 @@ def measure(python: str, build: Path, repeat: int) -> str:
         f"\n\nWorst handler: {worst:.2f}x `import boto3` ({verdict} the {TARGET}x target). "
         f"CPython {version}, built artefacts copied to a read-only /opt/python and /var/task layout, "
         f"PYTHONDONTWRITEBYTECODE=1, the template's default environment; `-X importtime` cumulative time of "
-        f"the module, median of {repeat} fresh processes. The layer as shipped: "
+        f"the module, median of {repeat} fresh processes taken in rounds across modules and columns. "
+        "The layer as shipped: "
         f"{sizes['layer'] / 1e6:.1f} MB unzipped ({sizes['pyc'] / 1e6:.1f} MB of it bytecode), "
-        f"{sizes['zip'] / 1e6:.1f} MB zipped (Lambda's limit: 250 MB unzipped for function and layers)."
+        f"{sizes['zip'] / 1e6:.1f} MB zipped (Lambda's limit: 250 MB unzipped for function and layers). "
+        "On this 2-core machine an `import boto3` alone ranges from about 150 to 250 ms between processes: "
+        "differences of a few tens of ms between rows or columns are within that noise."
         f"\n\nA cold start also creates the function's clients. Six clients (ec2, ssm, sqs, dynamodb, eks, iam) "
         f"from one boto3 session, as `eksguard.aws` makes them: {sizes['shared']} ms; from a session each: "
         f"{sizes['per_client']} ms (each session loads the endpoint rules and models again). Same interpreter "

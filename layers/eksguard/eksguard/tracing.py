@@ -1,7 +1,8 @@
 """X-Ray tracing only where the stack turns it on (template parameter `Tracing`).
 
 Powertools' `Tracer()` imports `aws_xray_sdk.core` when it is constructed, even with tracing
-disabled: about 120 ms of every cold start, paid by the nightly functions too. So the handlers
+disabled, and patches every library the SDK knows: 120-150 ms of every cold start, paid by the
+nightly functions too (botocore alone patched: some tens of ms, docs/benchmarks.md). So the handlers
 wrap themselves with `capture_lambda_handler` below, which builds a Tracer only when tracing is
 on (`POWERTOOLS_TRACE_DISABLED` not true, the variable the template sets from `Tracing`) and is
 otherwise the identity.
