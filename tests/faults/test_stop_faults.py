@@ -238,3 +238,33 @@ def test_alert_queue_unavailable_fails_the_invocation_and_the_retry_reuses_the_a
     assert summary["id"] == retried["alert_id"]
     assert stop.attempts == 1  # the retry found nothing left running
     assert retried["totals"]["stopped"] == 0
+
+
+def test_a_tag_toggled_around_the_schedule_cannot_keep_the_other_hosts_up(
+    backoff: NoBackoff, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+) -> None:
+    """Evasion: whoever can change one instance's tag between the listing and the stop makes the
+    tag-conditioned permission refuse every StopInstances call that instance is part of (EC2's
+    UnauthorizedOperation names no instance). Through the real handler: the refusal is bisected, the other
+    kubectl instances stop, the refused one is reported, and the summary is not INFO."""
+    settings_for(monkeypatch)
+    hosts = launch(EU, 40, TAG)
+    toggled = hosts[17]
+    no_sessions(EU)
+
+    def tag_condition(_attempt: int, params: dict[str, Any]) -> Fault | None:
+        if toggled in ec2_instance_ids(params):
+            return Fault("UnauthorizedOperation", "You are not authorized to perform this operation.", 403)
+        return None
+
+    stop = Injector(aws.client("ec2", EU), "StopInstances", tag_condition)
+
+    result = invoke(monkeypatch, lambda_context)
+
+    [region] = result["regions"]
+    assert [(r["instance_id"], r["error_code"]) for r in region["failed"]] == [(toggled, "UnauthorizedOperation")]
+    assert {r["instance_id"] for r in region["stopped"]} == set(hosts) - {toggled}
+    assert states(EU, [toggled]) == {toggled: "running"}
+    assert set(states(EU, [h for h in hosts if h != toggled]).values()) == {"stopped"}
+    assert stop.attempts <= 2 * 6 + 1  # bisection of 40: about 2 * log2(40) calls
+    assert result["severity"] == "MEDIUM"

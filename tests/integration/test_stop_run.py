@@ -289,3 +289,41 @@ def test_time_running_out_between_pages_stops_the_region_before_the_summary_is_a
     [region] = report.regions
     assert region.error and "ran out of time" in region.error
     assert set(states("eu-west-1", launched).values()) == {"running"}
+
+
+def test_sessions_through_the_handler_orphaned_ignored_long_held_named_unknown_status_holds(
+    aws, monkeypatch, lambda_context
+):
+    """Evasions of the session rule, through the real handler: a Disconnected session left for days does not
+    keep an admin host up (named in the summary); a session held Connected for days still protects whoever
+    is there, and is named; a status SSM may add later holds the stop rather than cutting someone off."""
+    from botocore.stub import Stubber
+
+    settings_for(monkeypatch)
+    orphaned, held, unknown, idle = (launch("eu-west-1", 1, {"kubectl-instance": "prod"})[0] for _ in range(4))
+    days_ago = LATER - timedelta(days=3)
+    stubber = Stubber(aws_clients.client("ssm", "eu-west-1"))
+    stubber.add_response(
+        "describe_sessions",
+        {
+            "Sessions": [
+                {"SessionId": "s-left", "Target": orphaned, "Status": "Disconnected", "StartDate": days_ago},
+                {"SessionId": "s-held", "Target": held, "Status": "Connected", "StartDate": days_ago},
+                {"SessionId": "s-new", "Target": unknown, "Status": "Reconnecting", "StartDate": LATER},
+            ]
+        },
+        {"State": "Active", "MaxResults": 200},
+    )
+    stubber.activate()
+
+    result = invoke(monkeypatch, lambda_context)
+
+    [region] = result["regions"]
+    assert {r["instance_id"] for r in region["stopped"]} == {orphaned, idle}
+    assert {r["instance_id"]: r["reason"] for r in region["skipped"]} == {
+        held: "active_session",
+        unknown: "active_session",
+    }
+    warnings = " ".join(region["warnings"])
+    assert "s-left" in warnings and "orphaned" in warnings and "s-held" in warnings
+    assert result["severity"] == "MEDIUM"
