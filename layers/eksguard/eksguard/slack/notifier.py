@@ -40,6 +40,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from eksguard import aws
 from eksguard.alerts import ALWAYS_POSTED, Alert
 from eksguard.config import Settings, load_settings
+from eksguard.slack import deliver
 from eksguard.slack.deliver import (
     DeliveryOutcome,
     DeliveryResult,
@@ -80,7 +81,9 @@ DEFAULT_REMAINING_SECONDS = 150.0  # the template's timeout, when no Lambda cont
 # safety margin. A record not started fails without a call and comes back after the queue's
 # visibility timeout, instead of the invocation timing out mid-record (which would redeliver the
 # whole batch, the in-progress alert included).
-RECORD_RESERVE_SECONDS = 3 * 31.0 + 10.0 + 3.0
+RECORD_RESERVE_SECONDS = (
+    3 * aws.worst_call_seconds(aws.RETRY_CONFIG) + deliver.REQUEST_TIMEOUT_SECONDS + deliver.SAFETY_MARGIN_SECONDS
+)
 
 
 class PoisonMessageError(Exception):
