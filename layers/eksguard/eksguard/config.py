@@ -8,6 +8,7 @@ start rather than a silent default.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -38,7 +39,17 @@ ENV_AUDIT_DESTINATION_ARN = "AUDIT_LOG_DESTINATION_ARN"
 ENV_AUDIT_FILTER_NAME = "AUDIT_LOG_FILTER_NAME"
 ENV_STACK_NAME = "EKSGUARD_STACK_NAME"
 ENV_INVENTORY_FUNCTION = "INVENTORY_FUNCTION_NAME"
+ENV_SPOKE_ACCOUNTS = "SPOKE_ACCOUNTS"
+ENV_SPOKE_ROLE_NAME = "SPOKE_ROLE_NAME"
+ENV_ORGANIZATION_ID = "ORGANIZATION_ID"
+ENV_ACCOUNT_NAMES = "ACCOUNT_NAMES"
+ENV_AUDIT_HUB_DESTINATION_ARN = "AUDIT_LOG_HUB_DESTINATION_ARN"
 ENV_AWS_REGION = "AWS_REGION"
+
+# SPOKE_ACCOUNTS may hold this word: every ACTIVE account of the organisation (organizations:ListAccounts).
+ORGANIZATION_WORD = "ORGANIZATION"
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
@@ -113,11 +124,50 @@ class Settings:
     audit_filter_name: str = "eksguard-aws-auth"
     stack_name: str | None = None
     inventory_function_name: str | None = None
+    # accounts: empty = this account only (a single-account deployment)
+    spoke_accounts: tuple[str, ...] = ()
+    spoke_whole_organization: bool = False
+    spoke_role_name: str = "eksguard-spoke"
+    organization_id: str | None = None
+    account_names: Mapping[str, str] = field(default_factory=dict)
+    audit_hub_destination_arn: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def effective_stop_regions(self) -> tuple[str, ...]:
         return self.stop_regions or (self.region,)
+
+    @property
+    def multi_account(self) -> bool:
+        return bool(self.spoke_accounts) or self.spoke_whole_organization
+
+
+def parse_spoke_accounts(raw: str | None) -> tuple[tuple[str, ...], bool]:
+    """Account IDs, and whether the word ORGANIZATION asked for every account of the organisation."""
+    accounts: list[str] = []
+    whole = False
+    for item in parse_list(raw):
+        if item.upper() == ORGANIZATION_WORD:
+            whole = True
+        elif _ACCOUNT_ID.match(item):
+            accounts.append(item)
+        else:
+            raise ConfigError(
+                f"{ENV_SPOKE_ACCOUNTS}: {item!r} is neither a 12-digit account ID nor {ORGANIZATION_WORD}"
+            )
+    return tuple(accounts), whole
+
+
+def parse_account_names(raw: str | None) -> dict[str, str]:
+    """`111122223333=prod,444455556666=dev`: names shown beside account IDs in alerts."""
+    names: dict[str, str] = {}
+    for item in parse_list(raw):
+        account, sep, name = item.partition("=")
+        account, name = account.strip(), name.strip()
+        if not sep or not _ACCOUNT_ID.match(account) or not name:
+            raise ConfigError(f"{ENV_ACCOUNT_NAMES}: {item!r} is not <12-digit account ID>=<name>")
+        names[account] = name[:64]
+    return names
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -129,6 +179,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         min_severity = Severity.parse(env.get(ENV_ALERT_MIN_SEVERITY, "INFO") or "INFO")
     except ValueError as exc:
         raise ConfigError(f"{ENV_ALERT_MIN_SEVERITY}: {exc}") from None
+    spoke_accounts, whole_org = parse_spoke_accounts(env.get(ENV_SPOKE_ACCOUNTS))
+    role_name = (env.get(ENV_SPOKE_ROLE_NAME) or "").strip() or "eksguard-spoke"
+    if not _ROLE_NAME.match(role_name):
+        raise ConfigError(f"{ENV_SPOKE_ROLE_NAME}={role_name!r} is not an IAM role name")
     return Settings(
         region=env.get(ENV_AWS_REGION) or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         stop_tag_key=tag_key,
@@ -157,4 +211,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         audit_filter_name=env.get(ENV_AUDIT_FILTER_NAME, "eksguard-aws-auth").strip() or "eksguard-aws-auth",
         stack_name=(env.get(ENV_STACK_NAME) or "").strip() or None,
         inventory_function_name=(env.get(ENV_INVENTORY_FUNCTION) or "").strip() or None,
+        spoke_accounts=spoke_accounts,
+        spoke_whole_organization=whole_org,
+        spoke_role_name=role_name,
+        organization_id=(env.get(ENV_ORGANIZATION_ID) or "").strip() or None,
+        account_names=parse_account_names(env.get(ENV_ACCOUNT_NAMES)),
+        audit_hub_destination_arn=(env.get(ENV_AUDIT_HUB_DESTINATION_ARN) or "").strip() or None,
     )

@@ -202,6 +202,9 @@ _cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
 
 
 def _cached(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    # What a lookup answers depends on the account it was made in (a hub judging a spoke's event
+    # looks in the spoke): the account scope is part of every key.
+    key = (aws.current_scope(), *key)
     now = _clock()
     with _lock:
         hit = _cache.get(key)

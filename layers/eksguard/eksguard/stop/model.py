@@ -73,6 +73,13 @@ class RegionResult:
     instances: list[InstanceResult] = field(default_factory=list)
     error: str | None = None  # the region could not be scanned at all
     warnings: list[str] = field(default_factory=list)
+    account: str | None = None  # set when the run covers more than one account
+    account_label: str | None = None  # "<id> (<name>)" when a name is known
+
+    @property
+    def where(self) -> str:
+        """`region`, or `account-label/region` in a run over several accounts."""
+        return f"{self.account_label or self.account}/{self.region}" if self.account else self.region
 
     def by_outcome(self, outcome: Outcome) -> list[InstanceResult]:
         return [r for r in self.instances if r.outcome is outcome]
@@ -80,6 +87,7 @@ class RegionResult:
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "region": self.region,
+            **({"account": self.account} if self.account else {}),
             "stopped": [r.to_dict() for r in self.by_outcome(Outcome.STOPPED)],
             "would_stop": [r.to_dict() for r in self.by_outcome(Outcome.WOULD_STOP)],
             "skipped": [r.to_dict() for r in self.by_outcome(Outcome.SKIPPED)],
@@ -98,6 +106,14 @@ class RunReport:
     started_at: str
     dry_run: bool
     regions: list[RegionResult] = field(default_factory=list)
+    # accounts of a multi-account run: label -> None when reached, or why it was not
+    accounts: dict[str, str | None] = field(default_factory=dict)
+    # what kept the account list from being complete (the organisation could not be read)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def unreachable(self) -> dict[str, str]:
+        return {label: why for label, why in self.accounts.items() if why}
 
     def count(self, outcome: Outcome) -> int:
         return sum(len(r.by_outcome(outcome)) for r in self.regions)
@@ -113,4 +129,6 @@ class RunReport:
             "dry_run": self.dry_run,
             "totals": {o.value: self.count(o) for o in Outcome},
             "regions": [r.to_dict() for r in self.regions],
+            **({"accounts": dict(self.accounts)} if self.accounts else {}),
+            **({"problems": list(self.problems)} if self.problems else {}),
         }

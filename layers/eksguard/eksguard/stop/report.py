@@ -30,7 +30,7 @@ def _listing(items: list[tuple[str, InstanceResult]]) -> str:
 
 
 def summary_severity(report: RunReport) -> Severity:
-    if report.failed_regions:
+    if report.failed_regions or report.unreachable or report.problems:
         return Severity.HIGH
     if report.count(Outcome.FAILED) or any(r.warnings for r in report.regions):
         return Severity.MEDIUM
@@ -48,15 +48,25 @@ def summary_alert(report: RunReport, *, account: str | None, home_region: str) -
     if clusters:
         shown = ", ".join(clusters[:5]) + (", ..." if len(clusters) > 5 else "")
         title += f" (clusters: {shown})"
+    if report.unreachable:
+        title += f"; {len(report.unreachable)} account(s) not reached"
     if report.failed_regions:
         title += f"; {len(report.failed_regions)} region(s) not scanned"
     if report.dry_run:
         title = "[dry run] " + title
 
     def collect(outcome: Outcome) -> list[tuple[str, InstanceResult]]:
-        return [(r.region, i) for r in report.regions for i in r.by_outcome(outcome)]
+        return [(r.where, i) for r in report.regions for i in r.by_outcome(outcome)]
 
-    facts: list[Fact] = [Fact("Regions", ", ".join(r.region for r in report.regions) or "none")]
+    facts: list[Fact] = []
+    if report.accounts:
+        facts.append(Fact("Accounts", ", ".join(report.accounts)))
+        for label, why in report.unreachable.items():
+            facts.append(Fact(f"Account {label} not reached", why))
+    for problem in report.problems:
+        facts.append(Fact("Accounts not listed", problem))
+    regions = list(dict.fromkeys(r.region for r in report.regions))
+    facts.append(Fact("Regions", ", ".join(regions) or "none"))
     if clusters:
         facts.append(Fact("Clusters", ", ".join(clusters)))
     for label, outcome in (
@@ -69,8 +79,8 @@ def summary_alert(report: RunReport, *, account: str | None, home_region: str) -
         if items:
             facts.append(Fact(label, _listing(items)))
     for region in report.failed_regions:
-        facts.append(Fact(f"Region {region.region} not scanned", region.error or "unknown error"))
-    warnings = [f"{r.region}: {w}" for r in report.regions for w in r.warnings]
+        facts.append(Fact(f"Region {region.where} not scanned", region.error or "unknown error"))
+    warnings = [f"{r.where}: {w}" for r in report.regions for w in r.warnings]
     if warnings:
         facts.append(Fact("Warnings", "\n".join(warnings[:MAX_LISTED])))
 

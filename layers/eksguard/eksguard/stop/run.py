@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from eksguard import aws
+from eksguard import accounts, aws
+from eksguard.accounts import Target, Targets
 from eksguard.config import ConfigError, Settings
 from eksguard.stop import gateway
 from eksguard.stop.decide import Sessions, classify_sessions, decide
@@ -60,18 +61,61 @@ def run_stop(
     now: datetime | None = None,
     client_factory: ClientFactory = aws.client,
     remaining: Remaining = _unbounded,
+    targets: Targets | None = None,
 ) -> RunReport:
+    """Every region of every target account. Without targets, the function's own account only (a
+    single-account deployment). Each account is handled on its own: one whose role cannot be assumed,
+    or that the run has no time left for, is reported and the others go on."""
     now = now or datetime.now(UTC)
     zone = schedule_zone(settings)
     report = RunReport(run_id=run_id, started_at=now.isoformat(), dry_run=settings.dry_run)
+    if targets is None or not targets.multi_account:
+        _run_regions(settings, report, now, zone, client_factory, remaining, account=None)
+        if targets is not None:
+            report.problems.extend(targets.problems)
+        return report
+    report.problems.extend(targets.problems)
+    for target in targets:
+        if remaining() < call_reserve_seconds():
+            report.accounts[target.label] = "not reached: the run ran out of time before this account"
+            logger.error("account_out_of_time", extra={"account": target.account, "remaining_seconds": remaining()})
+            continue
+        with target.scope():
+            try:
+                aws.assume_for_scope()
+            except aws.AccountUnreachable as exc:
+                report.accounts[target.label] = exc.reason
+                logger.error("account_unreachable", extra={"account": target.account, "error": exc.reason})
+                continue
+            if remaining() >= call_reserve_seconds():
+                target = accounts.named(target, settings.region)
+            report.accounts[target.label] = None
+            logger.append_keys(account=target.account)
+            try:
+                _run_regions(settings, report, now, zone, client_factory, remaining, account=target)
+            finally:
+                logger.remove_keys(["account"])
+    return report
+
+
+def _run_regions(
+    settings: Settings,
+    report: RunReport,
+    now: datetime,
+    zone: tzinfo,
+    client_factory: ClientFactory,
+    remaining: Remaining,
+    account: Target | None,
+) -> None:
     for region in settings.effective_stop_regions:
         if remaining() < call_reserve_seconds():
             result = RegionResult(region=region, error="not scanned: the run ran out of time before this region")
             logger.error("region_out_of_time", extra={"region": region, "remaining_seconds": remaining()})
-            report.regions.append(result)
-            continue
-        report.regions.append(_run_region(settings, region, now, zone, client_factory, remaining))
-    return report
+        else:
+            result = _run_region(settings, region, now, zone, client_factory, remaining)
+        if account is not None:
+            result.account, result.account_label = account.account, account.label
+        report.regions.append(result)
 
 
 def _run_region(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from eksguard import accounts
 from eksguard.config import Settings
 from eksguard.publish import publish
 from eksguard.stop.model import Outcome, RunReport
@@ -38,9 +40,13 @@ def stop_and_report(
     now: datetime | None = None,
     client_factory: ClientFactory | None = None,
     remaining: Remaining | None = None,
+    partition: str = "aws",
+    organizations: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     run_id = run_id_from_event(event, fallback_run_id)
     kwargs: dict[str, Any] = {"run_id": run_id, "now": now or datetime.now(UTC)}
+    if settings.multi_account:
+        kwargs["targets"] = accounts.resolve(settings, account, partition=partition, organizations=organizations)
     if client_factory is not None:
         kwargs["client_factory"] = client_factory
     if remaining is not None:
@@ -54,6 +60,8 @@ def stop_and_report(
     ):
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=report.count(outcome))
     metrics.add_metric(name="RegionsFailed", unit=MetricUnit.Count, value=len(report.failed_regions))
+    if report.accounts:
+        metrics.add_metric(name="AccountsUnreachable", unit=MetricUnit.Count, value=len(report.unreachable))
     result = report.to_dict()
     logger.info("stop_run_finished", extra={"result": result})
     alert = summary_alert(report, account=account, home_region=settings.region)
