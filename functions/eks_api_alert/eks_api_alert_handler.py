@@ -14,7 +14,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from eksguard import aws, eks_api, tracing
+from eksguard import accounts, aws, eks_api, tracing
+from eksguard.accounts import partition_of
+from eksguard.arns import account_of
 from eksguard.config import Settings, load_settings
 from eksguard.eks_api.access_entry_log import DynamoAccessEntryStore
 from eksguard.eks_api.change import ApiChange
@@ -45,16 +47,34 @@ def remember_access_entry(change: ApiChange | None, settings: Settings) -> None:
     logger.info("access_entry_remembered", extra={"cluster": change.cluster, "event": change.event_name})
 
 
+def _source_account(event: dict[str, Any]) -> str | None:
+    account = event.get("account")
+    if isinstance(account, str) and account:
+        return account
+    detail = event.get("detail")
+    recipient = detail.get("recipientAccountId") if isinstance(detail, dict) else None
+    return recipient if isinstance(recipient, str) and recipient else None
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracing.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     settings = load_settings()
+    arn = context.invoked_function_arn
+    home = account_of(arn)
+    accounts.set_home(home)
+    aws.set_session_name(f"eksguard-{context.function_name}")
     aws.LookupBudget.start()
     try:
         if not isinstance(event, dict):
             raise eks_api.MalformedEventError(f"event is a {type(event).__name__}, not a JSON object")
-        assessment = eks_api.assess_event(EventBridgeEvent(event), from_settings(settings))
+        # A spoke's event is judged with lookups in the spoke (its kubectl instances, roles, sessions),
+        # through the role it grants the hub; EventBridge sets `account` to the account the event
+        # happened in, also when a spoke's rule forwards it to the hub's bus.
+        target = accounts.for_account(settings, home, _source_account(event), partition_of(arn))
+        with target.scope():
+            assessment = eks_api.assess_event(EventBridgeEvent(event), from_settings(settings))
     except eks_api.MalformedEventError as exc:
         logger.error("malformed_event", extra={"reason": str(exc)})
         metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)

@@ -208,6 +208,18 @@ def in_account(account: str | None, role_arn: str | None) -> Iterator[None]:
         _scope.reset(token)
 
 
+def at_home() -> contextlib.AbstractContextManager[None]:
+    """The function's own account, inside a spoke's scope: eksguard's own resources (state tables, the
+    alert queue) live in the hub and are always reached with the hub's credentials."""
+    return in_account(None, None)
+
+
+def scope_account() -> str | None:
+    """The account the current scope acts in; None for the function's own account."""
+    scope = _scope.get()
+    return scope[0] if scope else None
+
+
 def assume_for_scope() -> None:
     """Make sure the current scope's role can be assumed now (raises AccountUnreachable)."""
     _session_for(_scope.get())

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
-from eksguard import aws, kubectl_hosts
+from eksguard import accounts, aws, kubectl_hosts
 from eksguard.audit_log.enrol import FILTER_PATTERN
 from eksguard.config import Settings
 from eksguard.expected_admins import ExpectedAdmins, expected_admins_from_settings
@@ -42,6 +42,8 @@ class Lookups:
     # eksguard's own resources
     stack_name: str | None = None
     webhook_secret_arn: str | None = None
+    # the role a hub assumes in its spokes (spoke/template.yaml): a change to it is a change to eksguard
+    spoke_role_name: str | None = None
 
 
 def session_target(region: str, session_id: str) -> str | None:
@@ -81,7 +83,10 @@ def from_settings(settings: Settings) -> Lookups:
         if not table:
             return AdminSubjects()
         aws.LookupBudget.check(f"RBAC state of {cluster}")
-        return admin_subjects(read_state(table, settings.region, cluster, lookup=True))
+        # The state table is the hub's; the cluster's record is the one of the account being judged.
+        key = accounts.cluster_key(cluster, aws.scope_account())
+        with aws.at_home():
+            return admin_subjects(read_state(table, settings.region, key, lookup=True))
 
     return Lookups(
         expected=expected_admins_from_settings(settings),
@@ -96,4 +101,5 @@ def from_settings(settings: Settings) -> Lookups:
         hours_error=hours_error,
         stack_name=settings.stack_name,
         webhook_secret_arn=settings.slack_webhook_secret_arn,
+        spoke_role_name=settings.spoke_role_name if settings.multi_account else None,
     )

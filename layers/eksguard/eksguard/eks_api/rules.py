@@ -305,6 +305,8 @@ def _eksguard_role(ctx: RuleContext) -> bool:
     hosts = ctx.change.hosts
     if hosts is None or not hosts.role_name:
         return False
+    if ctx.lookups.spoke_role_name and hosts.role_name == ctx.lookups.spoke_role_name:
+        return True
     return is_own_name(hosts.role_name, ctx.lookups.stack_name, OWN_FUNCTIONS, suffix="Role")
 
 

@@ -48,6 +48,9 @@ OWN_FUNCTIONS = (
     "SlackNotifierFunction",
 )
 OWN_QUEUES = ("AlertQueue", "AlertDeadLetterQueue", "FailedEventsQueue")
+# The forwarding rules of a spoke (spoke/template.yaml) carry fixed names: disabling one blinds the hub
+# to that account and region as surely as disabling one of the hub's own rules.
+SPOKE_RULE_PREFIX = "eksguard-spoke-"
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,8 @@ def is_eksguards(change: SelfChange, stack_name: str | None, webhook_secret_arn:
     """Whether the resource is one of eksguard's (by the stack's naming, or the configured secret)."""
     if change.kind == "Slack webhook secret":
         return _same_secret(change.resource, webhook_secret_arn)
+    if change.kind == "EventBridge rule" and change.name.startswith(SPOKE_RULE_PREFIX):
+        return True
     if not stack_name:
         return False
     if change.kind == "stack":

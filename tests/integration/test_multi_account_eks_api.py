@@ -1,0 +1,171 @@
+"""CloudTrail events forwarded from a spoke account to the hub's bus, judged by the hub's EksApiAlertFunction
+on moto: the lookups (kubectl instances, instance profiles, IAM paths) are made in the account the event
+happened in, through the role it grants the hub; the alert names that account."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from eksguard import accounts, expected_admins
+from eksguard.alerts import Alert
+from tests.accounts_world import HUB, REFUSING, SPOKE_A, SPOKE_B, in_spoke, refuse_assume
+from tests.cloudtrail_world import ENVIRONMENT, SAMPLE_KUBECTL_INSTANCE, aim_at
+from tests.conftest import load_event
+
+REGION = "eu-west-1"
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": []})
+SAMPLE_ACCOUNT = "111122223333"
+
+
+def _kubectl_instance(cluster: str) -> str:
+    """A kubectl instance of `cluster`, with its profile and role, in the current account."""
+    iam = boto3.client("iam", region_name=REGION)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    name = f"eksguard-kubectl-{cluster}"
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    return str(
+        ec2.run_instances(
+            ImageId="ami-03cf127a",
+            MinCount=1,
+            MaxCount=1,
+            IamInstanceProfile={"Name": name},
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "kubectl-instance", "Value": cluster}]}],
+        )["Instances"][0]["InstanceId"]
+    )
+
+
+def _boto3_in(account: str) -> Any:
+    """A plain boto3 session acting in a spoke (what the hub's role there would see)."""
+    creds = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/seed", RoleSessionName="seed"
+    )["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=REGION,
+    )
+
+
+@pytest.fixture
+def hub(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    for name, value in ENVIRONMENT.items():
+        monkeypatch.setenv(name, value.replace(SAMPLE_ACCOUNT, "*"))
+    monkeypatch.setenv("STOP_REGIONS", REGION)
+    monkeypatch.setenv("SPOKE_ACCOUNTS", f"{SPOKE_A},{SPOKE_B},{REFUSING}")
+    monkeypatch.setenv("ACCOUNT_NAMES", f"{SPOKE_A}=payments-prod")
+    monkeypatch.delenv("AUDIT_STATE_TABLE", raising=False)
+    expected_admins.reset_caches()
+    accounts.reset_caches()
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="eksguard-alerts")["QueueUrl"]
+    monkeypatch.setenv("ALERT_QUEUE_URL", queue_url)
+    # spoke A runs the prod kubectl instance; spoke B and the hub have none
+    seeded = _boto3_in(SPOKE_A)
+    iam, ec2 = seeded.client("iam"), seeded.client("ec2")
+    iam.create_role(RoleName="eksguard-kubectl-prod", AssumeRolePolicyDocument=TRUST)
+    iam.create_instance_profile(InstanceProfileName="eksguard-kubectl-prod")
+    iam.add_role_to_instance_profile(InstanceProfileName="eksguard-kubectl-prod", RoleName="eksguard-kubectl-prod")
+    instance = ec2.run_instances(
+        ImageId="ami-03cf127a",
+        MinCount=1,
+        MaxCount=1,
+        IamInstanceProfile={"Name": "eksguard-kubectl-prod"},
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "kubectl-instance", "Value": "prod"}]}],
+    )["Instances"][0]["InstanceId"]
+    yield {"sqs": sqs, "queue_url": queue_url, "instance": instance}
+    expected_admins.reset_caches()
+    accounts.reset_caches()
+
+
+def handler() -> Callable[[Any, Any], dict[str, Any]]:
+    import eks_api_alert_handler
+
+    return eks_api_alert_handler.lambda_handler
+
+
+def forwarded(name: str, account: str, instance: str, event_id: str) -> dict[str, Any]:
+    """A sample event as a spoke's forwarding rule delivers it to the hub's bus: EventBridge keeps the
+    account (and the CloudTrail record its recipientAccountId) of the account where the call was made."""
+    event = copy.deepcopy(aim_at(load_event(name), {SAMPLE_KUBECTL_INSTANCE: instance}))
+    text = json.dumps(event).replace(SAMPLE_ACCOUNT, account)
+    event = json.loads(text)
+    event["detail"]["eventID"] = event_id
+    return event
+
+
+def queued(world: dict[str, Any]) -> list[Alert]:
+    messages = world["sqs"].receive_message(QueueUrl=world["queue_url"], MaxNumberOfMessages=10).get("Messages")
+    return [Alert.from_json(m["Body"]) for m in messages or []]
+
+
+def test_a_session_on_a_spoke_kubectl_instance_is_judged_in_that_spoke(hub, lambda_context) -> None:
+    event = forwarded(
+        "eks_api_kubectl_session_night.json", SPOKE_A, hub["instance"], "a1b2c3d4-0000-0000-0000-00000000000a"
+    )
+    result = handler()(event, lambda_context)
+    assert result["status"] == "alerted", result
+    assert "kubectl instance of prod" in result["title"], result
+    (alert,) = queued(hub)
+    assert alert.account == SPOKE_A
+    assert alert.severity.name == result["severity"]
+
+
+def test_the_same_instance_id_in_another_account_is_not_that_spokes_kubectl_instance(hub, lambda_context) -> None:
+    """Spoke B has no such instance: judged in B, the call concerns no kubectl instance (the hub's or A's
+    inventory must not answer for B)."""
+    event = forwarded(
+        "eks_api_ssh_key_other_instance.json", SPOKE_B, hub["instance"], "a1b2c3d4-0000-0000-0000-00000000000b"
+    )
+    event["detail"]["requestParameters"]["instanceId"] = hub["instance"]
+    result = handler()(event, lambda_context)
+    assert result == {"status": "skipped", "reason": "no kubectl instance or admin role concerned"}, result
+    assert queued(hub) == []
+    # and the same call from spoke A, where the instance is its kubectl instance, alerts
+    event = forwarded(
+        "eks_api_ssh_key_other_instance.json", SPOKE_A, hub["instance"], "a1b2c3d4-0000-0000-0000-00000000000c"
+    )
+    event["detail"]["requestParameters"]["instanceId"] = hub["instance"]
+    result = handler()(event, lambda_context)
+    assert result["status"] == "alerted" and "kubectl instance of prod" in result["title"], result
+    (alert,) = queued(hub)
+    assert alert.account == SPOKE_A
+
+
+def test_a_spoke_whose_role_is_refused_is_judged_with_its_lookup_failure_stated(hub, lambda_context) -> None:
+    asked = refuse_assume(REFUSING)
+    event = forwarded("eks_api_kubectl_session.json", REFUSING, hub["instance"], "a1b2c3d4-0000-0000-0000-00000000000d")
+    result = handler()(event, lambda_context)
+    assert asked, "the hub did not try the spoke's role"
+    assert result["status"] == "alerted", result
+    (alert,) = queued(hub)
+    assert alert.account == REFUSING
+    text = alert.to_json()
+    assert "AccessDenied" in text and REFUSING in text
+
+
+def test_disabling_a_spoke_forwarding_rule_is_blinding(hub, lambda_context) -> None:
+    event = forwarded(
+        "eks_api_eksguard_rule_disabled.json", SPOKE_B, hub["instance"], "a1b2c3d4-0000-0000-0000-00000000000e"
+    )
+    event["detail"]["requestParameters"]["name"] = "eksguard-spoke-start-session"
+    result = handler()(event, lambda_context)
+    assert result["status"] == "alerted" and result["severity"] == "HIGH", result
+    (alert,) = queued(hub)
+    assert alert.account == SPOKE_B
+
+
+def test_the_hubs_own_events_are_judged_in_the_hub(hub, lambda_context) -> None:
+    with in_spoke(HUB):
+        own = _kubectl_instance("dev")
+    event = forwarded("eks_api_kubectl_session.json", HUB, own, "a1b2c3d4-0000-0000-0000-00000000000f")
+    result = handler()(event, lambda_context)
+    assert result["status"] == "alerted" and "kubectl instance of dev" in result["title"], result
