@@ -18,6 +18,7 @@ help:
 	@echo "make build   - sam build (layer wheels for python3.13 x86_64) and check the artefact"
 	@echo "make lock    - re-resolve layers/eksguard/requirements.lock (after editing its requirements.txt)"
 	@echo "make bench   - run the benchmarks and print the figures"
+	@echo "make spoke   - regenerate spoke/template.yaml and the hub bus rules from template.yaml"
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +42,15 @@ typecheck: install
 	$(VENV)/bin/mypy layers/eksguard/eksguard functions scripts tests
 
 template-lint: install
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml spoke/template.yaml
+	$(PY) scripts/gen_spoke.py --check
+
+# The spoke template (plain CloudFormation for a StackSet) and the hub bus's rules, from the hub's CloudTrail
+# rules in template.yaml (docs/organizations.md).
+.PHONY: spoke
+spoke: install
+	$(PY) scripts/gen_spoke.py
+	$(VENV)/bin/cfn-lint template.yaml spoke/template.yaml
 
 # cfn-lint with the serverless rules (cfn-lint-serverless): DLQs, destinations, retention, tracing.
 # Each deliberate exception is an ignore_checks entry with its reason next to the resource in template.yaml.
