@@ -7,6 +7,7 @@ raises so Lambda's async retries, then the failed-events queue, keep it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -16,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksguard import accounts, aws, eks_api, tracing
 from eksguard.accounts import partition_of
+from eksguard.alerts import Alert
 from eksguard.arns import account_of
 from eksguard.config import Settings, load_settings
 from eksguard.eks_api.access_entry_log import DynamoAccessEntryStore
@@ -47,6 +49,19 @@ def remember_access_entry(change: ApiChange | None, settings: Settings) -> None:
     logger.info("access_entry_remembered", extra={"cluster": change.cluster, "event": change.event_name})
 
 
+def _named(alert: Alert, target: accounts.Target, settings: Settings) -> Alert:
+    """A spoke's alert carries the account's name: configured, else its IAM alias (one lookup per
+    account and container, within the invocation's lookup budget; skipped when it is spent)."""
+    name = target.name or ""
+    if not name:
+        try:
+            aws.LookupBudget.check(f"IAM alias of {target.account}")
+            name = accounts.alias_in_scope(target.account, settings.region) or ""
+        except aws.LookupBudgetExceeded:
+            name = ""
+    return dataclasses.replace(alert, account_name=name)
+
+
 def _source_account(event: dict[str, Any]) -> str | None:
     account = event.get("account")
     if isinstance(account, str) and account:
@@ -75,6 +90,8 @@ def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         target = accounts.for_account(settings, home, _source_account(event), partition_of(arn))
         with target.scope():
             assessment = eks_api.assess_event(EventBridgeEvent(event), from_settings(settings))
+            if assessment.alert is not None and target.role_arn:
+                assessment = dataclasses.replace(assessment, alert=_named(assessment.alert, target, settings))
     except eks_api.MalformedEventError as exc:
         logger.error("malformed_event", extra={"reason": str(exc)})
         metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)

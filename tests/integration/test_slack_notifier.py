@@ -518,3 +518,19 @@ def test_sample_event_file_is_a_real_alert_and_is_delivered(world: World, event_
 
     assert response == {"batchItemFailures": []}
     assert sorted(world.delivered_ids()) == sorted(a.id for a in alerts)
+
+
+def test_a_hub_names_each_alerts_account_in_slack(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cluster names repeat across accounts: a hub's messages say whose `prod` it is."""
+    monkeypatch.setenv("SPOKE_ACCOUNTS", "111111111111,222222222222")
+    monkeypatch.setenv("ACCOUNT_NAMES", "111111111111=payments-prod")
+    first = eks_api_alert(id="spoke-a", account="111111111111", cluster="prod")
+    second = eks_api_alert(id="spoke-b", account="222222222222", cluster="prod")
+    world.publish(first, second)
+    world.drain()
+    assert sorted(world.delivered_ids()) == ["spoke-a", "spoke-b"]
+    texts = sorted(world.standin.texts)
+    assert texts[0].startswith(f"[{first.severity.name}] prod (111111111111 payments-prod): ")
+    assert texts[1].startswith(f"[{second.severity.name}] prod (222222222222): ")
+    bodies = json.dumps([r.payload for r in world.standin.received])
+    assert "111111111111 (payments-prod) / eu-west-1" in bodies

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -47,3 +48,29 @@ def test_notification_text_names_severity_cluster_and_title():
 def test_poison_payloads_raise_value_error(body):
     with pytest.raises(ValueError):
         Alert.from_json(body)
+
+
+def test_a_hub_names_the_account_in_the_notification_line_and_fields() -> None:
+    from eksguard.slack.render import render
+
+    base = Alert(
+        id="a1",
+        kind="eks-api",
+        severity=Severity.HIGH,
+        title="arn:aws:iam::111111111111:role/x granted cluster admin",
+        cluster="prod",
+        account="111111111111",
+        region="eu-west-1",
+    )
+    # one account: the line is what it always was, and the name is not in the queued message
+    assert base.notification_text() == f"[HIGH] prod: {base.title}"
+    assert "account_name" not in base.to_dict()
+    named = Alert.from_json(replace(base, account_name="payments-prod").to_json())
+    assert named.notification_text() == f"[HIGH] prod (111111111111 payments-prod): {base.title}"
+    unnamed = replace(base, account_name="")
+    assert unnamed.notification_text() == f"[HIGH] prod (111111111111): {base.title}"
+    fields = json.dumps(render(named)["blocks"])
+    assert "111111111111 (payments-prod) / eu-west-1" in fields
+    # an alert about an account, without a cluster (a stop summary, a coverage report)
+    about_account = replace(named, cluster=None)
+    assert about_account.notification_text() == f"[HIGH] 111111111111 (payments-prod)/eu-west-1: {base.title}"

@@ -199,6 +199,11 @@ def named(target: Target, region: str) -> Target:
     return Target(target.account, target.role_arn, alias) if alias else target
 
 
+def configured_name(settings: Settings, account: str | None) -> str:
+    """The ACCOUNT_NAMES name of an account, "" when none is configured (no call is made)."""
+    return settings.account_names.get(account or "", "")
+
+
 def reset_caches() -> None:
     with _alias_lock:
         _aliases.clear()

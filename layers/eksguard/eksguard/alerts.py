@@ -116,10 +116,24 @@ class Alert:
     summary: str | None = None
     facts: tuple[Fact, ...] = ()
     source: SourceRef | None = None
+    # Set by the notifier of a hub (several accounts): the account's name, or "" when it has none.
+    # None (one account) keeps the notification line as it always was.
+    account_name: str | None = None
+
+    @property
+    def account_label(self) -> str | None:
+        if not self.account:
+            return None
+        return f"{self.account} ({self.account_name})" if self.account_name else self.account
 
     def notification_text(self) -> str:
-        """The one-line notification text: `[SEVERITY] cluster: title` (title names the principal)."""
+        """The one-line notification text: `[SEVERITY] cluster: title` (title names the principal); in a
+        hub, `[SEVERITY] cluster (account): title`, since cluster names repeat across accounts."""
         where = self.cluster or (f"{self.account}/{self.region}" if self.account else self.region) or "eksguard"
+        if self.account_name is not None and self.account and self.cluster:
+            where = f"{self.cluster} ({self.account}{' ' + self.account_name if self.account_name else ''})"
+        elif self.account_name and self.account and not self.cluster:
+            where = f"{self.account_label}/{self.region}" if self.region else str(self.account_label)
         return f"[{self.severity.name}] {where}: {self.title}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,6 +152,7 @@ class Alert:
             "summary": self.summary,
             "facts": [[f.label, f.value] for f in self.facts],
             "source": self.source.to_dict() if self.source else None,
+            **({"account_name": self.account_name} if self.account_name is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -165,6 +180,7 @@ class Alert:
             summary=_optional_text(data, "summary"),
             facts=_facts(data.get("facts")),
             source=_source(data.get("source")),
+            account_name=_optional_text(data, "account_name"),
         )
 
     @classmethod

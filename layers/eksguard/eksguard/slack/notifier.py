@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from eksguard import aws
+from eksguard import accounts, aws
 from eksguard.alerts import ALWAYS_POSTED, Alert
 from eksguard.config import Settings, load_settings
 from eksguard.slack import deliver
@@ -284,6 +285,10 @@ class NotifierRun:
         """The idempotent unit: returns (and so records) only a delivered result, raises otherwise."""
         self._called = True
         parsed = Alert.from_dict(alert)
+        if self.settings.multi_account and parsed.account and parsed.account_name is None:
+            # a hub names the account of every alert (cluster names repeat across accounts); from
+            # ACCOUNT_NAMES, without a call: the detectors that reach an account add its IAM alias
+            parsed = dataclasses.replace(parsed, account_name=accounts.configured_name(self.settings, parsed.account))
         try:
             webhook = self._webhook_client()
         except WebhookConfigError as exc:

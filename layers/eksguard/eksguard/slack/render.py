@@ -330,7 +330,7 @@ def _main_fields(alert: Alert) -> list[dict[str, Any]]:
         _field("Cluster", code(alert.cluster) if alert.cluster else "_n/a_"),
         _field("Principal", code(alert.principal) if alert.principal else "_n/a_"),
     ]
-    where = " / ".join(p for p in (alert.account, alert.region) if p)
+    where = " / ".join(p for p in (alert.account_label, alert.region) if p)
     if where:
         fields.append(_field("Account / region", code(where)))
     fields.extend(_actor_fields(alert))
