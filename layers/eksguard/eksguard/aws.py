@@ -236,9 +236,7 @@ def _base_session() -> boto3.session.Session:
 def _assume(account: str, role_arn: str) -> tuple[boto3.session.Session, float]:
     sts = _make_client_in(_base_session(), "sts", _sts_region(), ASSUME_CONFIG)
     try:
-        response = sts.assume_role(
-            RoleArn=role_arn, RoleSessionName=_session_name, DurationSeconds=ASSUME_ROLE_SECONDS
-        )
+        response = sts.assume_role(RoleArn=role_arn, RoleSessionName=_session_name, DurationSeconds=ASSUME_ROLE_SECONDS)
     except ClientError as exc:
         err = exc.response.get("Error") or {}
         raise AccountUnreachable(account, f"cannot assume {role_arn}: {err.get('Code', 'Unknown')}") from None
