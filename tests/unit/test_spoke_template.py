@@ -431,6 +431,9 @@ def test_spoke_audit_logs_reach_the_judge_with_bounded_retries(cfn: dict[str, An
     assert props["FunctionName"] == {"Ref": "AuditLogAlertFunction"}
     assert props["StartingPosition"] == "TRIM_HORIZON"
     assert props["BisectBatchOnFunctionError"] is True
+    # AuditLogAlertFunction answers a Kinesis batch record by record (eksguard/audit_log/intake.py)
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["ParallelizationFactor"] == 1  # one poller per shard: log entries in order
     assert 0 <= props["MaximumRetryAttempts"] <= 10
     assert 60 <= props["MaximumRecordAgeInSeconds"] <= 86400
     assert props["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}}}
