@@ -54,6 +54,14 @@ EKS_ACCESS_STATE = [
 ]
 TAGGED_INSTANCES = "arn:aws:ec2:*:111122223333:instance/*"  # rendered StopInstancesTagPolicy
 
+# With SpokeAccounts set (SpokeAccessPolicy, conditional on HasSpokes): the functions that act in spokes
+# assume the spoke role there, list the organisation's accounts and read a spoke's IAM alias.
+SPOKE_ACCESS = {
+    "sts:AssumeRole": {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}"},
+    "organizations:ListAccounts": "*",
+    "iam:ListAccountAliases": "*",
+}
+
 # function -> handler module -> {IAM action: the only resource it may apply to}
 EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
     "StopInstancesFunction": (
@@ -63,6 +71,7 @@ EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
             "ssm:DescribeSessions": "*",
             "ec2:StopInstances": TAGGED_INSTANCES,  # and only with the stop tag (test_template.py)
             "sqs:SendMessage": ALERT_QUEUE,
+            **SPOKE_ACCESS,
         },
     ),
     "EksApiAlertFunction": (
@@ -76,6 +85,7 @@ EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
             "iam:GetRole": ROLES,
             "iam:GetUser": USERS,
             "sqs:SendMessage": ALERT_QUEUE,
+            **SPOKE_ACCESS,
         },
     ),
     "AuditLogAlertFunction": (
@@ -115,6 +125,7 @@ EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
             "iam:GetRole": ROLES,
             "iam:GetUser": USERS,
             "sqs:SendMessage": ALERT_QUEUE,
+            **SPOKE_ACCESS,
         },
     ),
     "AuditLogEnrolFunction": (
@@ -126,6 +137,7 @@ EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
             "logs:PutSubscriptionFilter": EKS_LOG_GROUPS,
             "eks:DescribeCluster": EKS_CLUSTERS,
             "sqs:SendMessage": ALERT_QUEUE,
+            **SPOKE_ACCESS,
         },
     ),
     "SlackNotifierFunction": (
@@ -149,12 +161,32 @@ SAM_MANAGED = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
 }
 SQS_POLLER = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
+# What Lambda's Kinesis poller reads with the function's role (the audit-log stream of a hub): not the
+# code's calls; its content is checked in test_spoke_template.py.
+POLLER_POLICIES = {"AuditLogStreamReadPolicy"}
 
 # Operations the code may call that are deliberately not granted, with the reason.
-NOT_GRANTED = {
-    # The notifier resolves a queue URL only for a queue other than ALERT_QUEUE_URL (never the case when
-    # deployed from this template); it is best effort and an AccessDenied there is logged and ignored.
-    "sqs:GetQueueUrl": "SlackNotifierFunction",
+NOT_GRANTED: dict[tuple[str, str], str] = {
+    ("sqs:GetQueueUrl", "SlackNotifierFunction"): (
+        "The notifier resolves a queue URL only for a queue other than ALERT_QUEUE_URL (never the case when "
+        "deployed from this template); it is best effort and an AccessDenied there is logged and ignored."
+    ),
+    **{
+        (action, function): (
+            "eksguard/accounts.py and aws.py serve every function; these two never resolve or enter a spoke: "
+            "the audit log arrives from spokes through the hub's destination, the notifier names accounts "
+            "from AccountNames and what detectors attach"
+        )
+        for action in SPOKE_ACCESS
+        for function in ("AuditLogAlertFunction", "SlackNotifierFunction")
+    },
+    **{
+        (action, "InventoryFunction"): (
+            "the coverage report reads a spoke's forwarding rules inside the spoke, with the spoke role "
+            "(spoke/template.yaml grants it); the hub account has no spoke rules to read"
+        )
+        for action in ("events:DescribeRule", "events:ListTargetsByRule", "events:ListRules")
+    },
 }
 # IAM actions that differ from the operation name.
 ACTION_OF = {"sqs:SendMessageBatch": "sqs:SendMessage", "lambda:Invoke": "lambda:InvokeFunction"}
@@ -258,6 +290,11 @@ def granted(cfn: dict[str, Any], function: str) -> dict[str, list[Any]]:
         statements.extend(policy["PolicyDocument"]["Statement"])
     if {"Ref": "StopInstancesTagPolicy"} in role.get("ManagedPolicyArns", []):
         statements.extend(stop_policy(cfn)["Statement"])
+    for name, policy in cfn["Resources"].items():  # policies of their own (SpokeAccessPolicy: with spokes only)
+        if name in POLLER_POLICIES:
+            continue
+        if policy["Type"] == "AWS::IAM::Policy" and {"Ref": f"{function}Role"} in policy["Properties"]["Roles"]:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
     for statement in statements:
         assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
         for action in as_list(statement["Action"]):
@@ -282,7 +319,7 @@ def test_role_grants_exactly_the_expected_actions_on_the_expected_resources(depl
 def test_expected_actions_are_what_the_code_calls(function: str) -> None:
     handler, expected = EXPECTED[function]
     used = scanned_actions(ROOT / handler)
-    deliberately_missing = {a for a, owner in NOT_GRANTED.items() if owner == function}
+    deliberately_missing = {a for a, owner in NOT_GRANTED if owner == function}
     assert used - deliberately_missing == set(expected), (
         f"{function}: called but not granted {used - deliberately_missing - set(expected)}, "
         f"granted but never called {set(expected) - used}"

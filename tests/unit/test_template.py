@@ -27,6 +27,9 @@ UNSCOPABLE_ACTIONS = {
     "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
     "xray:GetSamplingStatisticSummaries",
+    # a hub's: the organisation's accounts, an account's alias (Service Authorization Reference: no resource types)
+    "organizations:ListAccounts",
+    "iam:ListAccountAliases",
 }
 PARAMS = {"SlackWebhookSecretArn": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:eksguard/slack-AbCdEf"}
 

@@ -234,7 +234,7 @@ def _base_session() -> boto3.session.Session:
 
 
 def _assume(account: str, role_arn: str) -> tuple[boto3.session.Session, float]:
-    sts = _make_client_in(_base_session(), "sts", _sts_region(), ASSUME_CONFIG)
+    sts = _make_client_in("sts", _base_session(), _sts_region(), ASSUME_CONFIG)
     try:
         response = sts.assume_role(RoleArn=role_arn, RoleSessionName=_session_name, DurationSeconds=ASSUME_ROLE_SECONDS)
     except ClientError as exc:
@@ -290,7 +290,7 @@ _clients: dict[tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
 
 
-def _make_client_in(session: boto3.session.Session, service: str, region: str, config: Config) -> Any:
+def _make_client_in(service: str, session: boto3.session.Session, region: str, config: Config) -> Any:
     with _session_lock:  # boto3 sessions are not thread-safe while creating clients
         return session.client(service, region_name=region, config=config)
 
@@ -303,7 +303,7 @@ def _cached_client(kind: str, service: str, region: str, config: Config) -> Any:
         found = _clients.get(key)
     if found is not None:
         return found
-    made = _make_client_in(session, service, region, config)
+    made = _make_client_in(service, session, region, config)
     with _clients_lock:
         return _clients.setdefault(key, made)
 
