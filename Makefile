@@ -7,12 +7,13 @@ PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install install-sam lint typecheck template-lint unit lock build check-layer test e2e e2e-run bench demo clean \
+.PHONY: help install install-sam lint typecheck template-lint unit lock build check-layer test e2e e2e-run bench demo demo-org clean \
 	local-image local-up local-down local-template invoke-stop invoke-eks-api invoke-audit-log invoke-aws-auth invoke-enrol invoke-notifier invoke-inventory
 
 help:
 	@echo "make test    - create the venv, install pinned dev deps, ruff, mypy, cfn-lint, pytest, sam build"
 	@echo "make demo    - run eksguard locally against moto and a Slack stand-in (no Docker needed)"
+	@echo "make demo-org - the same as an organisation's hub: a spoke account, and one that refuses the hub"
 	@echo "make e2e     - sam local invoke every events/*.json against moto + Slack stand-in containers"
 	@echo "make local-image - build the Lambda base stand-in and the local AWS image offline (Docker)"
 	@echo "make build   - sam build (layer wheels for python3.13 x86_64) and check the artefact"
@@ -138,6 +139,10 @@ bench: install build $(C7N_VENV)/.installed
 
 demo: install
 	$(PY) scripts/demo.py
+
+# A hub with a spoke and a spoke that refuses it: the stop run, forwarded CloudTrail calls, Slack.
+demo-org: install
+	$(PY) scripts/demo_org.py
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

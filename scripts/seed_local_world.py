@@ -278,6 +278,60 @@ def seed_world(endpoint: str, webhook_url: str, now: datetime | None = None) -> 
     )
 
 
+# ------------------------------------------------------------------------------------------ spokes
+SPOKE_ROLE_NAME = "eksguard-spoke"
+
+
+def spoke_client(service: str, endpoint: str, account: str, region: str = HOME_REGION) -> Any:
+    """A client acting in another account: moto keeps accounts apart by the credentials an
+    sts:AssumeRole into that account returns (what the hub's functions do through the spoke role)."""
+    creds = client("sts", endpoint, region).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{SPOKE_ROLE_NAME}", RoleSessionName="eksguard-seed"
+    )["Credentials"]
+    return boto3.session.Session().client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint,
+        config=_CONFIG,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def seed_spoke(endpoint: str, account: str, busy_session_owner: str = "bob@example.com") -> list[KubectlBox]:
+    """A spoke account's kubectl instances in the home region: prod idle, dev with a session open
+    (the session is returned in the box's `why`; the caller adds it to the front's sessions)."""
+    iam = spoke_client("iam", endpoint, account)
+    ec2 = spoke_client("ec2", endpoint, account)
+    profiles = {cluster: _kubectl_profile(iam, cluster) for cluster in CLUSTERS}
+    return [
+        KubectlBox(
+            "spoke-kubectl-prod",
+            HOME_REGION,
+            "prod",
+            _launch(ec2, "spoke-kubectl-prod", {STOP_TAG_KEY: "prod"}, profiles["prod"]),
+            "stopped",
+            "tagged, idle",
+        ),
+        KubectlBox(
+            "spoke-kubectl-dev",
+            HOME_REGION,
+            "dev",
+            _launch(ec2, "spoke-kubectl-dev", {STOP_TAG_KEY: "dev"}, profiles["dev"]),
+            "running",
+            f"{busy_session_owner} has a Session Manager shell open",
+        ),
+    ]
+
+
+def spoke_instance_states(endpoint: str, account: str, boxes: list[KubectlBox]) -> dict[str, str]:
+    ec2 = spoke_client("ec2", endpoint, account)
+    found = ec2.describe_instances(InstanceIds=[b.instance_id for b in boxes])
+    by_id = {i["InstanceId"]: i["State"]["Name"] for r in found["Reservations"] for i in r["Instances"]}
+    return {b.name: by_id.get(b.instance_id, "missing") for b in boxes}
+
+
 # ------------------------------------------------------------------------------------------ inventory
 CI_DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/ci-deployer"
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
