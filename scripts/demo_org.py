@@ -28,12 +28,12 @@ from typing import Any, TextIO
 import demo
 from demo import Checks, FakeContext, drain_queue, import_handler, load_event, local_services, queued_alerts, say
 from seed_local_world import (
-    HOME_REGION,
     instance_states,
     put_sessions,
     seed_spoke,
     seed_world,
     spoke_instance_states,
+    spoke_session,
 )
 
 from tests.accounts_world import refuse_assume
@@ -70,19 +70,7 @@ def run(log_file: TextIO) -> Checks:
         demo.configure_environment(endpoint, world)
         spoke_boxes = seed_spoke(endpoint, SPOKE)
         busy = next(b for b in spoke_boxes if b.expected_state == "running")
-        put_sessions(
-            endpoint,
-            [
-                *world.sessions,
-                {
-                    "SessionId": "bob-0a1b2c3d4e5f60718",
-                    "Target": busy.instance_id,
-                    "Status": "Connected",
-                    "Owner": f"arn:aws:sts::{SPOKE}:assumed-role/Ops/bob",
-                    "Region": HOME_REGION,
-                },
-            ],
-        )
+        put_sessions(endpoint, [*world.sessions, spoke_session(SPOKE, busy)])
         os.environ.update(
             {
                 "SPOKE_ACCOUNTS": f"{SPOKE},{REFUSING}",

@@ -299,18 +299,25 @@ def spoke_client(service: str, endpoint: str, account: str, region: str = HOME_R
     )
 
 
-def seed_spoke(endpoint: str, account: str, busy_session_owner: str = "bob@example.com") -> list[KubectlBox]:
-    """A spoke account's kubectl instances in the home region: prod idle, dev with a session open
-    (the session is returned in the box's `why`; the caller adds it to the front's sessions)."""
+def seed_spoke(
+    endpoint: str, account: str, busy_session_owner: str = "bob@example.com", stop_value_prefix: str = ""
+) -> list[KubectlBox]:
+    """A spoke account's kubectl instances in the home region: prod idle, dev with a session open (the
+    caller adds the session to the front's). `stop_value_prefix` sets them apart from the hub's boxes
+    for a stop run that must not touch those (StopTagValue `spoke-*`); the cluster tag names the cluster."""
     iam = spoke_client("iam", endpoint, account)
     ec2 = spoke_client("ec2", endpoint, account)
     profiles = {cluster: _kubectl_profile(iam, cluster) for cluster in CLUSTERS}
+
+    def tags(cluster: str) -> dict[str, str]:
+        return {STOP_TAG_KEY: f"{stop_value_prefix}{cluster}", "eks-cluster": cluster}
+
     return [
         KubectlBox(
             "spoke-kubectl-prod",
             HOME_REGION,
             "prod",
-            _launch(ec2, "spoke-kubectl-prod", {STOP_TAG_KEY: "prod"}, profiles["prod"]),
+            _launch(ec2, "spoke-kubectl-prod", tags("prod"), profiles["prod"]),
             "stopped",
             "tagged, idle",
         ),
@@ -318,11 +325,22 @@ def seed_spoke(endpoint: str, account: str, busy_session_owner: str = "bob@examp
             "spoke-kubectl-dev",
             HOME_REGION,
             "dev",
-            _launch(ec2, "spoke-kubectl-dev", {STOP_TAG_KEY: "dev"}, profiles["dev"]),
+            _launch(ec2, "spoke-kubectl-dev", tags("dev"), profiles["dev"]),
             "running",
             f"{busy_session_owner} has a Session Manager shell open",
         ),
     ]
+
+
+def spoke_session(account: str, box: KubectlBox, owner: str = "bob") -> dict[str, Any]:
+    """The open Session Manager session on a spoke's busy box, for the front."""
+    return {
+        "SessionId": f"{owner}-0a1b2c3d4e5f60718",
+        "Target": box.instance_id,
+        "Status": "Connected",
+        "Owner": f"arn:aws:sts::{account}:assumed-role/Ops/{owner}",
+        "Region": box.region,
+    }
 
 
 def spoke_instance_states(endpoint: str, account: str, boxes: list[KubectlBox]) -> dict[str, str]:

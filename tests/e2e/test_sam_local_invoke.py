@@ -28,7 +28,18 @@ EVENTS_DIR = ROOT / "events"
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import local_stack  # noqa: E402
-from seed_local_world import ACCOUNT, CI_DEPLOYER, World, client, instance_states  # noqa: E402
+from seed_local_world import (  # noqa: E402
+    ACCOUNT,
+    CI_DEPLOYER,
+    KubectlBox,
+    World,
+    client,
+    instance_states,
+    put_sessions,
+    seed_spoke,
+    spoke_instance_states,
+    spoke_session,
+)
 
 from tests.cloudtrail_world import SAMPLE_KUBECTL_INSTANCE, aim_at  # noqa: E402
 
@@ -120,6 +131,8 @@ AUDIT_LOG_SEVERITIES = {
     "aws_auth_strategic_merge.json": ["INFO", "INFO"],
     "aws_auth_truncated.json": ["MEDIUM"],
     "aws_auth_reserved_username.json": ["HIGH"],
+    # a spoke's aws-auth edit through the hub's Kinesis stream (owner 111111111111, not the function's account)
+    "audit_log_kinesis_spoke.json": ["INFO", "CRITICAL"],
     "rbac_aggregated_into_view.json": ["CRITICAL"],
     "rbac_binding_deleted.json": ["INFO"],
     "rbac_cluster_admin_backdoor.json": ["CRITICAL"],
@@ -138,6 +151,15 @@ AUDIT_LOG_SEVERITIES = {
     "rbac_truncated_denied.json": ["MEDIUM"],
     "rbac_unknown_role.json": ["MEDIUM"],
 }
+
+
+# A hub's functions with a spoke account (moto keeps it apart by the credentials an AssumeRole into it
+# returns): its kubectl instances carry stop values `spoke-*`, so the organisation's stop run (StopTagValue
+# `spoke-*`) leaves the hub's boxes to stop_schedule.json.
+SPOKE = "444455556666"
+SPOKE_NAME = "payments-prod"
+ORG_EVENTS = {"stop_schedule_org.json", "eks_api_spoke_kubectl_ssh_key.json"}
+EKS_API_SEVERITY["eks_api_spoke_kubectl_ssh_key.json"] = "HIGH"
 
 
 # The seeded inventory world (scripts/seed_local_world.py inventory_world): in prod, ci-deployer is cluster
@@ -160,7 +182,7 @@ def function_for(event: str) -> str:
         return "EksApiAlertFunction"
     if event.startswith("audit_log_enrol"):
         return "AuditLogEnrolFunction"
-    if event.startswith(("aws_auth_", "rbac_")):
+    if event.startswith(("aws_auth_", "rbac_", "audit_log_kinesis_")):
         return "AuditLogAlertFunction"
     if event.startswith("slack_notifier"):
         return "SlackNotifierFunction"
@@ -195,6 +217,7 @@ class Session:
     world: World
     queues: dict[str, str]
     invocations: dict[str, Invocation]
+    spoke_boxes: list[KubectlBox]
 
 
 def _env_file(event: str, base: dict[str, Any], directory: Path) -> Path:
@@ -204,13 +227,27 @@ def _env_file(event: str, base: dict[str, Any], directory: Path) -> Path:
     env.setdefault("AuditLogAlertFunction", {})["AUDIT_STATE_TABLE"] = slug(event)
     env.setdefault("EksApiAlertFunction", {})["AUDIT_STATE_TABLE"] = slug(event)  # access entries it records
     env.setdefault("InventoryFunction", {})["AUDIT_STATE_TABLE"] = slug(event)  # a first inventory each
+    if event in ORG_EVENTS:
+        function = env.setdefault(function_for(event), {})
+        function.update({"SPOKE_ACCOUNTS": SPOKE, "ACCOUNT_NAMES": f"{SPOKE}={SPOKE_NAME}"})
+        if function_for(event) == "StopInstancesFunction":
+            function["STOP_TAG_VALUE"] = "spoke-*"
+        else:
+            function["KUBECTL_ROLE_ARN_PATTERNS"] = "arn:aws:iam::*:role/eksguard-kubectl-*"
     path = directory / f"{slug(event)}.env.json"
     path.write_text(json.dumps(env), encoding="utf-8")
     return path
 
 
-def _event_file(event: str, world: World, directory: Path) -> Path:
-    """The sample itself, or for kubectl-instance samples a copy aimed at the local world's instance and account."""
+def _event_file(event: str, world: World, directory: Path, spoke_boxes: list[KubectlBox]) -> Path:
+    """The sample itself, or for kubectl-instance samples a copy aimed at the local world's instance and account
+    (the spoke's instance for a spoke's call)."""
+    if event.startswith("eks_api_spoke_"):
+        sample = json.loads((EVENTS_DIR / event).read_text(encoding="utf-8"))
+        prod = next(b for b in spoke_boxes if b.cluster == "prod")
+        path = directory / event
+        path.write_text(json.dumps(aim_at(sample, {SAMPLE_KUBECTL_INSTANCE: prod.instance_id})), encoding="utf-8")
+        return path
     if not event.startswith("eks_api_kubectl_"):
         return EVENTS_DIR / event
     sample = json.loads((EVENTS_DIR / event).read_text(encoding="utf-8"))
@@ -293,18 +330,21 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     stack = local_stack.up(moto_port=_free_port(), slack_port=_free_port())
     try:
         world = local_stack.seed(stack)
+        spoke_boxes = seed_spoke(stack.moto_url, SPOKE, stop_value_prefix="spoke-")
+        busy = next(b for b in spoke_boxes if b.expected_state == "running")
+        put_sessions(stack.moto_url, [*world.sessions, spoke_session(SPOKE, busy)])
         queues = _prepare_resources(stack)
         base = json.loads((EVENTS_DIR / "env.local.json").read_text(encoding="utf-8"))
         env_dir = tmp_path_factory.mktemp("env")
         files = {event: _env_file(event, base, env_dir) for event in EVENT_FILES}
-        events = {event: _event_file(event, world, env_dir) for event in EVENT_FILES}
+        events = {event: _event_file(event, world, env_dir, spoke_boxes) for event in EVENT_FILES}
         # The first invocation builds SAM's image with the layer; the rest reuse it concurrently.
         first, *rest = EVENT_FILES
         invocations = {first: _invoke(first, files[first], events[first])}
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             for result in pool.map(lambda e: _invoke(e, files[e], events[e]), rest):
                 invocations[result.event] = result
-        yield Session(stack, world, queues, invocations)
+        yield Session(stack, world, queues, invocations, spoke_boxes)
     finally:
         local_stack.down()
 
@@ -345,7 +385,7 @@ def test_every_event_has_an_expectation() -> None:
         set(EKS_API_SEVERITY)
         | set(AUDIT_LOG_SEVERITIES)
         | set(INVENTORY_ALERTS)
-        | {"stop_schedule.json", "slack_notifier_sqs.json", "audit_log_enrol_schedule.json"}
+        | {"stop_schedule.json", "stop_schedule_org.json", "slack_notifier_sqs.json", "audit_log_enrol_schedule.json"}
     )
     assert set(ALL_EVENT_FILES) == handled, "add the new sample event to the e2e expectations"
 
@@ -358,7 +398,22 @@ def test_sam_local_invoke(e2e: Session, event: str) -> None:
     assert not (isinstance(response, dict) and "errorType" in response), f"{event}: {response}"
     function = invocation.function
 
-    if function == "StopInstancesFunction":
+    if event == "stop_schedule_org.json":
+        # the hub's run over its own account and the spoke: only the spoke's boxes carry `spoke-*` values
+        states = spoke_instance_states(e2e.stack.moto_url, SPOKE, e2e.spoke_boxes)
+        for box in e2e.spoke_boxes:
+            assert states[box.name] in (box.expected_state, box.expected_state.replace("ped", "ping")), (
+                f"spoke {box.name} ({box.why}) is {states[box.name]}"
+            )
+        assert response["totals"]["stopped"] == 1, response["totals"]
+        assert response["accounts"][f"{SPOKE} ({SPOKE_NAME})"] is None, response["accounts"]
+        spoke_regions = [r for r in response["regions"] if r.get("account") == SPOKE]
+        assert [i["instance_id"] for r in spoke_regions for i in r["stopped"]] == [
+            b.instance_id for b in e2e.spoke_boxes if b.expected_state == "stopped"
+        ]
+        (summary,) = _queued(e2e, event)
+        assert f"{SPOKE} ({SPOKE_NAME})" in dict(summary["facts"])["Accounts"]
+    elif function == "StopInstancesFunction":
         states = instance_states(e2e.stack.moto_url, e2e.world.boxes)
         for box in e2e.world.boxes:
             assert states[box.name] in (box.expected_state, box.expected_state.replace("ped", "ping")), (
@@ -372,14 +427,20 @@ def test_sam_local_invoke(e2e: Session, event: str) -> None:
         if severity is None:
             assert alerts == [] and response["status"] == "skipped", response
         else:
-            assert [a["severity"] for a in alerts] == [severity], [a["title"] for a in alerts]
+            assert [a["severity"] for a in alerts] == [severity], ([a["title"] for a in alerts], response)
             assert response["status"] == "alerted" and response["alert_id"] == alerts[0]["id"]
+            if event in ORG_EVENTS:  # judged in the spoke: its kubectl instance, its account, its name
+                assert alerts[0]["account"] == SPOKE and alerts[0]["account_name"] == SPOKE_NAME, alerts[0]
+                assert "kubectl instance of prod" in alerts[0]["title"], alerts[0]["title"]
     elif function == "AuditLogAlertFunction":
         alerts = _queued(e2e, event)
         assert Counter(a["severity"] for a in alerts) == Counter(AUDIT_LOG_SEVERITIES[event]), [
             (a["severity"], a["title"]) for a in alerts
         ]
-        if not AUDIT_LOG_SEVERITIES[event]:
+        if event.startswith("audit_log_kinesis_"):
+            assert response == {"batchItemFailures": []}, response
+            assert {a["account"] for a in alerts} == {"111111111111"}
+        elif not AUDIT_LOG_SEVERITIES[event]:
             assert response["status"] == "ok"
     elif function == "AuditLogEnrolFunction":
         assert response["status"] == "ok"

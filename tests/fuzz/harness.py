@@ -579,7 +579,7 @@ def patched_aws(fake: FakeAws) -> Iterator[None]:
     os.environ.update(environment(fake))
     os.environ.pop("IDEMPOTENCY_TABLE", None)
     original = aws.client
-    aws.client = fake.client  # type: ignore[assignment]
+    aws.client = fake.client
     expected_admins.reset_caches()
     try:
         yield

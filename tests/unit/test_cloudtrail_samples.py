@@ -40,6 +40,8 @@ SAMPLES: dict[str, tuple[Severity, str] | None] = {
     "eks_api_kubectl_send_command.json": (Severity.HIGH, "kubectl-command"),
     "eks_api_kubectl_association_everywhere.json": (Severity.HIGH, "kubectl-command"),
     "eks_api_kubectl_ssh_key.json": (Severity.HIGH, "kubectl-ssh-key"),
+    # the same call made in a spoke account, as its rule forwards it to the hub's bus
+    "eks_api_spoke_kubectl_ssh_key.json": (Severity.HIGH, "kubectl-ssh-key"),
     "eks_api_kubectl_user_data.json": (Severity.HIGH, "kubectl-user-data"),
     "eks_api_kubectl_instance_profile.json": (Severity.HIGH, "kubectl-instance-profile"),
     "eks_api_kubectl_role_handed_out.json": (Severity.HIGH, "kubectl-role-handed-out"),
