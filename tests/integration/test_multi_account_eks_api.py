@@ -169,3 +169,36 @@ def test_the_hubs_own_events_are_judged_in_the_hub(hub, lambda_context) -> None:
     event = forwarded("eks_api_kubectl_session.json", HUB, own, "a1b2c3d4-0000-0000-0000-00000000000f")
     result = handler()(event, lambda_context)
     assert result["status"] == "alerted" and "kubectl instance of dev" in result["title"], result
+
+
+def test_the_envelope_names_the_account_not_the_forwarded_detail(hub, lambda_context) -> None:
+    """What a sender's rule forwards is its own to shape; the account EventBridge stamps is not. A record
+    claiming another recipient account is judged, and reported, as the account it came from."""
+    event = forwarded(
+        "eks_api_kubectl_session_night.json", SPOKE_A, hub["instance"], "a1b2c3d4-0000-0000-0000-000000000010"
+    )
+    event["detail"]["recipientAccountId"] = SPOKE_B
+    result = handler()(event, lambda_context)
+    assert result["status"] == "alerted" and "kubectl instance of prod" in result["title"], result
+    (alert,) = queued(hub)
+    assert alert.account == SPOKE_A
+
+
+def test_an_organisation_bus_without_listed_spokes_never_judges_a_spoke_with_the_hubs_lookups(
+    hub, lambda_context, monkeypatch
+) -> None:
+    """OrganizationId alone opens the hub's bus to the organisation: a spoke's event is still judged through the
+    spoke's role (here refused: the lookup failure is in the alert), never against the hub's instances."""
+    monkeypatch.delenv("SPOKE_ACCOUNTS")
+    monkeypatch.setenv("ORGANIZATION_ID", "o-abcd1234ef")
+    asked = refuse_assume(SPOKE_B)
+    with in_spoke(HUB):
+        own = _kubectl_instance("dev")  # the hub has a kubectl instance with this ID; spoke B does not
+    event = forwarded("eks_api_kubectl_session.json", SPOKE_B, own, "a1b2c3d4-0000-0000-0000-000000000011")
+    result = handler()(event, lambda_context)
+    assert result["status"] == "alerted", result
+    assert asked, "the hub did not go to spoke B's role"
+    (alert,) = queued(hub)
+    assert alert.account == SPOKE_B
+    assert "kubectl instance of dev" not in alert.title
+    assert "AccessDenied" in alert.to_json()

@@ -45,3 +45,24 @@ def test_severity_order_and_parse():
     assert Severity.MEDIUM.at_least(Severity.MEDIUM) and not Severity.INFO.at_least(Severity.MEDIUM)
     with pytest.raises(ValueError, match="expected one of CRITICAL, HIGH, MEDIUM, INFO"):
         Severity.parse("urgent")
+
+
+def test_spoke_settings() -> None:
+    from eksguard.config import load_settings
+
+    single = load_settings({})
+    assert not single.multi_account and single.spoke_role_name == "eksguard-spoke"
+    hub = load_settings(
+        {"SPOKE_ACCOUNTS": "111111111111, ORGANIZATION,222222222222", "ACCOUNT_NAMES": "111111111111=payments-prod"}
+    )
+    assert hub.spoke_accounts == ("111111111111", "222222222222") and hub.spoke_whole_organization
+    assert hub.account_names == {"111111111111": "payments-prod"} and hub.multi_account
+    assert load_settings({"ORGANIZATION_ID": "o-abcd1234ef"}).multi_account
+    for bad in (
+        {"SPOKE_ACCOUNTS": "11111111111"},
+        {"SPOKE_ACCOUNTS": "all"},
+        {"ACCOUNT_NAMES": "prod=111111111111"},
+        {"SPOKE_ROLE_NAME": "bad name"},
+    ):
+        with pytest.raises(ConfigError):
+            load_settings(bad)

@@ -903,7 +903,9 @@ def test_sample_event_has_the_full_cloudtrail_shape(name: str) -> None:
     assert {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"} <= set(event)
     detail = event["detail"]
     region = "us-east-1" if detail["eventSource"] == "iam.amazonaws.com" else "eu-west-1"  # IAM: us-east-1 only
-    assert (event["account"], event["region"], detail["awsRegion"]) == (ACCOUNT, region, region)
+    account = "444455556666" if "_spoke_" in name else ACCOUNT  # a spoke's call, forwarded to the hub's bus
+    assert (event["account"], event["region"], detail["awsRegion"]) == (account, region, region)
+    assert detail["recipientAccountId"] == account
     assert event["source"] == "aws." + detail["eventSource"].removesuffix(".amazonaws.com")
     assert {
         "eventVersion",

@@ -75,12 +75,21 @@ def _error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def list_organization(organizations: Any) -> tuple[tuple[str, ...], dict[str, str]]:
-    """ACTIVE accounts of the organisation and their names (raises ClientError/BotoCoreError)."""
+class ListingCutShort(RuntimeError):
+    """The organisation's listing stopped before its end: no time left for another page."""
+
+
+def list_organization(
+    organizations: Any, may_call: Callable[[], bool] | None = None
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """ACTIVE accounts of the organisation and their names (raises ClientError/BotoCoreError, or
+    ListingCutShort when `may_call` says no time is left for the next page)."""
     accounts: list[str] = []
     names: dict[str, str] = {}
     token: str | None = None
     for _ in range(MAX_ORGANIZATION_PAGES):
+        if may_call is not None and not may_call():
+            raise ListingCutShort(f"the listing stopped after {len(accounts)} accounts: no time left for another page")
         page = organizations.list_accounts(**({"NextToken": token} if token else {}))
         for account in page.get("Accounts") or []:
             account_id = str(account.get("Id") or "")
@@ -104,8 +113,10 @@ def resolve(
     *,
     partition: str = "aws",
     organizations: Callable[[], Any] | None = None,
+    may_call: Callable[[], bool] | None = None,
 ) -> Targets:
-    """The home account first, then every spoke account (listed, or the organisation's)."""
+    """The home account first, then every spoke account (listed, or the organisation's). `may_call`
+    guards each page of the organisation's listing (a run's time left)."""
     names = dict(settings.account_names)
     problems: list[str] = []
     organization: tuple[str, ...] | None = None
@@ -113,7 +124,7 @@ def resolve(
     if settings.spoke_whole_organization:
         try:
             client = organizations() if organizations else aws.client("organizations", settings.region)
-            organization, org_names = list_organization(client)
+            organization, org_names = list_organization(client, may_call)
             wanted += [a for a in organization if a not in wanted]
             names = {**org_names, **names}  # a configured name wins over the organisation's
         except (ClientError, BotoCoreError, RuntimeError) as exc:

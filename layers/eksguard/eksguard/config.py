@@ -139,7 +139,10 @@ class Settings:
 
     @property
     def multi_account(self) -> bool:
-        return bool(self.spoke_accounts) or self.spoke_whole_organization
+        """A hub: spokes are configured, or the organisation may send events to the hub's bus (then an
+        event from another account is judged through that account's role, or with its lookups failed
+        and said so, never with the hub's own instances and roles)."""
+        return bool(self.spoke_accounts) or self.spoke_whole_organization or bool(self.organization_id)
 
 
 def parse_spoke_accounts(raw: str | None) -> tuple[tuple[str, ...], bool]:

@@ -184,8 +184,10 @@ def parse_event(event: Any) -> CloudTrailRecord:
         eventbridge_id=as_str(event.get("id")),
         event_time=as_str(detail.get("eventTime")) or as_str(event.get("time")),
         region=as_str(detail.get("awsRegion")) or as_str(event.get("region")),
-        account=as_str(detail.get("recipientAccountId"))
-        or as_str(event.get("account"))
+        # EventBridge sets `account` to the account the event happened in, also on a hub's bus, where the
+        # rest of the event is what the sender's rule forwarded: the envelope is what names the account.
+        account=as_str(event.get("account"))
+        or as_str(detail.get("recipientAccountId"))
         or as_str(identity.get("accountId")),
         actor=_actor(identity, detail),
         actor_account=as_str(identity.get("accountId")) or arns.account_of(as_str(identity.get("arn"))),

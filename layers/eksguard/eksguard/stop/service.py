@@ -14,7 +14,7 @@ from eksguard.config import Settings
 from eksguard.publish import publish
 from eksguard.stop.model import Outcome, RunReport
 from eksguard.stop.report import summary_alert
-from eksguard.stop.run import ClientFactory, Remaining, run_stop
+from eksguard.stop.run import ClientFactory, Remaining, call_reserve_seconds, run_stop
 
 logger = Logger(child=True)
 
@@ -46,7 +46,14 @@ def stop_and_report(
     run_id = run_id_from_event(event, fallback_run_id)
     kwargs: dict[str, Any] = {"run_id": run_id, "now": now or datetime.now(UTC)}
     if settings.multi_account:
-        kwargs["targets"] = accounts.resolve(settings, account, partition=partition, organizations=organizations)
+        left = remaining or (lambda: float("inf"))
+        kwargs["targets"] = accounts.resolve(
+            settings,
+            account,
+            partition=partition,
+            organizations=organizations,
+            may_call=lambda: left() >= call_reserve_seconds(),
+        )
     if client_factory is not None:
         kwargs["client_factory"] = client_factory
     if remaining is not None:
