@@ -202,3 +202,31 @@ def test_an_organisation_bus_without_listed_spokes_never_judges_a_spoke_with_the
     assert alert.account == SPOKE_B
     assert "kubectl instance of dev" not in alert.title
     assert "AccessDenied" in alert.to_json()
+
+
+def test_deleting_a_spoke_stack_instance_is_blinding_and_any_other_stack_is_not_eksguards(hub, lambda_context) -> None:
+    """A spoke's rule forwards the calls on its own stack instance only (StackSet-<set>-<id>): its deletion takes
+    the spoke's rules and role away, the hub's view of that account with them."""
+    event = forwarded(
+        "eks_api_eksguard_rule_disabled.json", SPOKE_B, hub["instance"], "a1b2c3d4-0000-0000-0000-000000000012"
+    )
+    detail = event["detail"]
+    event["source"], detail["eventSource"], detail["eventName"] = (
+        "aws.cloudformation",
+        "cloudformation.amazonaws.com",
+        "DeleteStack",
+    )
+    detail["requestParameters"] = {"stackName": "StackSet-eksguard-spoke-0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"}
+    detail["responseElements"] = None
+    result = handler()(event, lambda_context)
+    assert result["status"] == "alerted" and result["severity"] == "HIGH", result
+    (alert,) = queued(hub)
+    assert alert.account == SPOKE_B
+    # the same call in the hub's own account on a stack that is not eksguard's is not a blinding
+    detail["eventID"], event["account"], detail["recipientAccountId"] = (
+        "a1b2c3d4-0000-0000-0000-000000000013",
+        HUB,
+        HUB,
+    )
+    result = handler()(event, lambda_context)
+    assert result.get("severity") != "HIGH", result

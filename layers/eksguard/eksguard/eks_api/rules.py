@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from eksguard import arns
+from eksguard import accounts, arns
 from eksguard.access_entries import default_username
 from eksguard.eks_api.blinding import ACCOUNT_LOG_EVENTS, LOG_EVENTS, TRAIL_EVENTS
 from eksguard.eks_api.change import ApiChange
@@ -292,7 +292,19 @@ def _unlogged(ctx: RuleContext) -> tuple[str, ...]:
 
 def _eksguards(ctx: RuleContext) -> bool:
     own = ctx.change.own
-    return own is not None and is_eksguards(own, ctx.lookups.stack_name, ctx.lookups.webhook_secret_arn)
+    if own is None:
+        return False
+    if own.kind == "stack" and _from_a_spoke(ctx):
+        # a spoke forwards the calls on its own stack instance only (spoke/template.yaml): deleting it
+        # removes the spoke's rules and role, and the hub's view of that account
+        return True
+    return is_eksguards(own, ctx.lookups.stack_name, ctx.lookups.webhook_secret_arn)
+
+
+def _from_a_spoke(ctx: RuleContext) -> bool:
+    home = accounts.home()
+    account = ctx.change.record.account
+    return ctx.lookups.spoke_role_name is not None and bool(home) and bool(account) and account != home
 
 
 def _deploy_like(ctx: RuleContext) -> bool:
