@@ -60,6 +60,8 @@ HOP_BY_HOP = frozenset(
 MAX_BODY_BYTES = 50_000_000
 UPSTREAM_TIMEOUT_SECONDS = 60.0
 _REGION_IN_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/([a-z0-9-]+)/")
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([a-z0-9-]+)/")
+_ACCOUNT_IN_XML = re.compile(r"<Account>(\d{12})</Account>")
 
 
 class SessionStore:
@@ -168,17 +170,54 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._forward(body)
 
+    def _account(self) -> str:
+        """The account this call's credentials act in, as moto sees it (cached per access key)."""
+        authorization = self.headers.get("Authorization") or ""
+        match = _CREDENTIAL.search(authorization)
+        if match is None:
+            return local_eks_api.DEFAULT_ACCOUNT
+        key, day, region = match.groups()
+        with self.front.lock:
+            known = self.front.accounts.get(key)
+        if known:
+            return known
+        upstream = self.front.upstream
+        connection = http.client.HTTPConnection(
+            upstream.hostname or "127.0.0.1", upstream.port or 80, timeout=UPSTREAM_TIMEOUT_SECONDS
+        )
+        try:  # moto checks no signature: the call's credential, restated for STS, says whose it is
+            connection.request(
+                "POST",
+                "/",
+                body=b"Action=GetCallerIdentity&Version=2011-06-15",
+                headers={
+                    "Authorization": f"AWS4-HMAC-SHA256 Credential={key}/{day}/{region}/sts/aws4_request, "
+                    "SignedHeaders=host, Signature=0",
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+            )
+            found = _ACCOUNT_IN_XML.search(connection.getresponse().read().decode("utf-8", "replace"))
+        except OSError:
+            found = None
+        finally:
+            connection.close()
+        account = found.group(1) if found else local_eks_api.DEFAULT_ACCOUNT
+        with self.front.lock:
+            self.front.accounts[key] = account
+        return account
+
     def _eks(self, body: bytes, region: str) -> bool:
         """The EKS access-state calls moto lacks (scripts/local_eks_api.py); True when answered here."""
         world = self.front.eks
+        account = self._account() if world.multi_account else local_eks_api.DEFAULT_ACCOUNT
         path, _, query = self.path.partition("?")
         if path == "/clusters" and self.command == "GET":
             status, _, data = self._upstream(body)
             listed = json.loads(data or b"{}").get("clusters") or [] if status == 200 else []
-            self._json(200, {"clusters": sorted(set(listed) | set(world.names(region)))})
+            self._json(200, {"clusters": sorted(set(listed) | set(world.names(region, account)))})
             return True
         match = re.fullmatch(r"/clusters/([^/]+)", path)
-        seeded = world.get(region, match.group(1)) if match else None
+        seeded = world.get(region, match.group(1), account) if match else None
         if seeded is not None and self.command == "GET":
             fault = seeded.get("describeFault")
             if fault:
@@ -189,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
             moto_cluster = json.loads(data).get("cluster") if status == 200 else None
             self._json(200, {"cluster": local_eks_api.describe_overlay(seeded, moto_cluster)})
             return True
-        answered = local_eks_api.answer(world, self.command, path, query, body, region)
+        answered = local_eks_api.answer(world, self.command, path, query, body, region, account)
         if answered is None:
             return False
         self._json(answered[0], answered[1])
@@ -309,6 +348,8 @@ class AwsFront:
         self.host = host
         self.sessions = SessionStore(sessions)
         self.eks = local_eks_api.EksWorld()
+        self.lock = threading.Lock()
+        self.accounts: dict[str, str] = {}  # access key -> account (moto's answer; see _account)
         self.kube: Any = None  # a scripts/kube_standin.KubeStandIn started by main() (--kube-port)
         self.verbose = verbose
         self._server = _Server((host, port), _Handler)

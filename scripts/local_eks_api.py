@@ -15,11 +15,16 @@ other EKS call still goes to moto. Shapes follow the EKS API reference (botocore
     GET  /clusters/{name}/pod-identity-associations          ListPodIdentityAssociations
     GET  /clusters/{name}/pod-identity-associations/{id}     DescribePodIdentityAssociation
 
-Seed (admin endpoint of the front): PUT /_eksguard/eks {"clusters": [{"name", "region", "endpoint",
+Seed (admin endpoint of the front): PUT /_eksguard/eks {"clusters": [{"name", "region", "account", "endpoint",
 "ca", "authenticationMode", "bootstrapClusterCreatorAdminPermissions", "auditLogging",
 "accessEntries": [{"principalArn", "type", "username", "kubernetesGroups", "policies": [{"policyArn",
 "accessScope"}]}], "identityProviders": [oidc config], "podIdentities": [{"namespace",
 "serviceAccount", "roleArn"}], "fault": null | "AccessDeniedException" | "ThrottlingException"}]}.
+
+`account` (default moto's 123456789012) says whose cluster it is: once any seeded cluster names one, a
+call sees only the clusters of the account its credentials act in (moto's own answer to
+sts:GetCallerIdentity for the call's access key, which is how moto keeps assumed-role accounts apart),
+so two accounts can each have a `prod`. Without it, every caller sees every cluster, as before.
 
 Standard library only (it runs inside the local AWS image).
 """
@@ -33,6 +38,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 PAGE = 100
+DEFAULT_ACCOUNT = "123456789012"  # moto's default account
 _SERVICE_IN_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
 FAULT_STATUS = {"AccessDeniedException": 403, "ThrottlingException": 429, "ServerException": 500}
 
@@ -46,19 +52,27 @@ def scope_of(authorization: str) -> tuple[str | None, str | None]:
 class EksWorld:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._clusters: dict[tuple[str, str], dict[str, Any]] = {}
+        self._clusters: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._multi_account = False
 
     def replace(self, clusters: list[dict[str, Any]]) -> None:
         with self._lock:
-            self._clusters = {(c["region"], c["name"]): c for c in clusters}
+            self._clusters = {(c.get("account") or DEFAULT_ACCOUNT, c["region"], c["name"]): c for c in clusters}
+            self._multi_account = any(c.get("account") for c in clusters)
 
-    def names(self, region: str) -> list[str]:
+    @property
+    def multi_account(self) -> bool:
+        """Whether calls must be told apart by account (some seeded cluster names one)."""
         with self._lock:
-            return sorted(name for (r, name) in self._clusters if r == region)
+            return self._multi_account
 
-    def get(self, region: str, name: str) -> dict[str, Any] | None:
+    def names(self, region: str, account: str = DEFAULT_ACCOUNT) -> list[str]:
         with self._lock:
-            return self._clusters.get((region, name))
+            return sorted(n for (a, r, n) in self._clusters if r == region and a == account)
+
+    def get(self, region: str, name: str, account: str = DEFAULT_ACCOUNT) -> dict[str, Any] | None:
+        with self._lock:
+            return self._clusters.get((account, region, name))
 
 
 def _page(items: list[Any], query: dict[str, list[str]], key: str) -> dict[str, Any]:
@@ -95,7 +109,13 @@ def describe_overlay(cluster: dict[str, Any], moto_cluster: dict[str, Any] | Non
 
 
 def answer(
-    world: EksWorld, method: str, path: str, query_text: str, body: bytes, region: str
+    world: EksWorld,
+    method: str,
+    path: str,
+    query_text: str,
+    body: bytes,
+    region: str,
+    account: str = DEFAULT_ACCOUNT,
 ) -> tuple[int, Any] | None:
     """(status, JSON) for a call this module answers; None to let moto answer."""
     query = parse_qs(query_text)
@@ -104,7 +124,7 @@ def answer(
     match = re.fullmatch(r"/clusters/([^/]+)(/.*)?", path)
     if match is None:
         return None
-    cluster = world.get(region, unquote(match.group(1)))
+    cluster = world.get(region, unquote(match.group(1)), account)
     if cluster is None:
         return None
     rest = match.group(2) or ""

@@ -53,6 +53,8 @@ class LocalWorld:
         ).read()
         self.clusters = []
         self.front.eks.replace([])
+        with self.front.lock:
+            self.front.accounts.clear()
         with self.kube.lock:
             self.kube.clusters.clear()
             self.kube.requests.clear()
@@ -62,6 +64,7 @@ class LocalWorld:
         name: str,
         *,
         region: str = REGION,
+        account: str | None = None,
         entries: list[dict[str, Any]] | None = None,
         objects: dict[str, list[dict[str, Any]]] | None = None,
         config: dict[str, str] | None = None,
@@ -69,25 +72,36 @@ class LocalWorld:
         **eks: Any,
     ) -> None:
         """A cluster on both sides: its EKS access state and its Kubernetes API. `kube` adds stand-in
-        options (fault, readers); `eks` adds EKS fields (authenticationMode, fault, describeFault, ca)."""
+        options (fault, readers); `eks` adds EKS fields (authenticationMode, fault, describeFault, ca).
+        `account`: whose cluster it is (default moto's account); the stand-in serves it as `<account>.<name>`,
+        so two accounts may each have a cluster of the same name."""
+        served = self.served_name(name, account)
         spec = {
             "name": name,
             "region": region,
-            "endpoint": self.kube.endpoint(name),
+            "endpoint": self.kube.endpoint(served),
             "ca": self.kube.ca_data,
             "accessEntries": entries if entries is not None else [],
+            **({"account": account} if account else {}),
             **eks,
         }
-        self.clusters = [c for c in self.clusters if (c["name"], c["region"]) != (name, region)] + [spec]
+        self.clusters = [
+            c for c in self.clusters if (c.get("account"), c["name"], c["region"]) != (account, name, region)
+        ] + [spec]
         self.front.eks.replace(self.clusters)
         self.kube.put_cluster(
-            name,
+            served,
             {
                 "objects": objects if objects is not None else baseline(),
                 "aws_auth": config if config is not None else aws_auth(),
                 **(kube or {}),
             },
         )
+
+    @staticmethod
+    def served_name(name: str, account: str | None = None) -> str:
+        """The cluster's path on the Kubernetes API stand-in (its `cluster` in `requests()`)."""
+        return f"{account}.{name}" if account else name
 
     def requests(self) -> list[dict[str, Any]]:
         with self.kube.lock:

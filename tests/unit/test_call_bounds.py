@@ -9,7 +9,7 @@ import pytest
 from botocore.config import Config
 from cfnlint.decode import decode_str
 
-from eksguard import aws, call_bounds
+from eksguard import aws, call_bounds, coverage
 from eksguard.inventory import eks_reader, kube_reader
 from eksguard.inventory.run import MIN_SECONDS_PER_CLUSTER
 from eksguard.stop import run as stop_run
@@ -44,7 +44,16 @@ def test_worst_call_arithmetic_counts_every_attempt_and_the_backoff():
 
 
 def test_every_config_in_use_is_bounded():
-    for config in (aws.RETRY_CONFIG, aws.EC2_CONFIG, aws.LOOKUP_CONFIG, eks_reader.EKS_CONFIG, kube_reader.STS_CONFIG):
+    configs = (
+        aws.RETRY_CONFIG,
+        aws.EC2_CONFIG,
+        aws.LOOKUP_CONFIG,
+        aws.ASSUME_CONFIG,
+        eks_reader.EKS_CONFIG,
+        kube_reader.STS_CONFIG,
+        coverage.COVERAGE_CONFIG,
+    )
+    for config in configs:
         retries = config.retries or {}
         assert retries.get("total_max_attempts"), config  # counted, not botocore's default
         assert config.connect_timeout is not None and config.read_timeout is not None
@@ -72,6 +81,26 @@ def test_the_stop_run_reserve_is_one_call_and_the_summary_and_leaves_most_of_the
 
 def test_an_inventory_cluster_is_started_only_with_its_longest_call_left():
     assert MIN_SECONDS_PER_CLUSTER >= call_bounds.inventory_cluster_step_seconds()
+
+
+def test_a_hubs_inventory_calls_are_each_within_the_longest_declared_step():
+    """A hub adds calls between clusters (AssumeRole, the account alias, the organisation's pages, the coverage
+    report's rule reads); each is guarded by the run's deadline and none is longer than the step declared."""
+    step = call_bounds.inventory_cluster_step_seconds()
+    for config in (aws.ASSUME_CONFIG, aws.LOOKUP_CONFIG, aws.RETRY_CONFIG, coverage.COVERAGE_CONFIG):
+        assert aws.worst_call_seconds(config) <= step
+    assert aws.worst_call_seconds(coverage.COVERAGE_CONFIG) == 2 * (2 + 4) + (1 + 5)
+
+
+def test_inventory_lookups_end_before_the_runs_deadline():
+    """The expected-admin lookups share a budget that ends one lookup call before the reads' deadline, so the
+    last lookup is over before what must follow the reads."""
+    from inventory_handler import lookup_seconds
+
+    from eksguard.inventory.run import FINAL_RESERVE_SECONDS
+
+    assert lookup_seconds(300) + aws.worst_lookup_call_seconds() == 300 - FINAL_RESERVE_SECONDS
+    assert lookup_seconds(10) == 0
 
 
 def test_the_alert_queue_outlasts_six_notifier_timeouts(template):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eksguard import aws
+from eksguard import aws, coverage
 from eksguard.inventory import eks_reader, kube_reader
 from eksguard.inventory.run import FINAL_RESERVE_SECONDS
 from eksguard.slack.notifier import RECORD_RESERVE_SECONDS
@@ -84,7 +84,10 @@ def longest_unguarded(function: str) -> tuple[Step, ...]:
             Step("queue send of the report", write()),
         ),
         # Every EKS call and Kubernetes GET is made only while it can end FINAL_RESERVE_SECONDS before the
-        # timeout (aws.CallDeadline, started by eksguard.inventory.run); what follows the reads fits the reserve.
+        # timeout (aws.CallDeadline, started by eksguard.inventory.run); so are a hub's calls around them
+        # (the organisation's pages, each spoke's AssumeRole and alias, the coverage report's rule reads)
+        # and the expected-admin lookups (their budget ends one lookup call before the deadline:
+        # inventory_handler.lookup_seconds). What follows the reads fits the reserve.
         "InventoryFunction": (
             Step("the longest single read", inventory_cluster_step_seconds()),
             Step("what follows the reads (FINAL_RESERVE_SECONDS)", FINAL_RESERVE_SECONDS),
@@ -98,12 +101,17 @@ def worst_seconds(function: str) -> float:
 
 
 def inventory_cluster_step_seconds() -> float:
-    """The longest single call inside one cluster's inventory (EKS API, STS presign, Kubernetes GET)."""
+    """The longest single call of an inventory run: inside one cluster's inventory (EKS API, STS presign,
+    Kubernetes GET, an expected-admin lookup, its record), and a hub's calls between clusters (a page of
+    the organisation's accounts, a spoke's AssumeRole and account alias, a forwarding rule's read)."""
     return max(
         aws.worst_call_seconds(eks_reader.EKS_CONFIG),
         aws.worst_call_seconds(kube_reader.STS_CONFIG),
         kube_get_seconds(),
+        aws.worst_lookup_call_seconds(),
         write(),
+        aws.worst_call_seconds(aws.ASSUME_CONFIG),
+        aws.worst_call_seconds(coverage.COVERAGE_CONFIG),
     )
 
 

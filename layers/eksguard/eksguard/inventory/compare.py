@@ -44,7 +44,8 @@ Verdict = Callable[[str], tuple[bool, str]]  # principal -> (expected, why)
 
 @dataclass(frozen=True)
 class ClusterRecord:
-    """What the inventory keeps per cluster (DynamoDB item `<cluster>#inventory@<region>`)."""
+    """What the inventory keeps per cluster (DynamoDB item `<cluster key>#inventory@<region>`, where the key
+    is the plain name in the hub's own account and `<account>:<name>` in a spoke: accounts.cluster_key)."""
 
     cluster: str
     region: str
@@ -60,9 +61,12 @@ class ClusterRecord:
     platform: tuple[str, ...] = ()  # control-plane identities bound to admin roles (shown, not alerted)
     digest_admins: Mapping[str, list[str]] | None = None  # principal -> door kinds, as of the last digest
     digest_at: str | None = None
+    account: str | None = None  # set by a hub (spokes configured); None: the function's own account only
 
     def to_dict(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"account": self.account} if self.account is not None else {}
         return {
+            **extra,
             "cluster": self.cluster,
             "region": self.region,
             "revision": self.revision,
@@ -98,6 +102,7 @@ class ClusterRecord:
             if data.get("digest_admins") is None
             else {str(k): list(v) for k, v in data["digest_admins"].items()},
             digest_at=data.get("digest_at"),
+            account=str(data["account"]) if data.get("account") else None,
         )
 
 
@@ -152,8 +157,13 @@ def compare(
     kubectl_roles: frozenset[str],
     now: str,
     account: str | None = None,
+    key: str | None = None,
 ) -> Comparison:
+    """`account`: the cluster's account, carried by every alert. `key`: the cluster's state key
+    (accounts.cluster_key), part of every alert id, so that `prod` of one account and `prod` of another
+    never share one (the notifier posts an id once)."""
     cluster = snapshot.cluster
+    state_key = key or cluster.name
     read = snapshot.sources_read
     before = dict(previous.admins) if previous is not None else {}
     revision = (previous.revision if previous is not None else 0) + 1
@@ -171,7 +181,7 @@ def compare(
         kind: str, severity: Severity, title: str, principal: str | None, facts: tuple[Fact, ...], summary: str
     ) -> Alert:
         return Alert(
-            id=alert_id("inventory", kind, cluster.region, cluster.name, principal, revision),
+            id=alert_id("inventory", kind, cluster.region, state_key, principal, revision),
             kind=kind,
             severity=severity,
             title=title,

@@ -1,6 +1,9 @@
 """The digest: per cluster, who is admin and through which door, what changed since the last digest,
 and what eksguard cannot see. One Slack message; the notifier posts it whatever AlertMinSeverity says.
 
+A hub (spokes configured) labels every cluster with its account (`<id> (<name>)`), lists the clusters
+account by account (the hub's own first), and says in one line how much of the organisation it covers.
+
 Pure: records in, one Alert and the records to keep (with the digest's view of the admins) out.
 """
 
@@ -11,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from eksguard.alerts import KIND_DIGEST, Alert, Fact, alert_id
+from eksguard.coverage import Coverage
 from eksguard.inventory.compare import ClusterRecord
 from eksguard.severity import Severity
 
@@ -52,12 +56,28 @@ def _changes(record: ClusterRecord) -> list[str]:
     return lines or ["no change"]
 
 
+def cluster_label(cluster: str, region: str, account_label: str | None = None) -> str:
+    """How a cluster is named in the digest and in failures: `prod (eu-west-1)`, and in a hub
+    `prod (eu-west-1) in 111111111111 (payments-prod)` (cluster names repeat across accounts)."""
+    where = f"{cluster} ({region})"
+    return f"{where} in {account_label}" if account_label else where
+
+
 def build_digest(
-    records: Iterable[ClusterRecord], failures: dict[str, str], now: str, account: str | None = None
+    records: Iterable[ClusterRecord],
+    failures: dict[str, str],
+    now: str,
+    account: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    coverage: Coverage | None = None,
 ) -> tuple[Alert, list[ClusterRecord]]:
-    """`failures`: "cluster (region)" -> why it could not be inventoried at all this time."""
-    records = sorted(records, key=lambda r: (r.region, r.cluster))
+    """`failures`: "cluster (region)" (or an account, a region) -> why it could not be inventoried at all
+    this time. `labels`: with spokes, account -> its label, in the order accounts are listed."""
+    order = {a: i for i, a in enumerate(labels or {})}
+    records = sorted(records, key=lambda r: (order.get(r.account or "", len(order)), r.region, r.cluster))
     facts: list[Fact] = []
+    if coverage is not None:
+        facts.append(Fact("Coverage", coverage.line()))
     unexpected = blind = changed = 0
     for record in records:
         lines = [_admin_line(p, a) for p, a in sorted(record.admins.items())] or ["no admin found"]
@@ -75,7 +95,8 @@ def build_digest(
         if record.latent:
             body += ["Latent doors (bound to admin, nobody carries them yet):"]
             body += [f"  {_short(text)}" for text in record.latent]
-        facts.append(Fact(f"{record.cluster} ({record.region})", "\n".join(body)))
+        label = (labels or {}).get(record.account or "", record.account) if record.account else None
+        facts.append(Fact(cluster_label(record.cluster, record.region, label), "\n".join(body)))
     for where, why in sorted(failures.items()):
         blind += 1
         facts.append(Fact(where, f"not inventoried: {why}"))
@@ -84,7 +105,8 @@ def build_digest(
         f"{len(records)} cluster(s), {admins} admin(s), {unexpected} not expected, "
         f"{changed} cluster(s) changed since the last digest, {blind} blind spot(s)."
     )
-    severity = Severity.HIGH if unexpected or blind else Severity.INFO
+    gaps = coverage is not None and not coverage.covered
+    severity = Severity.HIGH if unexpected or blind or gaps else Severity.INFO
     alert = Alert(
         id=alert_id("inventory-digest", account, now),
         kind=KIND_DIGEST,

@@ -5,6 +5,14 @@ Per cluster: read (EKS API, then the Kubernetes API), compute the admins, compar
 record, queue the alerts, and only then save the record, so an alert that could not be queued is
 found again by the next run instead of being lost. One cluster that fails (unreachable, no access,
 an unexpected error) is reported and never stops the others.
+
+A hub (spokes configured) runs over every account it acts in, its own first. Accounts are entered one
+at a time: the role assumed (one bounded call), the account named, its clusters listed per region; an
+account whose role cannot be assumed is one HIGH alert and the others go on. Each cluster is then read
+in its account's scope, which the worker thread enters itself (a scope does not cross threads): its EKS
+calls, its Kubernetes token and the expected-admin lookups are the spoke role's. Its record and alerts
+go to the hub's own table and queue (`aws.at_home`), its record under `accounts.cluster_key`. A full
+run of a hub (not a detector's one-cluster request) ends with the coverage report (eksguard.coverage).
 """
 
 from __future__ import annotations
@@ -17,11 +25,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from eksguard import aws
+from eksguard import accounts, aws
+from eksguard.accounts import Target, Targets
 from eksguard.alerts import Alert, Fact, alert_id, utc_now_iso
+from eksguard.coverage import Coverage as CoverageReport
+from eksguard.coverage import CoverageSetup, check_coverage, coverage_alert
 from eksguard.inventory.admins import TOO_MANY, AdminReport, effective_admins
 from eksguard.inventory.compare import ClusterRecord, Verdict, compare
-from eksguard.inventory.digest import build_digest
+from eksguard.inventory.digest import build_digest, cluster_label
 from eksguard.inventory.eks_reader import EksReader, EksReadError
 from eksguard.inventory.kube_reader import KubeError, KubeReader
 from eksguard.inventory.model import BlindSpot, ClusterFacts, KubeObjects, Snapshot
@@ -36,6 +47,8 @@ MIN_SECONDS_PER_CLUSTER = 45.0  # a cluster is not started with less time left (
 # failure alerts, the digest and its records (four writes of aws.RETRY_CONFIG, and a margin). Reads are
 # made only while they can end before that (aws.CallDeadline).
 FINAL_RESERVE_SECONDS = 4 * aws.worst_call_seconds(aws.RETRY_CONFIG) + 5.0
+# Entering an account: its role assumed (the first client of the scope does it), within the run's deadline.
+ACCOUNT_ENTRY_SECONDS = aws.worst_call_seconds(aws.ASSUME_CONFIG)
 KIND_FAILED = "inventory-failed"
 SETUP_HINT = "see README, 'Inventory: read access' (access entry + eksguard-inventory-reader ClusterRole)"
 
@@ -63,25 +76,55 @@ class ClusterOutcome:
     cpu_seconds: float = 0.0  # this worker thread's own CPU (the rest of `seconds` is waiting on APIs)
     error: str | None = None
     record: ClusterRecord | None = field(default=None, repr=False)
+    account: str | None = None  # a hub's run: the cluster's account (None: a single-account deployment)
+    account_label: str | None = None
+
+    @property
+    def where(self) -> str:
+        return cluster_label(self.cluster, self.region, self.account_label)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One cluster to inventory, in `target`'s account (None: the function's own, single-account)."""
+
+    region: str
+    cluster: str
+    target: Target | None = None
+
+    def outcome(self, status: str, **values: Any) -> ClusterOutcome:
+        account = self.target.account if self.target is not None else None
+        label = self.target.label if self.target is not None else None
+        return ClusterOutcome(self.region, self.cluster, status, account=account, account_label=label, **values)
 
 
 @dataclass
 class RunResult:
     outcomes: list[ClusterOutcome] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)  # "cluster (region)" or "region" -> why
+    # "cluster (region)", "region", and in a hub "account <label>" or "... in <label>" -> why
+    failures: dict[str, str] = field(default_factory=dict)
     digest_alert: str | None = None
+    accounts: dict[str, str | None] = field(default_factory=dict)  # a hub's run: label -> None, or why not reached
+    coverage: CoverageReport | None = None
+    coverage_alert: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {
+        summary: dict[str, Any] = {
             "clusters": len(self.outcomes),
             "ok": sum(1 for o in self.outcomes if o.status == "ok"),
-            "failed": sorted(f"{o.cluster} ({o.region})" for o in self.outcomes if o.status == "failed"),
+            "failed": sorted(o.where for o in self.outcomes if o.status == "failed"),
             "failures": self.failures,
             "alerts": sum(o.alerts for o in self.outcomes),
             "admins": sum(o.admins for o in self.outcomes),
             "apiCalls": sum(o.api_calls for o in self.outcomes),
             "digestAlertId": self.digest_alert,
         }
+        if self.accounts:
+            summary["accounts"] = self.accounts
+        if self.coverage is not None:
+            summary["coverage"] = "covered" if self.coverage.covered else "gaps"
+            summary["coverageAlertId"] = self.coverage_alert
+        return summary
 
 
 def _kube_blind_spot(facts: ClusterFacts, error: KubeError) -> BlindSpot:
@@ -164,7 +207,21 @@ def with_report_spots(snapshot: Snapshot, report: AdminReport) -> Snapshot:
     return replace(snapshot, blind_spots=(*snapshot.blind_spots, spot))
 
 
-def inventory_cluster(gateways: Gateways, region: str, name: str) -> ClusterOutcome:
+def _load(store: InventoryStore, cluster: str, region: str, account: str | None) -> ClusterRecord | None:
+    """The stored record, from the hub's table (a spoke's cluster under its account's key)."""
+    with aws.at_home():
+        return store.load(accounts.cluster_key(cluster, account) if account is not None else cluster, region)
+
+
+def _publish(gateways: Gateways, alerts: list[Alert]) -> None:
+    with aws.at_home():  # the hub's queue, also from inside a spoke's scope
+        gateways.publish(alerts)
+
+
+def inventory_cluster(gateways: Gateways, region: str, name: str, target: Target | None = None) -> ClusterOutcome:
+    """One cluster, in the current account scope (`target`: the account a hub entered for it)."""
+    job = Job(region, name, target)
+    account = target.account if target is not None else None
     started = time.monotonic()
     cpu_started = time.thread_time()
     now = gateways.now()
@@ -172,31 +229,45 @@ def inventory_cluster(gateways: Gateways, region: str, name: str) -> ClusterOutc
         snapshot = read_snapshot(gateways, region, name)
         report = effective_admins(snapshot)
         snapshot = with_report_spots(snapshot, report)
-        previous = gateways.store.load(name, region)
-        account = (snapshot.cluster.arn or "").split(":")[4] if (snapshot.cluster.arn or "").count(":") >= 5 else None
-        result = compare(previous, snapshot, report, gateways.verdict(name), gateways.kubectl_roles(name), now, account)
-        gateways.publish(result.alerts)
-        saved = gateways.store.save(result.record)
+        previous = _load(gateways.store, name, region, account)
+        arn = snapshot.cluster.arn or ""
+        account_of_arn = arn.split(":")[4] if arn.count(":") >= 5 else None
+        key = accounts.cluster_key(name, account) if account is not None else name
+        result = compare(
+            previous,
+            snapshot,
+            report,
+            gateways.verdict(name),
+            gateways.kubectl_roles(name),
+            now,
+            account or account_of_arn,
+            key=key,
+        )
+        record = replace(result.record, account=account) if account is not None else result.record
+        _publish(gateways, result.alerts)
+        with aws.at_home():
+            saved = gateways.store.save(record)
     except Exception as exc:  # one cluster never stops the run; the failure is reported
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
-        logger.exception("inventory_failed", extra={"cluster": name, "region": region, "error": error})
-        return ClusterOutcome(region, name, "failed", seconds=time.monotonic() - started, error=error)
-    outcome = ClusterOutcome(
-        region,
-        name,
+        logger.exception(
+            "inventory_failed", extra={"cluster": name, "region": region, "account": account, "error": error}
+        )
+        return job.outcome("failed", seconds=time.monotonic() - started, error=error)
+    outcome = job.outcome(
         "ok" if saved else "not-saved",
         alerts=len(result.alerts),
         admins=len(report.admins),
         api_calls=snapshot.api_calls,
         seconds=time.monotonic() - started,
         cpu_seconds=time.thread_time() - cpu_started,
-        record=result.record,
+        record=record,
     )
     logger.info(
         "inventoried",
         extra={
             "cluster": name,
             "region": region,
+            "account": account,
             "admins": outcome.admins,
             "added": result.added,
             "removed": result.removed,
@@ -209,17 +280,37 @@ def inventory_cluster(gateways: Gateways, region: str, name: str) -> ClusterOutc
     return outcome
 
 
-def _failure_alert(where: str, why: str, now: str, cluster: str | None, region: str) -> Alert:
+def _failure_alert(
+    where: str, why: str, now: str, cluster: str | None, region: str | None, account: str | None = None
+) -> Alert:
     return Alert(
         id=alert_id("inventory-failed", where, now),
         kind=KIND_FAILED,
         severity=Severity.HIGH,
         title=f"inventory of {where} failed: who is admin there is unknown",
         cluster=cluster,
+        account=account,
         region=region,
         time=now,
         summary="The live access state could not be read; the last known state stays in the digest.",
         facts=(Fact("Error", why),),
+    )
+
+
+def _account_alert(target: Target, why: str, now: str) -> Alert:
+    """One alert for an account the hub cannot act in, not one per cluster (it cannot even list them)."""
+    return Alert(
+        id=alert_id("inventory-failed", "account", target.account, now),
+        kind=KIND_FAILED,
+        severity=Severity.HIGH,
+        title=f"account {target.label} not inventoried: {why}",
+        account=target.account,
+        time=now,
+        summary=(
+            "The hub could not act in this account: none of its clusters was listed or read, so who is admin "
+            "there is unknown. Check the spoke stack (its role and the hub's trust) in that account."
+        ),
+        facts=(Fact("Account", target.label), Fact("Role", target.role_arn or "(own credentials)"), Fact("Error", why)),
     )
 
 
@@ -230,15 +321,36 @@ def run(
     digest: bool = False,
     time_left: Callable[[], float] | None = None,
     workers: int = MAX_WORKERS,
+    targets: Callable[[], Targets] | None = None,
+    coverage: CoverageSetup | None = None,
 ) -> RunResult:
     """`only`: (region, cluster) when a detector asked for one cluster. `time_left`: seconds before the
     function times out; reads are made only while they can end FINAL_RESERVE_SECONDS before it, and
-    clusters not started with at least MIN_SECONDS_PER_CLUSTER of that left are reported."""
+    clusters not started with at least MIN_SECONDS_PER_CLUSTER of that left are reported.
+
+    `targets` (a hub): the accounts to act in, resolved once the deadline runs (listing the organisation
+    is a call too); with `only`, the one account of that cluster. `coverage`: the coverage report's setup
+    (a full run only)."""
     aws.CallDeadline.start(time_left() - FINAL_RESERVE_SECONDS if time_left is not None else None)
     try:
-        return _run(gateways, regions, only, digest, workers)
+        if targets is None:
+            return _run(gateways, regions, only, digest, workers)
+        return _run_accounts(gateways, regions, only, digest, workers, targets, coverage)
     finally:
         aws.CallDeadline.start(None)  # a warm container's next invocation starts its own
+
+
+def _inventory_all(gateways: Gateways, jobs: list[Job], workers: int) -> list[ClusterOutcome]:
+    def one(job: Job) -> ClusterOutcome:
+        if not aws.CallDeadline.allows(MIN_SECONDS_PER_CLUSTER):
+            return job.outcome("failed", error="not started: the run ran out of time")
+        if job.target is None:
+            return inventory_cluster(gateways, job.region, job.cluster)
+        with job.target.scope():  # a worker thread does not inherit the caller's scope
+            return inventory_cluster(gateways, job.region, job.cluster, job.target)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1))) as pool:
+        return list(pool.map(one, jobs))
 
 
 def _run(
@@ -246,51 +358,138 @@ def _run(
 ) -> RunResult:
     result = RunResult()
     now = gateways.now()
-    targets: list[tuple[str, str]] = []
+    jobs: list[Job] = []
     if only is not None:
-        targets.append(only)
+        jobs.append(Job(*only))
     else:
         for region in regions:
             try:
-                targets.extend((region, name) for name in gateways.eks(region).list_clusters())
+                jobs.extend(Job(region, name) for name in gateways.eks(region).list_clusters())
             except EksReadError as exc:
                 result.failures[region] = str(exc)
                 gateways.publish([_failure_alert(f"region {region}", str(exc), now, None, region)])
+    result.outcomes = _inventory_all(gateways, jobs, workers)
+    _finish(gateways, result, now, digest)
+    return result
 
-    def one(target: tuple[str, str]) -> ClusterOutcome:
-        region, name = target
-        if not aws.CallDeadline.allows(MIN_SECONDS_PER_CLUSTER):
-            return ClusterOutcome(region, name, "failed", error="not started: the run ran out of time")
-        return inventory_cluster(gateways, region, name)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(targets) or 1))) as pool:
-        result.outcomes = list(pool.map(one, targets))
+def _enter(target: Target, region: str) -> tuple[Target, str | None]:
+    """The account ready to act in (role assumed, named) or why not: one bounded STS call, then the alias."""
+    if not aws.CallDeadline.allows(ACCOUNT_ENTRY_SECONDS):
+        return target, "not reached: the run ran out of time before this account"
+    with target.scope():
+        try:
+            aws.assume_for_scope()
+        except aws.AccountUnreachable as exc:
+            logger.error("account_unreachable", extra={"account": target.account, "error": exc.reason})
+            return target, exc.reason
+    if aws.CallDeadline.allows(aws.worst_lookup_call_seconds()):
+        target = accounts.named(target, region)
+    return target, None
 
+
+def _run_accounts(
+    gateways: Gateways,
+    regions: tuple[str, ...],
+    only: tuple[str, str] | None,
+    digest: bool,
+    workers: int,
+    resolve: Callable[[], Targets],
+    setup: CoverageSetup | None,
+) -> RunResult:
+    result = RunResult()
+    now = gateways.now()
+    targets = resolve()
+    home = next((t.account for t in targets if t.role_arn is None), None)
+    if home and accounts.home() is None:
+        accounts.set_home(home)  # the hub's own clusters keep their plain state keys
+    for problem in targets.problems:
+        result.failures["organisation"] = problem
+    entered: list[tuple[Target, str | None]] = []
+    jobs: list[Job] = []
+    iam_region = only[0] if only else next(iter(regions), "us-east-1")  # IAM is global: any endpoint
+    for target in targets:
+        target, why = _enter(target, iam_region)
+        entered.append((target, why))
+        result.accounts[target.label] = why
+        if why is not None:
+            result.failures[f"account {target.label}"] = why
+            _publish(gateways, [_account_alert(target, why, now)])
+            continue
+        if only is not None:
+            jobs.append(Job(only[0], only[1], target))
+            continue
+        with target.scope():
+            for region in regions:
+                try:
+                    names = gateways.eks(region).list_clusters()
+                except EksReadError as exc:
+                    where = f"region {region} in {target.label}"
+                    result.failures[where] = str(exc)
+                    _publish(gateways, [_failure_alert(where, str(exc), now, None, region, target.account)])
+                    continue
+                jobs.extend(Job(region, name, target) for name in names)
+    logger.info(
+        "accounts_entered",
+        extra={"accounts": len(entered), "unreachable": sum(1 for _, why in entered if why), "clusters": len(jobs)},
+    )
+    result.outcomes = _inventory_all(gateways, jobs, workers)
+    report: CoverageReport | None = None
+    if setup is not None and only is None:
+        report = check_coverage(
+            entered,
+            regions,
+            setup,
+            home=home,
+            organization=targets.organization,
+            names=targets.names,
+            problems=targets.problems,
+            workers=workers,
+        )
+        alert = coverage_alert(report, now)
+        _publish(gateways, [alert])
+        result.coverage, result.coverage_alert = report, alert.id
+        logger.info("coverage_reported", extra={"covered": report.covered, "gaps": report.gaps()[:50]})
+    labels = {t.account: t.label for t, _ in entered}
+    _finish(gateways, result, now, digest, labels, report)
+    return result
+
+
+def _finish(
+    gateways: Gateways,
+    result: RunResult,
+    now: str,
+    digest: bool,
+    labels: dict[str, str] | None = None,
+    coverage: CoverageReport | None = None,
+) -> None:
+    """The failed clusters' alerts, then (on the digest schedule) the digest and its records."""
     failed = [o for o in result.outcomes if o.status == "failed"]
     for outcome in failed:
-        where = f"{outcome.cluster} ({outcome.region})"
-        result.failures[where] = outcome.error or "unknown error"
+        result.failures[outcome.where] = outcome.error or "unknown error"
     if failed:
-        gateways.publish(
-            [_failure_alert(f"{o.cluster} ({o.region})", o.error or "", now, o.cluster, o.region) for o in failed]
+        _publish(
+            gateways,
+            [_failure_alert(o.where, o.error or "", now, o.cluster, o.region, o.account) for o in failed],
         )
-    if digest:
-        records = [o.record for o in result.outcomes if o.record is not None]
-        for outcome in failed:
-            try:
-                kept = gateways.store.load(outcome.cluster, outcome.region)
-            except Exception as exc:  # the digest still goes out, naming what it could not read
-                logger.exception("digest_record_unreadable", extra={"cluster": outcome.cluster})
-                result.failures[f"{outcome.cluster} ({outcome.region})"] += f"; last record unreadable: {exc}"
-                continue
-            if kept is not None:
-                records.append(kept)
-        alert, kept_records = build_digest(records, result.failures, now)
-        gateways.publish([alert])
-        result.digest_alert = alert.id
-        for record in kept_records:  # after publishing nothing may raise: Lambda would post the digest again
-            try:
+    if not digest:
+        return
+    records = [o.record for o in result.outcomes if o.record is not None]
+    for outcome in failed:
+        try:
+            kept = _load(gateways.store, outcome.cluster, outcome.region, outcome.account)
+        except Exception as exc:  # the digest still goes out, naming what it could not read
+            logger.exception("digest_record_unreadable", extra={"cluster": outcome.cluster})
+            result.failures[outcome.where] += f"; last record unreadable: {exc}"
+            continue
+        if kept is not None:
+            records.append(kept)
+    alert, kept_records = build_digest(records, result.failures, now, labels=labels, coverage=coverage)
+    _publish(gateways, [alert])
+    result.digest_alert = alert.id
+    for record in kept_records:  # after publishing nothing may raise: Lambda would post the digest again
+        try:
+            with aws.at_home():
                 gateways.store.save(record)
-            except Exception:
-                logger.exception("digest_record_not_saved", extra={"cluster": record.cluster, "region": record.region})
-    return result
+        except Exception:
+            logger.exception("digest_record_not_saved", extra={"cluster": record.cluster, "region": record.region})

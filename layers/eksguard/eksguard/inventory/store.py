@@ -1,6 +1,11 @@
 """Where each cluster's last inventory is kept: one DynamoDB item per cluster and region in the audit
-state table (key `<cluster>#inventory@<region>`, gzipped JSON), written only if nobody wrote a newer
-revision in between (two runs at once: the schedule and a detector's request)."""
+state table (key `<cluster key>#inventory@<region>`, gzipped JSON), written only if nobody wrote a newer
+revision in between (two runs at once: the schedule and a detector's request).
+
+The cluster key is `accounts.cluster_key`: the plain name in the hub's own account (the records a
+single-account deployment already has), `<account>:<name>` in a spoke, so `prod` of one account never
+reads or overwrites the record of `prod` in another. The table is the hub's: callers reach it with the
+hub's own credentials (`aws.at_home()`), whatever account they are inventorying."""
 
 from __future__ import annotations
 
@@ -11,19 +16,26 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from eksguard import aws
+from eksguard import accounts, aws
 from eksguard.inventory.compare import ClusterRecord
 
 KEY_MARK = "#inventory@"
 MAX_ITEM_BYTES = 350_000
 
 
-def item_key(cluster: str, region: str) -> str:
-    return f"{cluster}{KEY_MARK}{region}"
+def item_key(key: str, region: str) -> str:
+    """`key`: the cluster's state key (accounts.cluster_key: the plain name in the hub's own account)."""
+    return f"{key}{KEY_MARK}{region}"
+
+
+def record_key(record: ClusterRecord) -> str:
+    return accounts.cluster_key(record.cluster, record.account)
 
 
 class InventoryStore(Protocol):
-    def load(self, cluster: str, region: str) -> ClusterRecord | None: ...
+    def load(self, cluster: str, region: str) -> ClusterRecord | None:
+        """`cluster`: the cluster's state key (accounts.cluster_key)."""
+        ...
 
     def save(self, record: ClusterRecord) -> bool:
         """False when a newer revision is already stored (this run's view is then not kept)."""
@@ -38,10 +50,11 @@ class InMemoryInventoryStore:
         return self.records.get((cluster, region))
 
     def save(self, record: ClusterRecord) -> bool:
-        current = self.records.get((record.cluster, record.region))
+        key = (record_key(record), record.region)
+        current = self.records.get(key)
         if current is not None and current.revision >= record.revision:
             return False
-        self.records[(record.cluster, record.region)] = record
+        self.records[key] = record
         return True
 
 
@@ -74,7 +87,8 @@ class DynamoInventoryStore:
 
     @property
     def _client(self) -> Any:
-        return aws.client("dynamodb", self.region)
+        with aws.at_home():  # the hub's table, also when called inside a spoke's scope
+            return aws.client("dynamodb", self.region)
 
     def load(self, cluster: str, region: str) -> ClusterRecord | None:
         item = self._client.get_item(
@@ -90,7 +104,7 @@ class DynamoInventoryStore:
             self._client.put_item(
                 TableName=self.table_name,
                 Item={
-                    "cluster": {"S": item_key(record.cluster, record.region)},
+                    "cluster": {"S": item_key(record_key(record), record.region)},
                     "kind": {"S": "inventory"},
                     "inventory_gz": {"B": packed},
                     "revision": {"N": str(record.revision)},
