@@ -46,6 +46,17 @@ def aws() -> Iterator[None]:
     reset_clients()
 
 
+@pytest.fixture(autouse=True)
+def _no_home_account() -> Iterator[None]:
+    """A handler records the account it runs in (accounts.set_home) for the whole process; every test
+    starts without one, so state keys are plain unless the test invokes a handler or sets a home."""
+    from eksguard import accounts
+
+    accounts.set_home(None)
+    yield
+    accounts.set_home(None)
+
+
 @dataclass
 class FakeLambdaContext:
     function_name: str = "eksguard-test"

@@ -1,8 +1,10 @@
-"""AuditLogAlertFunction: EKS audit-log subscription -> aws-auth and RBAC verdicts -> alert queue.
+"""AuditLogAlertFunction: EKS audit-log deliveries -> aws-auth and RBAC verdicts -> alert queue.
 
-A malformed payload is logged and counted but not raised: an async retry would only fail again.
-AWS failures (DynamoDB state, SQS alert queue) raise, so Lambda retries and then parks the event
-in the failure destination.
+Invoked by this account's subscription filters (`awslogs`) and, in a hub, by the Kinesis stream behind
+the CloudWatch Logs destination the spokes deliver to (a batch answered with `batchItemFailures`).
+A malformed direct payload is logged and counted but not raised: an async retry would only fail again.
+AWS failures (DynamoDB state, SQS alert queue) raise, so Lambda retries and then parks the event in
+the failure destination; in a Kinesis batch they fail that record only (eksguard.audit_log.intake).
 """
 
 from __future__ import annotations
@@ -13,93 +15,34 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from eksguard import aws, tracing
-from eksguard.access_entries import DynamoAccessEntryReader
-from eksguard.alerts import Alert
-from eksguard.audit_log.dispatch import process_delivery
-from eksguard.audit_log.payload import PayloadError, decode_awslogs
-from eksguard.aws_auth.state import DynamoStateStore, InMemoryStateStore, StateStore
-from eksguard.config import Settings, load_settings
-from eksguard.expected_admins import expected_admins_from_settings
-from eksguard.inventory.trigger import request_inventory
-from eksguard.publish import publish_many
-from eksguard.rbac.state import RbacStore
-from eksguard.rbac.store import DynamoRbacStore, InMemoryRbacStore
+from eksguard import accounts, aws, tracing
+from eksguard.accounts import partition_of
+from eksguard.arns import account_of
+from eksguard.audit_log.intake import judge_awslogs, judge_kinesis
+from eksguard.audit_log.payload import is_kinesis_event
+from eksguard.config import load_settings
 
 logger = Logger()
 metrics = Metrics()
 
 
-def state_store(settings: Settings) -> StateStore:
-    if settings.audit_state_table:
-        return DynamoStateStore(settings.audit_state_table, settings.region)
-    logger.warning(
-        "state_not_persisted",
-        extra={"reason": "AUDIT_STATE_TABLE not set; every event is judged on its own content"},
-    )
-    return InMemoryStateStore()
-
-
-def access_entries(settings: Settings) -> DynamoAccessEntryReader | None:
-    if settings.audit_state_table:
-        return DynamoAccessEntryReader(settings.audit_state_table, settings.region)
-    return None
-
-
-def rbac_store(settings: Settings) -> RbacStore:
-    if settings.audit_state_table:
-        return DynamoRbacStore(settings.audit_state_table, settings.region)
-    return InMemoryRbacStore()
-
-
 @logger.inject_lambda_context(clear_state=True)
 @tracing.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
     settings = load_settings()
-    aws.LookupBudget.start()
+    arn = context.invoked_function_arn
+    # this account's clusters keep their plain state keys; another account's are qualified by its ID
+    accounts.set_home(account_of(arn))
+    aws.set_session_name(f"eksguard-{context.function_name}")
     metrics.add_metric(name="AuditLogInvocations", unit=MetricUnit.Count, value=1)
-    try:
-        batch = decode_awslogs(event)
-    except PayloadError as exc:
-        logger.error(
-            "malformed_payload",
-            extra={"reason": str(exc), "keys": sorted(event)[:10] if isinstance(event, dict) else None},
+    if is_kinesis_event(event):
+        return judge_kinesis(
+            event,
+            settings,
+            metrics,
+            context,
+            time_left=lambda: context.get_remaining_time_in_millis() / 1000.0,
+            partition=partition_of(arn),
         )
-        metrics.add_metric(name="MalformedPayload", unit=MetricUnit.Count, value=1)
-        return {"status": "malformed", "reason": str(exc)}
-
-    def publish(alerts: list[Alert]) -> None:
-        publish_many(alerts, settings)
-
-    try:
-        result = process_delivery(
-            batch,
-            expected_admins_from_settings(settings),
-            state_store(settings),
-            rbac_store(settings),
-            settings.region,
-            publish,
-            DynamoAccessEntryReader(settings.audit_state_table, settings.region)
-            if settings.audit_state_table
-            else None,
-        )
-    except PayloadError as exc:
-        logger.error("malformed_payload", extra={"reason": str(exc), "log_group": batch.log_group})
-        metrics.add_metric(name="MalformedPayload", unit=MetricUnit.Count, value=1)
-        return {"status": "malformed", "reason": str(exc)}
-    summary = result.summary()
-    if result.unreadable and batch.cluster and settings.inventory_function_name:
-        # what the log could not say, the live state can: the inventory reads this cluster now
-        summary["inventoryRequested"] = request_inventory(
-            settings.inventory_function_name, batch.cluster, settings.region, result.unreadable
-        )
-    metrics.add_metric(name="AuditLogEvents", unit=MetricUnit.Count, value=result.aws_auth.log_events)
-    metrics.add_metric(name="AwsAuthEvents", unit=MetricUnit.Count, value=result.aws_auth.aws_auth_events)
-    metrics.add_metric(name="AwsAuthAlerts", unit=MetricUnit.Count, value=len(result.aws_auth.alerts))
-    metrics.add_metric(name="RbacEvents", unit=MetricUnit.Count, value=result.rbac.rbac_events)
-    metrics.add_metric(name="RbacAlerts", unit=MetricUnit.Count, value=len(result.rbac.alerts))
-    if result.aws_auth.duplicates:
-        metrics.add_metric(name="AwsAuthDuplicates", unit=MetricUnit.Count, value=result.aws_auth.duplicates)
-    logger.info("batch_done", extra=summary)
-    return {"status": "ok", **summary}
+    return judge_awslogs(event, settings, metrics, partition_of(arn))

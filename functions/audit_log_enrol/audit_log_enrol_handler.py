@@ -1,5 +1,6 @@
 """AuditLogEnrolFunction: keep every EKS audit log group of this region subscribed to AuditLogAlertFunction
-and report clusters we cannot see (audit logging off, filter slots taken)."""
+(and, in a hub, the spokes' log groups to the hub's CloudWatch Logs destination) and report clusters we
+cannot see (audit logging off, filter slots taken, spoke accounts not reached)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from eksguard import aws, tracing
-from eksguard.audit_log.enrol import account_of_arn, enrol_region, is_relevant_trigger
+from eksguard.accounts import partition_of
+from eksguard.arns import account_of
+from eksguard.audit_log.enrol import is_relevant_trigger
+from eksguard.audit_log.spoke_enrol import enrol
 from eksguard.config import ConfigError, load_settings
 from eksguard.publish import publish_many
 
@@ -23,24 +27,32 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = load_settings()
-    relevant, reason = is_relevant_trigger(event if isinstance(event, dict) else {})
+    event = event if isinstance(event, dict) else {}
+    relevant, reason = is_relevant_trigger(event)
     metrics.add_metric(name="EnrolRuns", unit=MetricUnit.Count, value=1)
     if not relevant:
         logger.info("skipped", extra={"reason": reason})
         return {"status": "skipped", "reason": reason}
     if not settings.audit_destination_arn:
         raise ConfigError("AUDIT_LOG_DESTINATION_ARN is not set: nothing to subscribe the log groups to")
-    result = enrol_region(
-        aws.client("logs", settings.region),
-        aws.client("eks", settings.region),
-        settings.region,
-        settings.audit_filter_name,
-        settings.audit_destination_arn,
-        account_of_arn(settings.audit_destination_arn),
+    arn = context.invoked_function_arn
+    aws.set_session_name(f"eksguard-{context.function_name}")
+    run = enrol(
+        settings,
+        event,
+        home=account_of(arn),
+        partition=partition_of(arn),
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000.0,
     )
-    publish_many(result.alerts, settings)
-    metrics.add_metric(name="LogGroupsSubscribed", unit=MetricUnit.Count, value=len(result.subscribed))
-    metrics.add_metric(name="LogGroupsBlind", unit=MetricUnit.Count, value=len(result.blind))
-    metrics.add_metric(name="ClustersAuditLoggingOff", unit=MetricUnit.Count, value=len(result.audit_logging_off))
-    logger.info("enrol_done", extra={"trigger": reason, **result.summary()})
-    return {"status": "ok", "trigger": reason, **result.summary()}
+    publish_many(run.alerts, settings)
+    if run.home is not None:
+        metrics.add_metric(name="LogGroupsSubscribed", unit=MetricUnit.Count, value=len(run.home.subscribed))
+        metrics.add_metric(name="LogGroupsBlind", unit=MetricUnit.Count, value=len(run.home.blind))
+        metrics.add_metric(name="ClustersAuditLoggingOff", unit=MetricUnit.Count, value=len(run.home.audit_logging_off))
+    if run.spokes is not None:
+        metrics.add_metric(name="SpokesNotEnrolled", unit=MetricUnit.Count, value=len(run.spokes.not_enrolled))
+        subscribed = sum(len(e.result.subscribed) for e in run.spokes.accounts if e.result is not None)
+        metrics.add_metric(name="SpokeLogGroupsSubscribed", unit=MetricUnit.Count, value=subscribed)
+    summary = run.summary()
+    logger.info("enrol_done", extra={"trigger": reason, **summary})
+    return {"status": "ok", "trigger": reason, **summary}

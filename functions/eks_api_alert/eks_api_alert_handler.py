@@ -40,13 +40,17 @@ def remember_access_entry(change: ApiChange | None, settings: Settings) -> None:
     if not settings.audit_state_table:
         return
     store = DynamoAccessEntryStore(settings.audit_state_table, settings.region)
+    # under the event's account: a spoke's access entries never join the hub's same-named cluster's
+    key = accounts.cluster_key(change.cluster, change.record.account)
     if change.event_name in ACCESS_ENTRY_WRITES:
-        store.record(change.cluster, change.principal, change.username, change.groups)
+        store.record(key, change.principal, change.username, change.groups)
     elif change.event_name == "DeleteAccessEntry":
-        store.forget(change.cluster, change.principal)
+        store.forget(key, change.principal)
     else:
         return
-    logger.info("access_entry_remembered", extra={"cluster": change.cluster, "event": change.event_name})
+    logger.info(
+        "access_entry_remembered", extra={"cluster": change.cluster, "state_key": key, "event": change.event_name}
+    )
 
 
 def _named(alert: Alert, target: accounts.Target, settings: Settings) -> Alert:

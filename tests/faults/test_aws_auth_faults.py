@@ -15,7 +15,10 @@ from eksguard import aws
 from eksguard.publish import AlertQueueError
 from tests.aws_auth_support import BASE, INTRUDER_YAML, VIEWER_YAML, delivery, update
 from tests.faults.inject import DDB_THROTTLED, Injector, NoBackoff, always, install_no_backoff
+from tests.integration import test_audit_log_alert_handler as handler_tests
 from tests.integration.test_audit_log_alert_handler import REGION, invoke, queued
+
+lambda_context = handler_tests.lambda_context  # the function runs in the clusters' own account
 
 MAX_ATTEMPTS = 3  # eksguard.aws.RETRY_CONFIG: total_max_attempts=3 (the first request and two retries)
 

@@ -14,9 +14,27 @@ from botocore.stub import Stubber
 from eksguard import aws as eksguard_aws
 from eksguard.aws_auth.state import DynamoStateStore, StoredState
 from eksguard.expected_admins import reset_caches
-from tests.aws_auth_support import ADMIN, BASE, INTRUDER, INTRUDER_YAML, VIEWER_YAML, delivery, entry_keys, update
+from tests.aws_auth_support import (
+    ACCOUNT,
+    ADMIN,
+    BASE,
+    INTRUDER,
+    INTRUDER_YAML,
+    VIEWER_YAML,
+    delivery,
+    entry_keys,
+    update,
+)
+from tests.conftest import FakeLambdaContext
 
 REGION = "eu-west-1"
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    """The function runs in the account of the clusters whose audit logs these deliveries carry (their
+    `owner`): its own clusters, whose state keys are the plain cluster names."""
+    return FakeLambdaContext(invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:eksguard-test")
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from tests.integration import test_audit_log_alert_handler as handler_tests
 from tests.integration.test_audit_log_alert_handler import invoke, queued
 
 env = handler_tests.env  # the same moto fixture: state table + alert queue
+lambda_context = handler_tests.lambda_context  # the function runs in the clusters' own account
 COLLECTION_URI = "/api/v1/namespaces/kube-system/configmaps"
 
 

@@ -16,6 +16,7 @@ from tests.integration.test_audit_log_alert_handler import invoke, queued
 from tests.rbac_support import KUBECTL_ROLE, admin_session, audit_entry, recorded_write, user
 
 env = handler_tests.env  # the same moto fixture: state table + alert queue
+lambda_context = handler_tests.lambda_context  # the function runs in the clusters' own account
 NOISE = [
     {
         "kind": "Event",

@@ -5,7 +5,8 @@ The EKS API detector records each successful CreateAccessEntry/UpdateAccessEntry
 group or user name a binding grants (an access entry's groups may be bound by RBAC later: EKS does not
 check that a group is bound when the entry is made).
 
-One DynamoDB item per cluster in the audit state table (key `<cluster>#access-entries`), one attribute
+One DynamoDB item per cluster in the audit state table (key `<cluster>#access-entries`, where `<cluster>`
+is `accounts.cluster_key`: `<account>:<name>` for another account's cluster), one attribute
 per principal (`e:<principal ARN>` = JSON), so each call is one atomic UpdateItem, never a
 read-modify-write race between concurrent invocations. What was made before eksguard was deployed is
 not known here (the live inventory reads it).

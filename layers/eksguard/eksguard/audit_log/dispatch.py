@@ -4,6 +4,10 @@ aws-auth entries go to `aws_auth.process`, RBAC writes to `rbac.process`, in tha
 judge names the principals behind a group or user name from the aws-auth mappings (and the access
 entries the EKS API detector recorded), so it reads them after this delivery's aws-auth changes are
 remembered. The aws-auth judge in turn asks which groups and user names RBAC bindings make admin.
+
+Every state record of the delivery (aws-auth, RBAC, access entries) is read and written under the
+cluster's key for the delivery's account (`accounts.cluster_key(cluster, owner)`): in a hub, `prod` of
+one account is never judged against, nor written over, `prod` of another.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from eksguard import accounts
 from eksguard.access_entries import AccessEntrySource
 from eksguard.alerts import Alert
 from eksguard.audit_log.payload import TOPIC_AWS_AUTH, TOPIC_RBAC, LogBatch, PayloadError, audit_records
@@ -65,11 +70,12 @@ def process_delivery(
     if records and batch.cluster is None:
         raise PayloadError(f"log group {batch.log_group!r} is not an EKS control-plane log group")
     cluster = batch.cluster or ""
+    key = accounts.cluster_key(cluster, batch.owner or None)
     loaded: list[RbacState] = []
 
     def rbac_state() -> RbacState:
         if not loaded:
-            loaded.append(rbac_store.load(cluster))
+            loaded.append(rbac_store.load(key))
         return loaded[0]
 
     aws_auth = process_batch(
@@ -80,13 +86,14 @@ def process_delivery(
         publish,
         [r for r in records if r.topic == TOPIC_AWS_AUTH],
         rbac_admins=lambda: admin_subjects(rbac_state()),
+        state_key=key,
     )
 
     def carriers() -> Carriers:
         # aws-auth as the aws-auth judge just left it, read again only when it did not read it
-        state = aws_auth.state if aws_auth.state is not None else aws_auth_store.load(cluster)
+        state = aws_auth.state if aws_auth.state is not None else aws_auth_store.load(key)
         content = parse_aws_auth(state.data) if state is not None and state.status == "present" else None
-        return carriers_from(content, access_entries.load(cluster) if access_entries is not None else None)
+        return carriers_from(content, access_entries.load(key) if access_entries is not None else None)
 
     rbac = rbac_process.process_records(
         batch,
@@ -98,5 +105,6 @@ def process_delivery(
         region,
         publish,
         rbac_state() if any(r.topic == TOPIC_RBAC for r in records) else None,
+        state_key=key,
     )
     return DeliveryResult(aws_auth, rbac)

@@ -42,13 +42,14 @@ are taken by others is reported (HIGH: blind there). A foreign filter that alrea
 function counts as enrolment only if it forwards at least what ours would (same pattern, or the empty
 pattern); otherwise ours is added beside it when a slot is free (the function drops duplicate
 deliveries by auditID). Subscriptions to Lambda must stay in the log group's region, so this covers the
-stack's region; deploy the stack in every region that runs clusters.
+stack's region; deploy the stack in every region that runs clusters. A hub also subscribes its spokes'
+log groups, to its CloudWatch Logs destination (spoke_enrol.py).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +57,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from eksguard import aws
 from eksguard.alerts import Alert, Fact, SourceRef, alert_id
 from eksguard.console import eks_cluster_url
 from eksguard.severity import Severity
@@ -71,6 +73,20 @@ _COVERING_PATTERNS = frozenset({FILTER_PATTERN, ""})
 MAX_FILTERS_PER_GROUP = 2
 LOG_GROUP_PREFIX = "/aws/eks/"
 _GROUP_RE = re.compile(r"^/aws/eks/(?P<cluster>[^/]+)/cluster$")
+# Longest a log groups page may list before the next page is asked for (DescribeLogGroups allows 50).
+MAX_LOG_GROUP_PAGES = 100
+# Seconds left in the invocation (None: unbounded); a loop checks it before each call.
+TimeLeft = Callable[[], float]
+
+
+def write_seconds() -> float:
+    """One CloudWatch Logs, EKS or SQS call with the standard client's bounds."""
+    return aws.worst_call_seconds(aws.RETRY_CONFIG)
+
+
+def step_reserve_seconds(calls: int) -> float:
+    """What must be left to start `calls` calls and still send the report afterwards."""
+    return (calls + 1) * write_seconds()
 
 
 @dataclass
@@ -82,9 +98,12 @@ class EnrolResult:
     blind: list[str] = field(default_factory=list)
     audit_logging_off: list[str] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    # a spoke's log groups whose filter a call refused (group -> why), and what the run had no time for
+    refused: dict[str, str] = field(default_factory=dict)
+    not_reached: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {
+        summary: dict[str, Any] = {
             "region": self.region,
             "subscribed": self.subscribed,
             "updated": self.updated,
@@ -94,16 +113,40 @@ class EnrolResult:
             "alerts": len(self.alerts),
             "alertIds": [a.id for a in self.alerts],
         }
+        if self.refused:
+            summary["refused"] = dict(self.refused)
+        if self.not_reached:
+            summary["notReached"] = list(self.not_reached)
+        return summary
 
 
-def cluster_log_groups(logs: Any) -> list[str]:
+def cluster_log_groups(logs: Any, time_left: TimeLeft | None = None) -> list[str]:
+    """Every EKS control-plane log group; with `time_left`, a page is asked for only while it and the
+    report's send still fit (OutOfTime otherwise)."""
     groups: list[str] = []
-    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=LOG_GROUP_PREFIX):
-        for group in page.get("logGroups") or []:
-            name = group.get("logGroupName", "")
-            if _GROUP_RE.match(name):
-                groups.append(name)
+    if time_left is None:
+        for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=LOG_GROUP_PREFIX):
+            groups.extend(_cluster_groups(page))
+        return groups
+    token: str | None = None
+    for _ in range(MAX_LOG_GROUP_PAGES):
+        if time_left() < step_reserve_seconds(1):
+            raise OutOfTime("the log groups were not all listed: the run ran out of time")
+        page = logs.describe_log_groups(logGroupNamePrefix=LOG_GROUP_PREFIX, **({"nextToken": token} if token else {}))
+        groups.extend(_cluster_groups(page))
+        token = page.get("nextToken")
+        if not token:
+            break
     return groups
+
+
+def _cluster_groups(page: dict[str, Any]) -> list[str]:
+    names = (str(group.get("logGroupName", "")) for group in page.get("logGroups") or [])
+    return [name for name in names if _GROUP_RE.match(name)]
+
+
+class OutOfTime(RuntimeError):
+    """The run has no time left for the next call (and the report's send after it)."""
 
 
 def _day() -> str:
@@ -169,12 +212,14 @@ def logging_off_alert(cluster: str, region: str, account: str | None, enabled: l
     )
 
 
-def _healthy(existing: dict[str, Any], destination_arn: str) -> bool:
-    """eksguard's filter as eksguard writes it: its pattern, its destination, and none of the options that
-    narrow (fieldSelectionCriteria) or reshape (applyOnTransformedLogs) what the destination receives."""
+def _healthy(existing: dict[str, Any], destination_arn: str, role_arn: str | None = None) -> bool:
+    """eksguard's filter as eksguard writes it: its pattern, its destination (and, to a hub destination,
+    the role CloudWatch Logs checks the subscription with), and none of the options that narrow
+    (fieldSelectionCriteria) or reshape (applyOnTransformedLogs) what the destination receives."""
     return (
         existing.get("filterPattern") == FILTER_PATTERN
         and existing.get("destinationArn") == destination_arn
+        and (role_arn is None or existing.get("roleArn") == role_arn)
         and not existing.get("fieldSelectionCriteria")
         and not existing.get("applyOnTransformedLogs")
     )
@@ -188,7 +233,10 @@ def enrol_log_group(
     region: str,
     account: str | None,
     result: EnrolResult,
+    role_arn: str | None = None,
 ) -> None:
+    """`role_arn`: for a hub's CloudWatch Logs destination, the sender's role that CloudWatch Logs assumes
+    to check that the sender may subscribe (required when the destination policy grants an organisation)."""
     try:
         filters = list(logs.describe_subscription_filters(logGroupName=log_group).get("subscriptionFilters") or [])
     except ClientError as exc:
@@ -197,7 +245,7 @@ def enrol_log_group(
         raise
     mine = [f for f in filters if f.get("filterName") == filter_name]
     foreign = [f for f in filters if f.get("filterName") != filter_name]
-    if mine and _healthy(mine[0], destination_arn):
+    if mine and _healthy(mine[0], destination_arn, role_arn):
         result.already.append(log_group)
         return
     if not mine and any(
@@ -213,7 +261,11 @@ def enrol_log_group(
         return
     try:
         logs.put_subscription_filter(
-            logGroupName=log_group, filterName=filter_name, filterPattern=FILTER_PATTERN, destinationArn=destination_arn
+            logGroupName=log_group,
+            filterName=filter_name,
+            filterPattern=FILTER_PATTERN,
+            destinationArn=destination_arn,
+            **({"roleArn": role_arn} if role_arn else {}),
         )
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
@@ -240,14 +292,27 @@ def audit_logging_enabled(cluster: dict[str, Any]) -> tuple[bool, list[str]]:
 
 
 def check_clusters(
-    eks: Any, region: str, account: str | None, result: EnrolResult, only: Iterable[str] | None = None
+    eks: Any,
+    region: str,
+    account: str | None,
+    result: EnrolResult,
+    only: Iterable[str] | None = None,
+    time_left: TimeLeft | None = None,
 ) -> None:
-    names = (
-        list(only)
-        if only is not None
-        else [name for page in eks.get_paginator("list_clusters").paginate() for name in page.get("clusters") or []]
-    )
+    """Alert on clusters whose audit logging is off. With `time_left`, a call is made only while it and the
+    report's send still fit (OutOfTime otherwise)."""
+
+    def guard() -> None:
+        if time_left is not None and time_left() < step_reserve_seconds(1):
+            raise OutOfTime("the clusters' logging was not all checked: the run ran out of time")
+
+    if only is not None:
+        names = list(only)
+    else:
+        guard()
+        names = [name for page in eks.get_paginator("list_clusters").paginate() for name in page.get("clusters") or []]
     for name in names:
+        guard()
         try:
             cluster = eks.describe_cluster(name=name)["cluster"]
         except ClientError as exc:

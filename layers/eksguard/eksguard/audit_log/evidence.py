@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from eksguard import accounts
 from eksguard.alerts import Actor, Alert, Fact, SourceRef, alert_id, utc_now_iso
 from eksguard.arns import principal_arn, session_name_of
 from eksguard.audit_log.request import AuditUser
@@ -98,7 +99,8 @@ def build_alert(
     if len(ordered) > MAX_FINDING_FACTS:
         finding_facts.append(Fact("More", f"{len(ordered) - MAX_FINDING_FACTS} more findings not listed"))
     return Alert(
-        id=alert_id(kind, cluster, identity),
+        # `prod` of a spoke is not `prod` of the hub: their alerts (a day's state-full alert too) never share an id
+        id=alert_id(kind, accounts.cluster_key(cluster, location.account), identity),
         kind=kind,
         severity=top.severity,
         title=title,

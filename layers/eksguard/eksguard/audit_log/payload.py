@@ -1,6 +1,13 @@
 """Decode a CloudWatch Logs subscription delivery and pick out the aws-auth audit entries.
 
-Lambda receives `{"awslogs": {"data": base64(gzip(json))}}`. Most audit lines in a batch are about
+A delivery arrives in one of two envelopes around the same payload, base64(gzip(json)):
+* `{"awslogs": {"data": ...}}`: the function is the subscription's destination (this account's log groups);
+* a Kinesis record's `kinesis.data` (`{"Records": [{"eventSource": "aws:kinesis", "kinesis": {"data": ...,
+  "sequenceNumber": ...}}]}`): spoke accounts' log groups deliver to the hub's CloudWatch Logs destination,
+  whose Kinesis stream invokes the function. CloudWatch Logs writes one payload (DATA_MESSAGE or
+  CONTROL_MESSAGE) per Kinesis record, and its `owner` is the account of the log group.
+
+Most audit lines in a batch are about
 other objects, so a cheap substring test rejects them before any `json.loads`. A line CloudWatch
 truncated (entries over 256 KB) is not JSON; if its visible prefix says it is about aws-auth it is
 kept as a truncated record, because "someone changed aws-auth and we cannot see what" is a finding.
@@ -51,6 +58,8 @@ TARGET_COLLECTION = f"{AWS_AUTH_NAMESPACE}/{AWS_AUTH_RESOURCE}"
 _CORE_PREFIX = ("api", CORE_API_VERSION, "namespaces", AWS_AUTH_NAMESPACE, AWS_AUTH_RESOURCE)
 
 _LOG_GROUP_RE = re.compile(r"^/aws/eks/(?P<cluster>[^/]+)/cluster$")
+_ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+KINESIS_EVENT_SOURCE = "aws:kinesis"
 _OBJECT_REF_RE = re.compile(r'"objectRef"\s*:\s*\{(?P<body>[^{}]*)\}')
 _STRING_FIELD_RE = r'"{name}"\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)"'
 
@@ -126,22 +135,61 @@ def decode_awslogs(event: Mapping[str, Any]) -> LogBatch:
         raw = event["awslogs"]["data"]
     except (KeyError, TypeError):
         raise PayloadError("event has no awslogs.data") from None
+    return decode_data(raw, "awslogs.data")
+
+
+def is_kinesis_event(event: object) -> bool:
+    """A Kinesis event source mapping's batch (spokes' deliveries through the hub destination)."""
+    if not isinstance(event, Mapping):
+        return False
+    records = event.get("Records")
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, Mapping) and r.get("eventSource") == KINESIS_EVENT_SOURCE for r in records)
+    )
+
+
+def kinesis_sequence_number(record: object) -> str | None:
+    """The record's sequence number: what a partial batch response names a failed record by."""
+    kinesis = record.get("kinesis") if isinstance(record, Mapping) else None
+    number = kinesis.get("sequenceNumber") if isinstance(kinesis, Mapping) else None
+    return number if isinstance(number, str) and number else None
+
+
+def decode_kinesis_record(record: Mapping[str, Any]) -> LogBatch:
+    """One Kinesis record written by a CloudWatch Logs destination: the same payload as awslogs.data.
+
+    Its DATA_MESSAGE must name the account of its log group (`owner`): state records and alerts are
+    that account's, so a payload that does not say whose it is cannot be judged."""
+    try:
+        raw = record["kinesis"]["data"]
+    except (KeyError, TypeError):
+        raise PayloadError("record has no kinesis.data") from None
+    batch = decode_data(raw, "kinesis.data")
+    if not batch.is_control and not _ACCOUNT_ID_RE.match(batch.owner):
+        raise PayloadError(f"owner {batch.owner[:40]!r} is not an account ID")
+    return batch
+
+
+def decode_data(raw: object, what: str) -> LogBatch:
+    """base64(gzip(json)) as CloudWatch Logs writes it to any subscription destination."""
     if not isinstance(raw, str):
-        raise PayloadError("awslogs.data is not a string")
+        raise PayloadError(f"{what} is not a string")
     try:
         compressed = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
-        raise PayloadError("awslogs.data is not base64") from None
+        raise PayloadError(f"{what} is not base64") from None
     try:
         text = gzip.decompress(compressed)
     except (OSError, EOFError, zlib.error):
-        raise PayloadError("awslogs.data is not gzip") from None
+        raise PayloadError(f"{what} is not gzip") from None
     try:
         body = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise PayloadError("awslogs.data does not hold JSON") from None
+        raise PayloadError(f"{what} does not hold JSON") from None
     if not isinstance(body, dict):
-        raise PayloadError("awslogs.data JSON is not an object")
+        raise PayloadError(f"{what} JSON is not an object")
     message_type = body.get("messageType")
     if message_type not in (DATA_MESSAGE, CONTROL_MESSAGE):
         raise PayloadError(f"unknown messageType {message_type!r}")

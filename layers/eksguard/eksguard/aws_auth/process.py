@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from eksguard import accounts
 from eksguard.alerts import Alert
 from eksguard.audit_log.evidence import LogLocation
 from eksguard.audit_log.guard import judge_guarded
@@ -136,8 +137,10 @@ class _Run:
         loaded: StoredState | None,
         result: BatchResult,
         rbac_admins: Any = None,
+        key: str | None = None,
     ) -> None:
         self.batch, self.cluster, self.expected, self.region = batch, cluster, expected, region
+        self.key = key or cluster  # the state record's key (the cluster, qualified by a foreign account)
         self.rbac_admins = rbac_admins
         self.loaded = loaded
         self.state = loaded
@@ -156,7 +159,7 @@ class _Run:
 
     def remember(self, audit_id: str) -> None:
         if self.state is None:
-            self.state = StoredState(cluster=self.cluster, status="unknown")
+            self.state = StoredState(cluster=self.key, status="unknown")
         self.state = self.state.remember(audit_id)
 
     def advance(self, new: StoredState) -> None:
@@ -190,9 +193,7 @@ class _Run:
         persisted = not truncated_is_dry_run(fields) and not (code and not code.startswith("2"))
         complete = fields.get("stage") in (None, "ResponseComplete")
         if persisted and complete and not is_older(None, timestamp, self.state):
-            self.advance(
-                StoredState(cluster=self.cluster, status="unknown", stage_timestamp=timestamp, audit_id=audit_id)
-            )
+            self.advance(StoredState(cluster=self.key, status="unknown", stage_timestamp=timestamp, audit_id=audit_id))
         else:
             self.remember(audit_id)
 
@@ -275,7 +276,7 @@ class _Run:
             )
             self.advance(
                 StoredState(
-                    cluster=self.cluster,
+                    cluster=self.key,
                     status=status,
                     data=change.data if change.effect == "changed" else None,
                     resource_version=change.resource_version,
@@ -295,12 +296,15 @@ def process_batch(
     publish: Publisher,
     records: list[AuditRecord] | None = None,
     rbac_admins: Callable[[], Any] | None = None,
+    state_key: str | None = None,
 ) -> BatchResult:
     """Judge every aws-auth entry of one delivery, publish the alerts, then remember the new state.
 
     `records`: the delivery's aws-auth records when the caller has selected them already.
     `rbac_admins`: gives the groups and user names RBAC makes admin (eksguard.rbac.admins), read only
-    when the delivery holds aws-auth records."""
+    when the delivery holds aws-auth records.
+    `state_key`: the key of the cluster's state record (default: the cluster, qualified by the
+    delivery's account when that is not the function's own, `accounts.cluster_key`)."""
     result = BatchResult(
         message_type=batch.message_type,
         log_group=batch.log_group,
@@ -318,8 +322,9 @@ def process_batch(
     result.aws_auth_events = len(records)
     if not records:
         return result
-    loaded = store.load(cluster)
-    run = _Run(batch, cluster, expected, region, loaded, result, rbac_admins() if rbac_admins else None)
+    key = state_key if state_key is not None else accounts.cluster_key(cluster, batch.owner or None)
+    loaded = store.load(key)
+    run = _Run(batch, cluster, expected, region, loaded, result, rbac_admins() if rbac_admins else None, key)
     for record in records:
         if record.truncated:
             run.truncated(record, (record.truncated_fields or {}).get("unreadable"))
@@ -337,6 +342,7 @@ def process_batch(
                 "state_superseded",
                 extra={
                     "cluster": cluster,
+                    "state_key": key,
                     "reason": "a newer aws-auth state or a concurrent delivery was written first",
                 },
             )

@@ -1,5 +1,9 @@
 """Last known aws-auth per cluster, kept in DynamoDB (table AUDIT_STATE_TABLE, hash key `cluster`).
 
+The key is `accounts.cluster_key(cluster, account)`: the cluster's name for the function's own
+account, `<account>:<name>` for another account's cluster (a hub's spokes), so that no account can
+write the baseline another account's aws-auth changes are judged against. `StoredState.cluster` holds it.
+
 Ordering policy: audit entries from several API servers arrive on different log streams, so in
 different invocations and possibly out of order. A state write is conditional: it only replaces a
 stored state that is older, compared by resourceVersion numerically when both sides have a numeric
@@ -34,7 +38,7 @@ Status = Literal["present", "deleted", "unknown"]
 
 @dataclass(frozen=True)
 class StoredState:
-    cluster: str
+    cluster: str  # the record's key: the cluster name, qualified by its account when that is not ours
     status: Status
     data: dict[str, Any] | None = None
     resource_version: str | None = None

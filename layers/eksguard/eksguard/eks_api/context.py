@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from eksguard import arns
+from eksguard import accounts, arns
 from eksguard.console import partition_of
 from eksguard.eks_api.change import ApiChange
 from eksguard.eks_api.lookups import Lookups
@@ -66,7 +66,9 @@ class RuleContext:
         if self.lookups.rbac_admins is None or not change.cluster:
             return [], None
         try:
-            subjects = self.lookups.rbac_admins(change.cluster)
+            # the record of this cluster of the event's account: a same-named cluster of another account
+            # (an organisation account not listed as a spoke included) is another record
+            subjects = self.lookups.rbac_admins(accounts.cluster_key(change.cluster, change.record.account))
         except Exception as exc:  # the access entry is still judged without RBAC knowledge
             return [], f"RBAC state of {change.cluster} unavailable ({_error(exc)})"
         return subjects.doors(change.username, tuple(change.groups or ())), None

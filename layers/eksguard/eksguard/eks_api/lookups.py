@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
-from eksguard import accounts, aws, kubectl_hosts
+from eksguard import aws, kubectl_hosts
 from eksguard.audit_log.enrol import FILTER_PATTERN
 from eksguard.config import Settings
 from eksguard.expected_admins import ExpectedAdmins, expected_admins_from_settings
@@ -29,7 +29,8 @@ class Lookups:
     expected: ExpectedAdmins | None = None
     profile_roles: Callable[[str], tuple[str, ...]] | None = None
     session_target: Callable[[str, str], str | None] | None = None
-    # user names and groups that RBAC bindings seen in the audit log make cluster admin, per cluster
+    # user names and groups that RBAC bindings seen in the audit log make cluster admin, per cluster state
+    # key (accounts.cluster_key of the cluster and the event's account)
     rbac_admins: Callable[[str], AdminSubjects] | None = None
     stop_tag_key: str = "kubectl-instance"
     cluster_tag_key: str = "eks-cluster"
@@ -74,7 +75,7 @@ def from_settings(settings: Settings) -> Lookups:
         logger.error("kubectl_session_hours_invalid", extra={"error": str(exc)})
     table = settings.audit_state_table
 
-    def rbac_admins(cluster: str) -> AdminSubjects:
+    def rbac_admins(key: str) -> AdminSubjects:
         # Imported on first use: only access-entry events with Kubernetes groups need the RBAC
         # judge's view, and it costs ~30 ms of every cold start otherwise.
         from eksguard.rbac.admins import AdminSubjects, admin_subjects
@@ -82,9 +83,8 @@ def from_settings(settings: Settings) -> Lookups:
 
         if not table:
             return AdminSubjects()
-        aws.LookupBudget.check(f"RBAC state of {cluster}")
-        # The state table is the hub's; the cluster's record is the one of the account being judged.
-        key = accounts.cluster_key(cluster, aws.scope_account())
+        aws.LookupBudget.check(f"RBAC state of {key}")
+        # The state table is the hub's; `key` names the record of the account the event happened in.
         with aws.at_home():
             return admin_subjects(read_state(table, settings.region, key, lookup=True))
 

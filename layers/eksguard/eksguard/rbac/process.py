@@ -20,6 +20,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from eksguard import accounts
 from eksguard.alerts import Alert
 from eksguard.audit_log.evidence import LogLocation
 from eksguard.audit_log.guard import judge_guarded
@@ -190,12 +191,15 @@ def process_records(
     region: str,
     publish: Publisher,
     loaded: RbacState | None = None,
+    state_key: str | None = None,
 ) -> RbacResult:
     """Judge the RBAC records of one delivery, publish the alerts, then remember what was seen.
-    `loaded`: the state as the caller already read it in this invocation."""
+    `loaded`: the state as the caller already read it in this invocation; `state_key`: the key of the
+    cluster's state record (default: `accounts.cluster_key` of the cluster and the delivery's account)."""
     if not records:
         return RbacResult()
-    state = loaded if loaded is not None else store.load(cluster)
+    key = state_key if state_key is not None else accounts.cluster_key(cluster, batch.owner or None)
+    state = loaded if loaded is not None else store.load(key)
     run = _Run(batch, cluster, region, expected, state, carriers())
     run.result.rbac_events = len(records)
     for record in records:
@@ -211,7 +215,7 @@ def process_records(
     if run.result.alerts:
         publish(run.result.alerts)
     if run.puts:
-        run.result.state_written = _save(store, cluster, state, run.puts)
+        run.result.state_written = _save(store, key, state, run.puts)
     return run.result
 
 
@@ -224,16 +228,16 @@ def _fitted(state: RbacState) -> tuple[RbacState, str | None]:
     return fitted, note
 
 
-def _save(store: RbacStore, cluster: str, state: RbacState, puts: list[Put]) -> bool:
+def _save(store: RbacStore, key: str, state: RbacState, puts: list[Put]) -> bool:
     for _ in range(MAX_SAVE_ATTEMPTS):
         fitted, full = _fitted(state.apply(puts))
         if full and len(encode(fitted)) > MAX_ITEM_BYTES:
             return False  # alerted before publishing; what eksguard knew stays as it was
         if store.save(fitted):
             return True
-        state = store.load(cluster)  # another delivery wrote first: reapply our changes over its
+        state = store.load(key)  # another delivery wrote first: reapply our changes over its
     # Alerts are out already; failing lets Lambda retry (same alert ids, dropped as repeats by the notifier).
-    raise RbacStateConflict(f"RBAC state of {cluster} changed under {MAX_SAVE_ATTEMPTS} save attempts")
+    raise RbacStateConflict(f"RBAC state of {key} changed under {MAX_SAVE_ATTEMPTS} save attempts")
 
 
 def summary(result: RbacResult) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """What eksguard has seen of a cluster's roles and bindings, kept between deliveries.
 
 One DynamoDB item per cluster (key `<cluster>#rbac`, beside the aws-auth item `<cluster>`; EKS
-cluster names cannot hold `#`), gzipped JSON: roles as `RoleFacts` (admin-equivalence reasons,
+cluster names cannot hold `#`; `<cluster>` is `accounts.cluster_key`, so another account's cluster is
+`<account>:<name>#rbac`), gzipped JSON: roles as `RoleFacts` (admin-equivalence reasons,
 labels, aggregation selectors: not the rules), bindings whole (role reference and subjects), and the
 resourceVersion each object was last seen at, so a late delivery never overwrites a newer version.
 
