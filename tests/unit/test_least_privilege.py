@@ -54,7 +54,7 @@ EKS_ACCESS_STATE = [
 ]
 TAGGED_INSTANCES = "arn:aws:ec2:*:111122223333:instance/*"  # rendered StopInstancesTagPolicy
 
-# With SpokeAccounts set (SpokeAccessPolicy, conditional on HasSpokes): the functions that act in spokes
+# In a hub (SpokeAccessPolicy, conditional on IsHub: SpokeAccounts or OrganizationId set): the functions that act in spokes
 # assume the spoke role there, list the organisation's accounts and read a spoke's IAM alias.
 SPOKE_ACCESS = {
     "sts:AssumeRole": {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}"},
@@ -99,6 +99,7 @@ EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
             "iam:GetUser": USERS,
             "sqs:SendMessage": ALERT_QUEUE,
             "lambda:InvokeFunction": INVENTORY,
+            **SPOKE_ACCESS,
         },
     ),
     "InventoryFunction": (
@@ -173,12 +174,11 @@ NOT_GRANTED: dict[tuple[str, str], str] = {
     ),
     **{
         (action, function): (
-            "eksguard/accounts.py and aws.py serve every function; these two never resolve or enter a spoke: "
-            "the audit log arrives from spokes through the hub's destination, the notifier names accounts "
-            "from AccountNames and what detectors attach"
+            "eksguard/accounts.py and aws.py serve every function; the notifier never enters a spoke: it names "
+            "accounts from AccountNames and what the detectors attach"
         )
         for action in SPOKE_ACCESS
-        for function in ("AuditLogAlertFunction", "SlackNotifierFunction")
+        for function in ("SlackNotifierFunction",)
     },
     **{
         (action, "InventoryFunction"): (

@@ -33,7 +33,13 @@ SKELETON = ROOT / "spoke" / "skeleton.yaml"
 
 HUB_BUS_ARN = {"Fn::Sub": "arn:${AWS::Partition}:events:${HubRegion}:${HubAccountId}:event-bus/${HubEventBusName}"}
 FORWARDER_ROLE = {"Fn::GetAtt": ["ForwarderRole", "Arn"]}
-SPOKE_FUNCTIONS = ["StopInstancesFunction", "EksApiAlertFunction", "AuditLogEnrolFunction", "InventoryFunction"]
+SPOKE_FUNCTIONS = [
+    "StopInstancesFunction",
+    "EksApiAlertFunction",
+    "AuditLogAlertFunction",
+    "AuditLogEnrolFunction",
+    "InventoryFunction",
+]
 VALUES = {
     "AWS::Partition": "aws",
     "AWS::AccountId": "444455556666",
@@ -297,7 +303,7 @@ def test_new_hub_parameters_default_to_a_single_account(sam_template: dict[str, 
 
 
 NEW_PARAMETERS = {"OrganizationId", "SpokeAccounts", "SpokeRoleName", "AccountNames", "AuditLogStreamShards"}
-NEW_CONDITIONS = {"HasOrganization", "HasSpokes"}
+NEW_CONDITIONS = {"HasOrganization", "HasSpokes", "IsHub"}
 
 
 def unguarded_references(node: Any, watched: set[str], path: str = "") -> list[str]:
@@ -345,7 +351,7 @@ def test_without_organisation_or_spokes_the_stack_is_what_it_was(cfn: dict[str, 
         if name not in conditional:
             assert unguarded_references(resource, watched) == [], name
     # the hub path replaces a role: it is there only with spokes (an !If, checked above to be the only use)
-    assert "HasSpokes" in json.dumps(resources["InventoryFunctionRole"]["Properties"]["Path"])
+    assert "IsHub" in json.dumps(resources["InventoryFunctionRole"]["Properties"]["Path"])
 
 
 def test_the_hub_bus_trusts_only_the_organisation(cfn: dict[str, Any]) -> None:  # noqa: F811
@@ -450,7 +456,7 @@ def test_spoke_audit_logs_reach_the_judge_with_bounded_retries(cfn: dict[str, An
 
 def test_assuming_spoke_roles_only_with_spokes_and_only_in_the_organisation(cfn: dict[str, Any]) -> None:  # noqa: F811
     policy = cfn["Resources"]["SpokeAccessPolicy"]
-    assert policy["Condition"] == "HasSpokes"
+    assert policy["Condition"] == "IsHub"
     assert policy["Properties"]["Roles"] == [{"Ref": f"{f}Role"} for f in SPOKE_FUNCTIONS]
     by_action = {a: s for s in statements(policy["Properties"]) for a in as_list(s["Action"])}
     assert set(by_action) == {
@@ -482,7 +488,7 @@ def test_assuming_spoke_roles_only_with_spokes_and_only_in_the_organisation(cfn:
 
 
 def test_with_spokes_the_functions_that_act_there_have_roles_under_the_hub_path(cfn: dict[str, Any]) -> None:  # noqa: F811
-    expected = {"Fn::If": ["HasSpokes", "/eksguard-hub/", {"Ref": "AWS::NoValue"}]}
+    expected = {"Fn::If": ["IsHub", "/eksguard-hub/", {"Ref": "AWS::NoValue"}]}
     for function in resources_of(cfn, "AWS::Lambda::Function"):
         path = cfn["Resources"][f"{function}Role"]["Properties"].get("Path")
         assert path == (expected if function in SPOKE_FUNCTIONS else None), function
