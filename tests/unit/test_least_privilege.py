@@ -54,8 +54,8 @@ EKS_ACCESS_STATE = [
 ]
 TAGGED_INSTANCES = "arn:aws:ec2:*:111122223333:instance/*"  # rendered StopInstancesTagPolicy
 
-# In a hub (SpokeAccessPolicy, conditional on IsHub: SpokeAccounts or OrganizationId set): the functions that act in spokes
-# assume the spoke role there, list the organisation's accounts and read a spoke's IAM alias.
+# In a hub (SpokeAccessPolicy, conditional on IsHub: SpokeAccounts or OrganizationId set): the functions that
+# act in spokes assume the spoke role there, list the organisation's accounts and read a spoke's IAM alias.
 SPOKE_ACCESS = {
     "sts:AssumeRole": {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}"},
     "organizations:ListAccounts": "*",
