@@ -60,6 +60,9 @@ GLOBAL_SOURCES = {"aws.iam": "iam.amazonaws.com"}
 # Hub parameters a pattern may name; the spoke template has parameters of the same names.
 SHARED_PARAMETERS = {"StopTagKey", "ClusterTagKey"}
 
+# A source pattern only events of AWS services match (PutEvents refuses a source starting with `aws.`).
+AWS_SOURCES = {"prefix": "aws."}
+
 HUB_BUS_ARN = {"Fn::Sub": "arn:${AWS::Partition}:events:${HubRegion}:${HubAccountId}:event-bus/${HubEventBusName}"}
 
 
@@ -221,6 +224,10 @@ def hub_bus_patterns(rules: list[HubRule]) -> list[tuple[list[HubRule], dict[str
     merged: dict[str, tuple[list[HubRule], dict[str, Any]]] = {}
     for rule in rules:
         pattern = pattern_for(rule, "hub")
+        if "source" not in pattern:
+            # Every member of the organisation may put events on the hub bus, and a custom event may say it
+            # is a CloudTrail call; only its source is out of reach (EventBridge keeps `aws.` for AWS services).
+            pattern = {"source": [AWS_SOURCES], **pattern}
         names = pattern["detail"].get("eventName")
         key = json.dumps({**pattern, "detail": {k: v for k, v in pattern["detail"].items() if k != "eventName"}})
         if key in merged and names is not None:

@@ -379,7 +379,10 @@ def test_the_hub_bus_admits_what_the_spokes_forward_and_invokes_the_judge(
         assert props["EventBusName"] == {"Ref": "HubEventBus"}
         pattern = props["EventPattern"]
         assert pattern["detail-type"] == ["AWS API Call via CloudTrail"]
-        assert "source" not in pattern or all(src.startswith("aws.") for src in pattern["source"])
+        # only AWS services' events: every member of the organisation may put events on this bus
+        assert pattern["source"] and all(
+            src == {"prefix": "aws."} or (isinstance(src, str) and src.startswith("aws.")) for src in pattern["source"]
+        )
         (target,) = props["Targets"]
         assert target["Arn"] == {"Fn::GetAtt": ["EksApiAlertFunction", "Arn"]}
         assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 3
@@ -389,7 +392,7 @@ def test_the_hub_bus_admits_what_the_spokes_forward_and_invokes_the_judge(
         admitting = [
             p["EventPattern"]
             for p in on_bus
-            if p["EventPattern"].get("source") == sent.get("source")
+            if p["EventPattern"]["source"] == sent.get("source", [{"prefix": "aws."}])
             and p["EventPattern"]["detail"]["eventSource"] == sent["detail"]["eventSource"]
         ]
         for call in sent["detail"]["eventName"]:
