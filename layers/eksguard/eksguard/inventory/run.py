@@ -8,8 +8,9 @@ an unexpected error) is reported and never stops the others.
 
 A hub (spokes configured) runs over every account it acts in, its own first. Accounts are entered one
 at a time: the role assumed (one bounded call), the account named, its clusters listed per region; an
-account whose role cannot be assumed is one HIGH alert and the others go on. Each cluster is then read
-in its account's scope, which the worker thread enters itself (a scope does not cross threads): its EKS
+account whose role cannot be assumed is one HIGH alert and the others go on. The accounts' clusters are
+started in turn (one of each account, then the next of each: `in_turn`). Each cluster is read in its
+account's scope, which the worker thread enters itself (a scope does not cross threads): its EKS
 calls, its Kubernetes token and the expected-admin lookups are the spoke role's. Its record and alerts
 go to the hub's own table and queue (`aws.at_home`), its record under `accounts.cluster_key`. A full
 run of a hub (not a detector's one-cluster request) ends with the coverage report (eksguard.coverage).
@@ -353,6 +354,19 @@ def _inventory_all(gateways: Gateways, jobs: list[Job], workers: int) -> list[Cl
         return list(pool.map(one, jobs))
 
 
+def in_turn(jobs: list[Job]) -> list[Job]:
+    """The clusters of every account in turn: the first of each account, then the second of each, and so on.
+
+    A cluster is started only while the run has time for it, so in account order an account with many
+    clusters, or clusters slow to read, would spend the run and leave the accounts after it unread on
+    every run; in turn, each account's first clusters are read before any account's later ones."""
+    queues: dict[str | None, list[Job]] = {}
+    for job in jobs:
+        queues.setdefault(job.target.account if job.target is not None else None, []).append(job)
+    longest = max((len(queue) for queue in queues.values()), default=0)
+    return [queue[i] for i in range(longest) for queue in queues.values() if i < len(queue)]
+
+
 def _run(
     gateways: Gateways, regions: tuple[str, ...], only: tuple[str, str] | None, digest: bool, workers: int
 ) -> RunResult:
@@ -433,7 +447,7 @@ def _run_accounts(
         "accounts_entered",
         extra={"accounts": len(entered), "unreachable": sum(1 for _, why in entered if why), "clusters": len(jobs)},
     )
-    result.outcomes = _inventory_all(gateways, jobs, workers)
+    result.outcomes = _inventory_all(gateways, in_turn(jobs), workers)
     report: CoverageReport | None = None
     if setup is not None and only is None:
         report = check_coverage(
