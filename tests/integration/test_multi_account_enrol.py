@@ -37,6 +37,17 @@ def logs_in(account: str) -> Any:
         return eksguard_aws.client("logs", REGION)
 
 
+def create_cluster(account: str, name: str) -> None:
+    """An EKS cluster in a spoke: a spoke's log groups are enrolled for its clusters, not by their names."""
+    with in_spoke(account):
+        eksguard_aws.client("eks", REGION).create_cluster(
+            name=name,
+            roleArn=f"arn:aws:iam::{account}:role/eks-cluster",
+            resourcesVpcConfig={"subnetIds": []},
+            logging={"clusterLogging": [{"types": ["audit"], "enabled": True}]},
+        )
+
+
 def filters_of(account: str, group: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = logs_in(account).describe_subscription_filters(logGroupName=group)[
         "subscriptionFilters"
@@ -67,6 +78,7 @@ def hub(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     for account, clusters in ((SPOKE_A, ("prod", "dev")), (SPOKE_B, ("prod",))):
         logs = logs_in(account)
         for cluster in clusters:
+            create_cluster(account, cluster)
             logs.create_log_group(logGroupName=f"/aws/eks/{cluster}/cluster")
         logs.create_log_group(logGroupName="/aws/lambda/not-eks")
     yield {"sqs": sqs, "queue_url": queue_url, "function": function}
@@ -214,3 +226,13 @@ def test_a_missing_hub_destination_is_reported_not_taken_for_success(hub, lambda
         "the log group or the hub destination is gone" in result["spokes"][SPOKE_B]["refused"]["/aws/eks/prod/cluster"]
     )
     assert {a["account"] for a in queued(hub)} == {SPOKE_A, SPOKE_B}
+
+
+def test_a_cluster_whose_log_group_does_not_exist_yet_is_not_a_refusal(hub, lambda_context) -> None:
+    """A new cluster's audit log group appears with its first logs: until then there is nothing to subscribe
+    (the next run, or the CreateLogGroup trigger, enrols it), and no account is reported as refusing."""
+    create_cluster(SPOKE_B, "staging")
+    refuse_assume(REFUSING)
+    result = invoke(SCHEDULE, lambda_context)
+    assert list(result["spokesNotEnrolled"]) == [REFUSING], result["spokesNotEnrolled"]
+    assert filters_of(SPOKE_B, "/aws/eks/prod/cluster")

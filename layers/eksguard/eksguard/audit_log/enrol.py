@@ -101,6 +101,8 @@ class EnrolResult:
     # a spoke's log groups whose filter a call refused (group -> why), and what the run had no time for
     refused: dict[str, str] = field(default_factory=dict)
     not_reached: list[str] = field(default_factory=list)
+    # a cluster's log group that does not exist (yet): nothing to subscribe
+    absent: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         summary: dict[str, Any] = {
@@ -241,6 +243,7 @@ def enrol_log_group(
         filters = list(logs.describe_subscription_filters(logGroupName=log_group).get("subscriptionFilters") or [])
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            result.absent.append(log_group)
             return
         raise
     mine = [f for f in filters if f.get("filterName") == filter_name]

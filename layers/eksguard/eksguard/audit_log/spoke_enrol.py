@@ -35,13 +35,13 @@ from eksguard import accounts, arns, aws
 from eksguard.alerts import Alert, Fact, SourceRef, alert_id
 from eksguard.audit_log.enrol import (
     KIND,
+    LOG_GROUP_PREFIX,
     EnrolResult,
     OutOfTime,
     TimeLeft,
     _day,
     account_of_arn,
     check_clusters,
-    cluster_log_groups,
     enrol_log_group,
     enrol_region,
     step_reserve_seconds,
@@ -179,9 +179,9 @@ def _enrol_account(
         logs, eks = aws.client("logs", region), aws.client("eks", region)
         result = entry.result = EnrolResult(region=region)
         try:
-            groups = cluster_log_groups(logs, time_left)
+            groups = _cluster_groups_of(eks, time_left)
         except (ClientError, BotoCoreError, OutOfTime) as exc:
-            entry.problems.append(f"log groups of {region} not listed ({_error(exc)})")
+            entry.problems.append(f"clusters of {region} not listed ({_error(exc)})")
             return
         for number, group in enumerate(groups):
             if time_left() < step_reserve_seconds(2):
@@ -196,7 +196,8 @@ def _enrol_account(
                 result.refused[group] = _error(exc)
                 logger.error("subscription_refused", extra={"log_group": group, "error": result.refused[group]})
             else:
-                if not any(group in done for done in (result.subscribed, result.updated, result.already, result.blind)):
+                done_lists = (result.subscribed, result.updated, result.already, result.blind, result.absent)
+                if not any(group in done for done in done_lists):
                     # CloudWatch Logs answered ResourceNotFound: the group went away, or the hub destination did
                     result.refused[group] = "ResourceNotFoundException: the log group or the hub destination is gone"
         if result.refused:
@@ -205,6 +206,23 @@ def _enrol_account(
             check_clusters(eks, region, target.account, result, time_left=time_left)
         except (ClientError, BotoCoreError, OutOfTime) as exc:
             entry.problems.append(f"audit logging of the clusters not checked ({_error(exc)})")
+
+
+def _cluster_groups_of(eks: Any, time_left: TimeLeft) -> list[str]:
+    """The audit log groups of the spoke's clusters, from its clusters rather than from its log groups: a
+    spoke's admin can make any number of `/aws/eks/*/cluster` log groups at no cost, and listing or
+    subscribing them would spend the run and leave the spokes after it unenrolled. A cluster has a price;
+    a decoy log group holds no cluster's audit log, only what its own account writes into it."""
+    names: list[str] = []
+    token: str | None = None
+    while True:
+        if time_left() < step_reserve_seconds(1):
+            raise OutOfTime("the clusters were not all listed: the run ran out of time")
+        page = eks.list_clusters(**({"nextToken": token} if token else {}))
+        names.extend(str(n) for n in page.get("clusters") or [])
+        token = page.get("nextToken")
+        if not token:
+            return [f"{LOG_GROUP_PREFIX}{name}/cluster" for name in names]
 
 
 def spoke_alert(entry: AccountEnrolment, region: str, destination: str) -> Alert:
