@@ -510,19 +510,20 @@ def run(log_file: TextIO, log_path: Path) -> Checks:
     return checks
 
 
-def main() -> int:
+def run_demo(banner: str, prefix: str, body: Callable[[TextIO, Path], Checks]) -> int:
+    """Run a demo body with the handlers' logs in a file, print its checks; non-zero when one failed."""
     global _OUT
     started = time.monotonic()
-    log_dir = Path(tempfile.mkdtemp(prefix="eksguard-demo-"))
+    log_dir = Path(tempfile.mkdtemp(prefix=prefix))
     log_path = log_dir / "handlers.log"
     real_stdout = sys.stdout
     _OUT = real_stdout
-    say("eksguard demo: moto + Slack stand-in on 127.0.0.1, the real handlers, the events/ samples")
+    say(banner)
     with open(log_path, "w", encoding="utf-8") as log_file:
         # Powertools writes structured logs and metrics to stdout: keep them out of the transcript.
         sys.stdout = log_file
         try:
-            checks = run(log_file, log_path)
+            checks = body(log_file, log_path)
         except Exception as exc:
             sys.stdout = real_stdout
             say(f"\nFAILED: {type(exc).__name__}: {exc}")
@@ -541,6 +542,14 @@ def main() -> int:
         return 1
     say(f"OK: {checks.passed} checks passed in {elapsed:.1f}s")
     return 0
+
+
+def main() -> int:
+    return run_demo(
+        "eksguard demo: moto + Slack stand-in on 127.0.0.1, the real handlers, the events/ samples",
+        "eksguard-demo-",
+        run,
+    )
 
 
 if __name__ == "__main__":

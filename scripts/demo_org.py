@@ -19,9 +19,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
-import time
-import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -147,34 +144,11 @@ def run(log_file: TextIO) -> Checks:
 
 
 def main() -> int:
-    started = time.monotonic()
-    log_dir = Path(tempfile.mkdtemp(prefix="eksguard-demo-org-"))
-    log_path = log_dir / "handlers.log"
-    real_stdout = sys.stdout
-    demo._OUT = real_stdout
-    say("eksguard organisation demo: a hub, a spoke, a spoke that refuses the hub (moto + Slack stand-in)")
-    with open(log_path, "w", encoding="utf-8") as log_file:
-        sys.stdout = log_file  # Powertools logs and metrics stay out of the transcript
-        try:
-            checks = run(log_file)
-        except Exception as exc:
-            sys.stdout = real_stdout
-            say(f"\nFAILED: {type(exc).__name__}: {exc}")
-            traceback.print_exc(file=real_stdout)
-            say(f"handler logs: {log_path}")
-            return 1
-        finally:
-            sys.stdout = real_stdout
-    elapsed = time.monotonic() - started
-    say(f"\nhandler logs (Powertools JSON): {log_path}")
-    checks.expect(elapsed < TIME_LIMIT_SECONDS, f"demo finishes within {TIME_LIMIT_SECONDS:.0f}s")
-    if checks.failures:
-        say(f"FAILED: {len(checks.failures)} of {checks.passed + len(checks.failures)} checks ({elapsed:.1f}s)")
-        for failure in checks.failures:
-            say(f" - {failure}")
-        return 1
-    say(f"OK: {checks.passed} checks passed in {elapsed:.1f}s")
-    return 0
+    return demo.run_demo(
+        "eksguard organisation demo: a hub, a spoke, a spoke that refuses the hub (moto + Slack stand-in)",
+        "eksguard-demo-org-",
+        lambda log_file, _path: run(log_file),
+    )
 
 
 if __name__ == "__main__":

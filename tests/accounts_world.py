@@ -37,6 +37,21 @@ def in_spoke(account: str) -> Iterator[None]:
         yield
 
 
+def boto3_session_in(account: str, region: str = "eu-west-1") -> Any:
+    """Plain boto3 credentials in a spoke, for seeding its world outside eksguard's own clients."""
+    import boto3
+
+    creds = boto3.client("sts", region_name=region).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/seed", RoleSessionName="seed"
+    )["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=region,
+    )
+
+
 def refuse_assume(*accounts: str) -> list[str]:
     """AssumeRole into these accounts is answered AccessDenied (as a trust policy without the hub would).
     Returns the list of refused role ARNs as they were asked for, to check the hub did try."""

@@ -16,7 +16,7 @@ from botocore.stub import ANY, Stubber
 
 from eksguard import accounts, expected_admins
 from eksguard import aws as eksguard_aws
-from tests.accounts_world import HUB, REFUSING, SPOKE_A, SPOKE_B, refuse_assume
+from tests.accounts_world import HUB, REFUSING, SPOKE_A, SPOKE_B, boto3_session_in, refuse_assume
 from tests.aws_auth_support import ADMIN, BASE, NODE_YAML, audit_event, configmap, role, update
 from tests.cloudtrail_world import ENVIRONMENT
 from tests.integration.test_audit_log_alert_handler import REGION, invoke, queued
@@ -206,25 +206,12 @@ def _kubectl_instance(cluster: str) -> str:
     return arn
 
 
-def _session(account: str) -> Any:
-    """Plain boto3 credentials in a spoke (moto keeps accounts apart by the credentials an AssumeRole returns)."""
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/seed", RoleSessionName="seed"
-    )["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=REGION,
-    )
-
-
 def test_expected_admins_of_a_spokes_cluster_are_looked_up_in_that_spoke(hub, lambda_context, monkeypatch) -> None:
     """The hub's kubectl instance of prod vouches for the hub's prod only: mapped into A's prod it is CRITICAL,
     while A's own kubectl role (found through A's role) is expected."""
     hub_role = _kubectl_instance("prod")
     with monkeypatch.context() as patched:
-        seeded = _session(SPOKE_A)
+        seeded = boto3_session_in(SPOKE_A)
         patched.setattr(boto3, "client", lambda service, **kw: seeded.client(service, **kw))
         spoke_role = _kubectl_instance("prod")
     assert hub_role.split(":")[4] == HUB and spoke_role.split(":")[4] == SPOKE_A

@@ -14,7 +14,7 @@ import pytest
 
 from eksguard import accounts, expected_admins
 from eksguard.alerts import Alert
-from tests.accounts_world import HUB, REFUSING, SPOKE_A, SPOKE_B, in_spoke, refuse_assume
+from tests.accounts_world import HUB, REFUSING, SPOKE_A, SPOKE_B, boto3_session_in, in_spoke, refuse_assume
 from tests.cloudtrail_world import ENVIRONMENT, SAMPLE_KUBECTL_INSTANCE, aim_at
 from tests.conftest import load_event
 
@@ -42,19 +42,6 @@ def _kubectl_instance(cluster: str) -> str:
     )
 
 
-def _boto3_in(account: str) -> Any:
-    """A plain boto3 session acting in a spoke (what the hub's role there would see)."""
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/seed", RoleSessionName="seed"
-    )["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=REGION,
-    )
-
-
 @pytest.fixture
 def hub(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     for name, value in ENVIRONMENT.items():
@@ -69,7 +56,7 @@ def hub(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     queue_url = sqs.create_queue(QueueName="eksguard-alerts")["QueueUrl"]
     monkeypatch.setenv("ALERT_QUEUE_URL", queue_url)
     # spoke A runs the prod kubectl instance; spoke B and the hub have none
-    seeded = _boto3_in(SPOKE_A)
+    seeded = boto3_session_in(SPOKE_A)
     iam, ec2 = seeded.client("iam"), seeded.client("ec2")
     iam.create_role(RoleName="eksguard-kubectl-prod", AssumeRolePolicyDocument=TRUST)
     iam.create_instance_profile(InstanceProfileName="eksguard-kubectl-prod")
