@@ -76,7 +76,7 @@ build: install-sam install
 # End-to-end tests run when a Docker engine and the local images are there, or when
 # EKSGUARD_E2E=required (CI), in which case anything missing fails the run.
 test: lint typecheck template-lint security-lint build
-	$(PY) -m pytest tests --ignore=tests/e2e
+	$(PY) -m pytest tests --ignore=tests/e2e -n 2 --dist loadfile
 	@if [ "$${EKSGUARD_E2E:-}" = required ] || $(PY) scripts/local_stack.py ready > /dev/null 2>&1; then \
 		$(MAKE) --no-print-directory e2e-run; \
 	else \
