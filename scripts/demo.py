@@ -463,7 +463,7 @@ def run(log_file: TextIO, log_path: Path) -> Checks:
                     name,
                     severities,
                     aws_auth.lambda_handler(
-                        load_event(name), FakeContext("eksguard-AuditLogAlert", timeout_ms=240_000)
+                        load_event(name), FakeContext("eksguard-AuditLogAlert", timeout_ms=270_000)
                     ),
                 )
             )

@@ -90,8 +90,9 @@ def worst_lookup_call_seconds() -> float:
 
 
 def worst_lookup_seconds() -> float:
-    """Longest the lookups of one invocation can take: the budget, plus the call started at its end."""
-    return LOOKUP_BUDGET_SECONDS + worst_lookup_call_seconds()
+    """Longest the lookups of one invocation can take: the budget, plus the call started at its end, plus
+    (in a hub judging a spoke's event) the spoke role's assume that the first lookup there makes."""
+    return LOOKUP_BUDGET_SECONDS + worst_lookup_call_seconds() + worst_call_seconds(ASSUME_CONFIG)
 
 
 class LookupBudgetExceeded(RuntimeError):
