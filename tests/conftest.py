@@ -57,6 +57,17 @@ def _no_home_account() -> Iterator[None]:
     accounts.set_home(None)
 
 
+@pytest.fixture(autouse=True)
+def _no_lookup_budget() -> Iterator[None]:
+    """A handler starts the lookup budget for its invocation (class-level, so it outlives it); a test that
+    calls lookups directly must not find a budget a previous test's handler started seconds ago."""
+    from eksguard import aws
+
+    aws.LookupBudget.clear()
+    yield
+    aws.LookupBudget.clear()
+
+
 @dataclass
 class FakeLambdaContext:
     function_name: str = "eksguard-test"
