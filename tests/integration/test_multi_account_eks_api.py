@@ -23,10 +23,11 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": []})
 SAMPLE_ACCOUNT = "111122223333"
 
 
-def _kubectl_instance(cluster: str) -> str:
-    """A kubectl instance of `cluster`, with its profile and role, in the current account."""
-    iam = boto3.client("iam", region_name=REGION)
-    ec2 = boto3.client("ec2", region_name=REGION)
+def _kubectl_instance(cluster: str, session: Any = None) -> str:
+    """A kubectl instance of `cluster`, with its profile and role, in the hub (or the session's account)."""
+    source = session or boto3
+    iam = source.client("iam", region_name=REGION)
+    ec2 = source.client("ec2", region_name=REGION)
     name = f"eksguard-kubectl-{cluster}"
     iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)
     iam.create_instance_profile(InstanceProfileName=name)
@@ -56,18 +57,7 @@ def hub(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     queue_url = sqs.create_queue(QueueName="eksguard-alerts")["QueueUrl"]
     monkeypatch.setenv("ALERT_QUEUE_URL", queue_url)
     # spoke A runs the prod kubectl instance; spoke B and the hub have none
-    seeded = boto3_session_in(SPOKE_A)
-    iam, ec2 = seeded.client("iam"), seeded.client("ec2")
-    iam.create_role(RoleName="eksguard-kubectl-prod", AssumeRolePolicyDocument=TRUST)
-    iam.create_instance_profile(InstanceProfileName="eksguard-kubectl-prod")
-    iam.add_role_to_instance_profile(InstanceProfileName="eksguard-kubectl-prod", RoleName="eksguard-kubectl-prod")
-    instance = ec2.run_instances(
-        ImageId="ami-03cf127a",
-        MinCount=1,
-        MaxCount=1,
-        IamInstanceProfile={"Name": "eksguard-kubectl-prod"},
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "kubectl-instance", "Value": "prod"}]}],
-    )["Instances"][0]["InstanceId"]
+    instance = _kubectl_instance("prod", boto3_session_in(SPOKE_A))
     yield {"sqs": sqs, "queue_url": queue_url, "instance": instance}
     expected_admins.reset_caches()
     accounts.reset_caches()

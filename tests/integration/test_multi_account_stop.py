@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -11,9 +10,9 @@ from botocore.exceptions import ClientError
 
 from eksguard import accounts
 from tests.accounts_world import HUB, REFUSING, SPOKE_A, SPOKE_B, deny_organization_listing, in_spoke, refuse_assume
+from tests.integration.test_stop_run import invoke, settings_for
 from tests.stop_world import launch, states, stub_sessions
 
-LATER = datetime.now(UTC) + timedelta(hours=2)
 TAG = {"kubectl-instance": "true", "eks-cluster": "prod"}
 
 
@@ -29,30 +28,8 @@ def _summary(queue: str) -> dict:
 
 
 def _invoke(monkeypatch, lambda_context, **env):
-    base = {
-        "STOP_REGIONS": "eu-west-1",
-        "STOP_TAG_KEY": "kubectl-instance",
-        "STOP_TAG_VALUE": "*",
-        "DRY_RUN": "false",
-        "SPOKE_ROLE_NAME": "eksguard-spoke",
-    }
-    base.update(env)
-    for key, value in base.items():
-        monkeypatch.setenv(key, value)
-    import stop_instances_handler
-
-    import eksguard.stop.service as service
-
-    original = service.stop_and_report
-
-    def frozen(*args, **kwargs):
-        kwargs["now"] = LATER
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(stop_instances_handler, "stop_and_report", frozen)
-    return stop_instances_handler.lambda_handler(
-        {"source": "eksguard.schedule", "scheduledTime": "2026-12-06T20:00:00Z"}, lambda_context
-    )
+    settings_for(monkeypatch, **env)
+    return invoke(monkeypatch, lambda_context)
 
 
 @pytest.fixture(autouse=True)

@@ -68,13 +68,6 @@ def partition_of(function_arn: str | None) -> str:
     return arn.partition if arn else "aws"
 
 
-def _error(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error") or {}
-        return f"{err.get('Code', 'Unknown')}: {err.get('Message', '')}".strip()
-    return f"{type(exc).__name__}: {exc}"
-
-
 class ListingCutShort(RuntimeError):
     """The organisation's listing stopped before its end: no time left for another page."""
 
@@ -128,7 +121,8 @@ def resolve(
             wanted += [a for a in organization if a not in wanted]
             names = {**org_names, **names}  # a configured name wins over the organisation's
         except (ClientError, BotoCoreError, RuntimeError) as exc:
-            problem = f"cannot list the organisation's accounts ({_error(exc)}): only the listed accounts were covered"
+            why = aws.describe_error(exc)
+            problem = f"cannot list the organisation's accounts ({why}): only the listed accounts were covered"
             problems.append(problem)
             logger.error("organization_unreadable", extra={"error": problem})
     targets: list[Target] = []
@@ -194,7 +188,7 @@ def alias_in_scope(account: str, region: str) -> str | None:
         found = page.get("AccountAliases") or []
         alias = str(found[0]) if found else None
     except (ClientError, BotoCoreError, aws.AccountUnreachable) as exc:
-        logger.info("account_alias_unknown", extra={"account": account, "error": _error(exc)})
+        logger.info("account_alias_unknown", extra={"account": account, "error": aws.describe_error(exc)})
         return None
     with _alias_lock:
         _aliases[account] = alias

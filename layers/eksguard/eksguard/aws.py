@@ -67,6 +67,14 @@ LOOKUP_CONFIG = Config(
 )
 
 
+def describe_error(exc: BaseException) -> str:
+    """`Code: Message` of an AWS error, or the exception's type and text: what reports and logs say."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error") or {}
+        return f"{err.get('Code', 'Unknown')}: {err.get('Message', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"
+
+
 def worst_call_seconds(config: Config) -> float:
     """Longest one call made with `config` can take: every attempt connects and reads to its limit,
     plus the backoff before each retry. (A server that trickles bytes can stretch a read past

@@ -70,10 +70,7 @@ def _unbounded() -> float:
 
 
 def _error(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error") or {}
-        return f"{err.get('Code', 'Unknown')}: {err.get('Message', '')}".strip().rstrip(":")
-    return f"{type(exc).__name__}: {exc}"
+    return aws.describe_error(exc).rstrip(":")
 
 
 @dataclass

@@ -47,13 +47,6 @@ def _unbounded() -> float:
     return float("inf")
 
 
-def _describe_error(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error") or {}
-        return f"{err.get('Code', 'Unknown')}: {err.get('Message', '')}".strip()
-    return f"{type(exc).__name__}: {exc}"
-
-
 def run_stop(
     settings: Settings,
     *,
@@ -143,7 +136,7 @@ def _run_region(
         logger.error("region_out_of_time", extra={"region": region, "error": result.error})
         return result
     except (ClientError, BotoCoreError) as exc:
-        result.error = f"cannot list instances: {_describe_error(exc)}"
+        result.error = f"cannot list instances: {aws.describe_error(exc)}"
         logger.error("region_failed", extra={"region": region, "error": result.error})
         return result
     if not instances:
@@ -160,7 +153,7 @@ def _run_region(
     except (ClientError, BotoCoreError, gateway.OutOfTime) as exc:
         # Fail safe: without knowing who is logged in, stop nothing in this region.
         sessions = None
-        warning = f"cannot list SSM sessions ({_describe_error(exc)}): no instance stopped in {region}"
+        warning = f"cannot list SSM sessions ({aws.describe_error(exc)}): no instance stopped in {region}"
         result.warnings.append(warning)
         logger.error("sessions_unknown", extra={"region": region, "error": warning})
 
@@ -224,7 +217,7 @@ def _stop(
             may_call=may_call,
         )
     except (ClientError, BotoCoreError) as exc:  # the stopper handles both per call; this is a backstop
-        error = _describe_error(exc)
+        error = aws.describe_error(exc)
         for instance in to_stop:
             result.instances.append(
                 InstanceResult(
